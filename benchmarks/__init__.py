@@ -1,0 +1,1 @@
+"""Benchmarks: truto-stream side by side with its baselines (see README)."""

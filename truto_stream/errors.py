@@ -1,0 +1,289 @@
+"""One exception hierarchy for everything truto-stream raises.
+
+Every error carries what is useful for triage (status, Truto's ``error`` / ``message`` /
+``truto_error_insight``, the integrated account id, the request path) and never the API
+token: messages are built only from those fields, and no request headers are kept.
+
+::
+
+    TrutoError
+    ├── ConfigurationError         bad arguments, no token, unsupported event loop
+    ├── TransportError             network failure or timeout (retryable)
+    │   └── RequestTimeout
+    ├── HTTPError                  a non-2xx answer from Truto
+    │   ├── BadRequest (400)
+    │   ├── AuthError (401)
+    │   │   └── NeedsReauth        401 with truto_is_remote_error: reconnect the account
+    │   ├── Forbidden (403)
+    │   ├── NotFound (404)
+    │   ├── Conflict (409)
+    │   ├── Unprocessable (422)
+    │   ├── RateLimited (429)
+    │   ├── ServerError (5xx other than 503)
+    │   └── AccountBlocked (503)
+    ├── StreamError                a body that is cut short, malformed or of the wrong type
+    │   ├── TruncatedBody
+    │   ├── MalformedBody
+    │   └── UnexpectedContentType
+    ├── CursorLoop                 the API handed back a cursor already seen
+    └── PageLimitExceeded          the configured page cap was reached
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AccountBlocked",
+    "AuthError",
+    "BadRequest",
+    "ConfigurationError",
+    "Conflict",
+    "CursorLoop",
+    "Forbidden",
+    "HTTPError",
+    "MalformedBody",
+    "NeedsReauth",
+    "NotFound",
+    "PageLimitExceeded",
+    "RateLimited",
+    "RequestTimeout",
+    "ServerError",
+    "StreamError",
+    "TransportError",
+    "TruncatedBody",
+    "TrutoError",
+    "UnexpectedContentType",
+    "Unprocessable",
+    "error_for_status",
+]
+
+
+class TrutoError(Exception):
+    """Base of every error raised by truto-stream.
+
+    ``account_id`` and ``path`` say where it happened (the path has no query string, so
+    cursors and parameters stay out of logs); ``retryable`` says whether the client's
+    retry policy treats it as transient.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        account_id: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.message = message
+        self.account_id = account_id
+        self.path = path
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.path:
+            where.append(self.path)
+        if self.account_id:
+            where.append(f"account {self.account_id}")
+        suffix = f" ({', '.join(where)})" if where else ""
+        return f"{self.message}{suffix}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._render()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep errors picklable (shards run in other processes) without their context
+        # objects: rebuild from the rendered message.
+        return (_rebuild, (type(self), self._render()))
+
+
+def _rebuild(cls: type[TrutoError], text: str) -> TrutoError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, text)
+    err.message = text
+    err.account_id = None
+    err.path = None
+    if isinstance(err, HTTPError):
+        err.status = 0
+        err.error = None
+        err.truto_message = None
+        err.insight = {}
+        err.is_remote = False
+        err.retry_after = None
+    return err
+
+
+class ConfigurationError(TrutoError):
+    """The client was set up wrongly: no token, a plain-http remote URL, a trio loop..."""
+
+
+class TransportError(TrutoError):
+    """The connection failed, was reset, or timed out before a full answer arrived."""
+
+    retryable = True
+
+
+class RequestTimeout(TransportError):
+    """A connect, idle-read or per-request timeout expired."""
+
+
+class HTTPError(TrutoError):
+    """Truto answered with a non-2xx status.
+
+    ``error``, ``truto_message`` and ``insight`` are Truto's ``error``, ``message`` and
+    ``truto_error_insight``; ``is_remote`` is ``truto_is_remote_error`` (the vendor behind
+    the integrated account failed, not Truto); ``retry_after`` is the parsed Retry-After
+    header in seconds, when one was sent.
+    """
+
+    status: int = 0
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        error: str | None = None,
+        truto_message: str | None = None,
+        insight: Mapping[str, Any] | None = None,
+        is_remote: bool = False,
+        retry_after: float | None = None,
+        account_id: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.status = status
+        self.error = error
+        self.truto_message = truto_message
+        self.insight: dict[str, Any] = dict(insight or {})
+        self.is_remote = is_remote
+        self.retry_after = retry_after
+        text = f"HTTP {status}"
+        if error:
+            text += f" {error}"
+        if truto_message:
+            text += f": {truto_message}"
+        if is_remote:
+            text += " [remote]"
+        super().__init__(text, account_id=account_id, path=path)
+
+
+class BadRequest(HTTPError):
+    """400: the request was invalid (a parameter, a date, a tampered cursor)."""
+
+
+class AuthError(HTTPError):
+    """401: the API token was refused."""
+
+
+class NeedsReauth(AuthError):
+    """401 with ``truto_is_remote_error``: the integrated account needs reconnecting."""
+
+
+class Forbidden(HTTPError):
+    """403: the token or the account lacks a permission or scope."""
+
+
+class NotFound(HTTPError):
+    """404: the resource, or the integrated account, is not visible to this token."""
+
+
+class Conflict(HTTPError):
+    """409: a uniqueness conflict at the vendor."""
+
+
+class Unprocessable(HTTPError):
+    """422: the vendor rejected the request's content."""
+
+
+class RateLimited(HTTPError):
+    """429: Truto's or the vendor's rate limit; retried after ``retry_after``."""
+
+    retryable = True
+
+
+class ServerError(HTTPError):
+    """5xx other than 503. Retryable when Truto itself failed (see ``retryable``)."""
+
+    def __init__(self, status: int, **kwargs: Any) -> None:
+        super().__init__(status, **kwargs)
+        # 502 and 504 are always transient; 500 only when Truto, not the vendor, failed.
+        self.retryable = status in (502, 504) or (status == 500 and not self.is_remote)
+
+
+class AccountBlocked(HTTPError):
+    """503: the integrated account is blocked; retrying does not help."""
+
+
+class StreamError(TrutoError):
+    """The response body could not be read as the records it should carry."""
+
+
+class TruncatedBody(StreamError):
+    """The body ended before its JSON did (a cut connection). Retryable."""
+
+    retryable = True
+
+
+class MalformedBody(StreamError):
+    """The body is not valid JSON in the detected framing. Retried a few times."""
+
+    retryable = True
+
+
+class UnexpectedContentType(StreamError):
+    """The body is of a content type the client cannot read (HTML, binary...)."""
+
+
+class CursorLoop(TrutoError):
+    """The API returned a ``next_cursor`` that this walk has already requested."""
+
+
+class PageLimitExceeded(TrutoError):
+    """The walk reached the configured ``max_pages`` before ``next_cursor`` ran out."""
+
+
+_BY_STATUS: dict[int, type[HTTPError]] = {
+    400: BadRequest,
+    401: AuthError,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: Unprocessable,
+    429: RateLimited,
+    503: AccountBlocked,
+}
+
+
+def error_for_status(
+    status: int,
+    body: Mapping[str, Any] | None,
+    *,
+    retry_after: float | None = None,
+    account_id: str | None = None,
+    path: str | None = None,
+) -> HTTPError:
+    """Build the right :class:`HTTPError` subclass from a status and Truto's error body."""
+    body = body or {}
+    is_remote = bool(body.get("truto_is_remote_error"))
+    error = body.get("error")
+    message = body.get("message")
+    insight = body.get("truto_error_insight")
+    kwargs: dict[str, Any] = {
+        "error": error if isinstance(error, str) else None,
+        "truto_message": message if isinstance(message, str) and message else None,
+        "insight": insight if isinstance(insight, Mapping) else None,
+        "is_remote": is_remote,
+        "retry_after": retry_after,
+        "account_id": account_id,
+        "path": path,
+    }
+    if status == 401 and is_remote:
+        return NeedsReauth(status, **kwargs)
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls(status, **kwargs)
+    if status >= 500:
+        return ServerError(status, **kwargs)
+    return HTTPError(status, **kwargs)
