@@ -151,7 +151,9 @@ class Checkpoint:
         self._path = path
         self._sweep_key = sweep_key
         self._rows = rows
-        self._dirty: set[str] = set()
+        # Accounts changed since the last snapshot, with their latest state. A dict (not a
+        # set of ids) so that taking a snapshot is an O(1) swap on the loop thread.
+        self._dirty: dict[str, AccountProgress] = {}
         self._pending = 0  # updates since the last snapshot, coalesced or not
         self._flush_interval = flush_interval
         self._max_pending = max_pending
@@ -285,7 +287,7 @@ class Checkpoint:
 
     def _put(self, progress: AccountProgress) -> None:
         self._rows[progress.account_id] = progress
-        self._dirty.add(progress.account_id)
+        self._dirty[progress.account_id] = progress
         self._pending += 1
         if self._pending >= self._max_pending:
             self._wake.set()  # the background flusher (if any) writes now
@@ -311,26 +313,26 @@ class Checkpoint:
     async def _flush_locked(self) -> None:
         if not self._dirty:
             return
-        # Snapshot on the loop thread. AccountProgress is immutable and replaced (never
-        # mutated) on update, so the thread can read these objects safely.
-        ids = self._dirty
-        snapshot = [self._rows[a] for a in ids]
-        self._dirty = set()
+        # Snapshot on the loop thread by swapping the dict: the thread then owns it alone.
+        # AccountProgress is immutable and replaced (never mutated) on update.
+        snapshot = self._dirty
+        self._dirty = {}
         self._pending = 0
         try:
             await anyio.to_thread.run_sync(self._write_sync, snapshot, limiter=self._limiter)
         except BaseException:
             # Not written (or not known to be): keep them buffered. Upserting absolute state
-            # is idempotent, and later updates of the same accounts are already dirty.
-            self._dirty |= ids
+            # is idempotent; accounts updated since keep their newer state.
+            for account_id, progress in snapshot.items():
+                self._dirty.setdefault(account_id, progress)
             raise
 
-    def _write_sync(self, snapshot: list[AccountProgress]) -> None:
+    def _write_sync(self, snapshot: dict[str, AccountProgress]) -> None:
         with self._db_lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(_UPSERT, (p._row() for p in snapshot))
+                conn.executemany(_UPSERT, (p._row() for p in snapshot.values()))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
