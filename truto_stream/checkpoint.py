@@ -25,6 +25,10 @@ Durability: WAL journal with ``synchronous=NORMAL``. A committed transaction is 
 file (the OS page cache) when ``flush`` returns, so it survives the process being killed;
 only an OS crash or power loss can drop the last few transactions, and never corrupts the
 file.
+
+One checkpoint file serves one sweep at a time: opening a file that is already open in this
+process raises :class:`~truto_stream.errors.ConfigurationError`. Two processes on one file
+are not detected (the file stays readable by others, e.g. to watch progress).
 """
 
 from __future__ import annotations
@@ -145,6 +149,8 @@ class Checkpoint:
         *,
         flush_interval: float,
         max_pending: int,
+        limiter: anyio.CapacityLimiter,
+        registered: str,
     ) -> None:
         # Private: use Checkpoint.open().
         self._conn = conn
@@ -158,7 +164,8 @@ class Checkpoint:
         self._flush_interval = flush_interval
         self._max_pending = max_pending
         self._db_lock = threading.Lock()
-        self._limiter = anyio.CapacityLimiter(1)
+        self._limiter = limiter
+        self._registered = registered  # key in _OPEN_PATHS, released by aclose()
         self._flush_lock = anyio.Lock()
         self._wake = anyio.Event()
         self._closed = False
@@ -189,11 +196,24 @@ class Checkpoint:
         if max_pending < 1:
             raise ConfigurationError("checkpoint max_pending must be at least 1")
         p = Path(path)
-        limiter = anyio.CapacityLimiter(1)
-        conn, rows = await anyio.to_thread.run_sync(_open_sync, p, sweep_key, limiter=limiter)
-        cp = cls(conn, p, sweep_key, rows, flush_interval=flush_interval, max_pending=max_pending)
-        cp._limiter = limiter
-        return cp
+        key = _register(p)
+        try:
+            limiter = anyio.CapacityLimiter(1)
+            conn, rows = await anyio.to_thread.run_sync(_open_sync, p, sweep_key, limiter=limiter)
+        except BaseException:
+            _unregister(key)
+            raise
+        # No await from here on: a cancellation cannot strand the open connection.
+        return cls(
+            conn,
+            p,
+            sweep_key,
+            rows,
+            flush_interval=flush_interval,
+            max_pending=max_pending,
+            limiter=limiter,
+            registered=key,
+        )
 
     # -- reading -----------------------------------------------------------------------
 
@@ -237,6 +257,9 @@ class Checkpoint:
         start it over).
         """
         self._check_open()
+        _check_text("account_id", account_id)
+        if cursor is not None:
+            _check_text("cursor", cursor)
         if isinstance(records, bool) or not isinstance(records, int) or records < 0:
             raise ValueError(f"records must be a non-negative int, got {records!r}")
         old = self._rows.get(account_id)
@@ -270,12 +293,14 @@ class Checkpoint:
     def reset_account(self, account_id: str) -> None:
         """Start ``account_id`` over: ``in_progress`` from the beginning, counts at zero."""
         self._check_open()
+        _check_text("account_id", account_id)
         self._put(AccountProgress(account_id, "in_progress", None, 0, 0, None, time.time()))
 
     def _set_state(self, account_id: str, state: AccountState, error: str | None) -> None:
         self._check_open()
-        if not isinstance(account_id, str):
-            raise TypeError(f"account_id must be a str, got {type(account_id).__name__}")
+        _check_text("account_id", account_id)
+        if error is not None:
+            _check_text("reason", error)
         old = self._rows.get(account_id)
         if old is None:
             new = AccountProgress(account_id, state, None, 0, 0, error, time.time())
@@ -333,26 +358,35 @@ class Checkpoint:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(_UPSERT, (p._row() for p in snapshot.values()))
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (disk full, I/O error); a failed
+                # COMMIT leaves the transaction open. Either way, end it cleanly.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     async def aclose(self) -> None:
-        """Flush what is buffered and close the file. Idempotent.
+        """Flush what is buffered and close the file. Idempotent; runs to the end even when
+        the caller is cancelled.
 
         The connection is closed even when the final flush fails (the error propagates).
         """
-        async with self._flush_lock:
-            if self._closed:
-                return
-            try:
-                await self._flush_locked()
-            finally:
-                self._closed = True
-                self._wake.set()
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
+        # Shielded, like closing a file: a cancelled caller must not leave updates unwritten
+        # or the connection open. The write it waits for is a short transaction.
+        with anyio.CancelScope(shield=True):
+            async with self._flush_lock:
+                if self._closed:
+                    return
+                try:
+                    await self._flush_locked()
+                finally:
+                    self._closed = True
+                    self._wake.set()
+                    try:
+                        await anyio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
+                    finally:
+                        _unregister(self._registered)
 
     def _close_sync(self) -> None:
         with self._db_lock:
@@ -401,6 +435,33 @@ class Checkpoint:
                 await self.flush()
 
 
+# Paths of the checkpoints open in this process: one file, one Checkpoint. (Two processes
+# on one file are not detected; see the module docstring.)
+_OPEN_PATHS: set[str] = set()
+_OPEN_PATHS_LOCK = threading.Lock()
+
+
+def _register(path: Path) -> str:
+    key = os.path.realpath(path)
+    with _OPEN_PATHS_LOCK:
+        if key in _OPEN_PATHS:
+            raise ConfigurationError(
+                f"checkpoint {path} is already open in this process; one sweep per file"
+            )
+        _OPEN_PATHS.add(key)
+    return key
+
+
+def _unregister(key: str) -> None:
+    with _OPEN_PATHS_LOCK:
+        _OPEN_PATHS.discard(key)
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+
+
 def _open_sync(path: Path, sweep_key: str) -> tuple[sqlite3.Connection, dict[str, AccountProgress]]:
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves. See Checkpoint for why
@@ -426,10 +487,11 @@ def _prepare(conn: sqlite3.Connection, path: Path, sweep_key: str) -> dict[str, 
         try:
             _ensure_schema(conn, path, sweep_key)
             rows = _load(conn.execute("SELECT * FROM accounts"))
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise ConfigurationError(
             f"cannot open checkpoint {path}: {exc} (is it a truto-stream checkpoint?)"
