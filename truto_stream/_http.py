@@ -1,0 +1,175 @@
+"""The aiohttp transport: the only module that does network I/O.
+
+It owns (or borrows) one pooled ``aiohttp.ClientSession``, adds the bearer token to each
+request, and turns aiohttp's exceptions into :mod:`truto_stream.errors` ones. aiohttp's
+own exceptions can carry the request headers (and so the token) in their ``request_info``;
+none of them leaves this module.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Final
+
+import aiohttp
+import anyio
+import yarl
+
+from truto_stream import __version__
+from truto_stream.errors import ConfigurationError, RequestTimeout, TransportError
+
+__all__ = ["Timeouts", "Transport", "check_base_url"]
+
+USER_AGENT: Final = f"truto-stream/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Timeouts, in seconds, that really cancel the request they guard.
+
+    - ``connect``: establishing a connection (pool wait included).
+    - ``read_idle``: the longest silence while reading headers or body: no byte for this
+      long fails the attempt (and it is retried). It never limits a healthy long stream.
+    - ``request``: the longest wait for a response's status and headers. The body is
+      then bounded by ``read_idle`` only: a slow consumer or a long stream is never cut.
+    """
+
+    connect: float = 10.0
+    read_idle: float = 60.0
+    request: float | None = 120.0
+
+
+class _Token:
+    """Holds the API token so that no repr, log line or traceback shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def header(self) -> str:
+        return f"Bearer {self._value}"
+
+    def __repr__(self) -> str:
+        return "<token redacted>"
+
+    __str__ = __repr__
+
+
+def check_base_url(base_url: str, *, allow_insecure: bool = False) -> yarl.URL:
+    """Parse ``base_url``; plain http is allowed only for loopback hosts or when asked."""
+    url = yarl.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+    if url.scheme == "http" and not allow_insecure and not _is_loopback(url.host):
+        raise ConfigurationError(
+            f"base_url {base_url!r} is plain http to a non-loopback host; the token would "
+            "travel in clear text. Use https, or pass allow_insecure=True."
+        )
+    if url.query_string or url.fragment:
+        raise ConfigurationError("base_url must not carry a query string or fragment")
+    return url.with_path(url.path.rstrip("/"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Transport:
+    """A pooled HTTP session bound to one base URL and one token."""
+
+    def __init__(
+        self,
+        base_url: yarl.URL,
+        token: str,
+        *,
+        timeouts: Timeouts,
+        max_connections: int,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._token = _Token(token)
+        self._timeouts = timeouts
+        self._max_connections = max_connections
+        self._session = session
+        self._owns_session = session is None
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={str(self._base_url)!r}, token=<redacted>)"
+
+    async def open(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=self._max_connections,
+                keepalive_timeout=30.0,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._client_timeout(),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                read_bufsize=2**18,
+                raise_for_status=False,
+            )
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    def _client_timeout(self) -> aiohttp.ClientTimeout:
+        # No total timeout: a long healthy stream must never be killed. Idle reads and
+        # connects are bounded; per-request deadlines are applied by the caller.
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=self._timeouts.connect,
+            sock_connect=self._timeouts.connect,
+            sock_read=self._timeouts.read_idle,
+        )
+
+    @asynccontextmanager
+    async def get(self, path: str, query: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET ``path?query`` (query already encoded); yields the response, headers read."""
+        if self._session is None:
+            raise ConfigurationError("the client is not open: use `async with Client(...)`")
+        url = self._base_url.with_path(self._base_url.path + path, encoded=False)
+        if query:
+            url = yarl.URL(f"{url}?{query}", encoded=True)
+        headers = {"Authorization": self._token.header()}
+        try:
+            with anyio.fail_after(self._timeouts.request):
+                response = await self._session.get(
+                    url, headers=headers, timeout=self._client_timeout(), allow_redirects=False
+                )
+        except TimeoutError as exc:
+            raise RequestTimeout(f"timed out: {_describe(exc)}", path=path) from None
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"connection failed: {_describe(exc)}", path=path) from None
+        try:
+            yield response
+        finally:
+            # An unread body makes aiohttp close the connection rather than pool it.
+            response.release()
+
+
+def translate_client_error(exc: BaseException, path: str | None = None) -> TransportError:
+    """Map an aiohttp/OS error raised while reading a body to a :class:`TransportError`."""
+    if isinstance(exc, TimeoutError):
+        return RequestTimeout(f"timed out: {_describe(exc)}", path=path)
+    return TransportError(f"connection failed: {_describe(exc)}", path=path)
+
+
+def _describe(exc: BaseException) -> str:
+    # Only the exception's type and its own message: never request_info or headers.
+    text = str(exc) if not isinstance(exc, aiohttp.ClientResponseError) else exc.message
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name

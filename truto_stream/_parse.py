@@ -1,0 +1,316 @@
+"""Turning response bodies into batches of records, incrementally.
+
+The strategy follows measurements on this project's machine (see design notes):
+
+- a body of known, small size is read whole and decoded with ``orjson`` (fastest);
+- NDJSON is split into lines and each line decoded with ``orjson``;
+- an envelope, a bare array or concatenated JSON values of unknown or large size go
+  through ``ijson`` (yajl2_c backend, C end to end) in a single pass. The envelope's other
+  members (``next_cursor``...) are recovered from the first and last bytes of the body
+  (:func:`~truto_stream._framing.scan_envelope_head` / ``scan_envelope_tail``), so the
+  ``result`` array is never buffered and never parsed twice.
+
+Records are handed on in batches: one batch per chunk read from the network, flushed
+before the parser waits for the next chunk, so the first records arrive without delay
+and per-record overhead stays low.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import ijson
+import orjson
+
+from truto_stream._framing import (
+    Framing,
+    LineSplitter,
+    detect_framing,
+    scan_envelope_head,
+    scan_envelope_tail,
+)
+from truto_stream.errors import MalformedBody, TruncatedBody, TrutoError
+
+__all__ = [
+    "HEAD_BYTES",
+    "ORJSON_MAX_BYTES",
+    "BodyMeta",
+    "ByteSource",
+    "Emit",
+    "parse_body",
+    "parser_backend",
+]
+
+#: Bodies up to this size, when their length is known in advance, are read whole and
+#: decoded with orjson. Measured: see benchmarks (parse scenario) and README.
+ORJSON_MAX_BYTES: Final = 4 * 2**20
+#: How much of the start and of the end of a body is kept to read envelope metadata.
+HEAD_BYTES: Final = 2**16
+TAIL_BYTES: Final = 2**16
+#: The read size handed to ijson (its buffer) and used for raw chunks.
+CHUNK_BYTES: Final = 2**16
+
+Emit = Callable[[list[Any]], Awaitable[None]]
+
+
+class ByteSource(Protocol):
+    """What the parser reads from: aiohttp's ``StreamReader`` satisfies it."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+def parser_backend(*, strict: bool = False) -> Any:
+    """The ijson backend to use: yajl2_c, or a loud warning (or error) without it."""
+    try:
+        return ijson.get_backend("yajl2_c")
+    except Exception:  # pragma: no cover - depends on the installed wheel
+        message = (
+            "ijson's C backend (yajl2_c) is not available; falling back to a much slower "
+            "one (~20x). Install an ijson wheel for this platform."
+        )
+        if strict:
+            raise RuntimeError(message) from None
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return ijson
+
+
+_IJSON: Final = parser_backend()
+
+
+@dataclass
+class BodyMeta:
+    """What a body says besides the records already emitted.
+
+    ``records`` are the body's last records, not emitted yet: the caller hands them on
+    together with the metadata (``next_cursor``...), which is only known at the end.
+    """
+
+    framing: Framing
+    records: list[Any] = field(default_factory=list)
+    members: dict[str, Any] = field(default_factory=dict)
+    keyed: bool = False
+    bytes_read: int = 0
+
+    @property
+    def next_cursor(self) -> str | None:
+        value = self.members.get("next_cursor")
+        return value if isinstance(value, str) and value else None
+
+
+class _Reader:
+    """Feeds the parser, keeps the head and a rolling tail, flushes records before I/O."""
+
+    def __init__(self, source: ByteSource, prefix: bytes, flush: Callable[[], Awaitable[None]]):
+        self._source = source
+        self._pending = prefix
+        self._flush = flush
+        self.head = prefix[:HEAD_BYTES]
+        self.tail = prefix[-TAIL_BYTES:]
+        self.bytes_read = len(prefix)
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        # Hand on what the parser built from the previous chunk before waiting on the
+        # network: the first records of a slow stream reach the caller at once.
+        await self._flush()
+        data = await self._source.read(n if n > 0 else CHUNK_BYTES)
+        if data:
+            self.bytes_read += len(data)
+            if len(self.head) < HEAD_BYTES:
+                self.head += data[: HEAD_BYTES - len(self.head)]
+            self.tail = (self.tail + data)[-TAIL_BYTES:]
+        return data
+
+
+async def read_prefix(source: ByteSource, want: int = 1) -> bytes:
+    """Read until at least ``want`` non-whitespace bytes are seen, or the body ends."""
+    data = b""
+    while len(data.strip()) < want:
+        chunk = await source.read(CHUNK_BYTES)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+async def parse_body(
+    source: ByteSource,
+    *,
+    content_type: str | None,
+    content_length: int | None,
+    emit: Emit,
+    framing: Framing | None = None,
+    keyed: bool = False,
+    whole: bool = False,
+    raw: bool = False,
+) -> BodyMeta:
+    """Parse one response body, calling ``emit`` with batches of records.
+
+    ``framing`` overrides detection. ``keyed`` says ``result`` is an object (the caller
+    asked for ``truto_key_by``): its values are the records. ``whole`` forces reading
+    the body in one piece (used for bounded formats such as ``debug``). ``raw`` accepts
+    a vendor's own page body, which is handed on as a single record.
+    """
+    small = content_length is not None and content_length <= ORJSON_MAX_BYTES
+    if whole or small:
+        body = await _read_all(source)
+        if raw:
+            return _parse_raw(body)
+        return await _parse_whole(body, content_type, emit, framing, keyed)
+    prefix = await read_prefix(source)
+    if not prefix.strip():
+        raise MalformedBody("empty body where JSON was expected")
+    detected = framing or detect_framing(content_type, prefix[:HEAD_BYTES])
+    if detected is Framing.NDJSON:
+        return await _parse_ndjson(source, prefix, emit)
+    return await _parse_incremental(source, prefix, detected, emit, keyed)
+
+
+async def _read_all(source: ByteSource) -> bytes:
+    parts = []
+    while chunk := await source.read(CHUNK_BYTES * 4):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise _json_error(str(exc), len(data)) from None
+
+
+def _json_error(detail: str, size: int) -> TrutoError:
+    # A document that stops mid-value was cut short in transit; anything else is malformed.
+    # Only the parser's first line is kept: later lines quote the body (user data).
+    first_line = detail.strip().splitlines()[0][:200] if detail.strip() else "no detail"
+    lowered = first_line.lower()
+    if "premature eof" in lowered or "unexpected end" in lowered:
+        return TruncatedBody(f"body ended before its JSON did, after {size} bytes")
+    return MalformedBody(f"invalid JSON: {first_line}")
+
+
+async def _parse_whole(
+    body: bytes,
+    content_type: str | None,
+    emit: Emit,
+    framing: Framing | None,
+    keyed: bool,
+) -> BodyMeta:
+    if not body.strip():
+        raise MalformedBody("empty body where JSON was expected")
+    detected = framing or detect_framing(content_type, body[:HEAD_BYTES], complete=True)
+    meta = BodyMeta(framing=detected, bytes_read=len(body))
+    if detected is Framing.NDJSON:
+        splitter = LineSplitter()
+        meta.records = [_loads(line) for line in splitter.feed(body) + splitter.close()]
+        return meta
+    if detected is Framing.CONCATENATED:
+        return await _parse_incremental(_Bytes(body), b"", detected, emit, keyed)
+    document = _loads(body)
+    if detected is Framing.ARRAY:
+        if not isinstance(document, list):
+            raise MalformedBody("expected a JSON array")
+        meta.records = document
+        return meta
+    if not isinstance(document, dict) or "result" not in document:
+        raise MalformedBody("not a Truto list envelope (no 'result' member)")
+    result = document.pop("result")
+    if isinstance(result, dict) and "debug" in document and "result" in result:
+        # truto_response_format=debug wraps the unified envelope: {result: {...}, debug}.
+        inner = result
+        result = inner.pop("result")
+        document = {**inner, "debug": document["debug"]}
+    meta.members = document
+    if isinstance(result, dict):
+        meta.keyed = True
+        meta.records = list(result.values())
+    elif isinstance(result, list):
+        meta.records = result
+    elif result is not None:
+        raise MalformedBody("'result' is neither an array nor an object")
+    return meta
+
+
+def _parse_raw(body: bytes) -> BodyMeta:
+    document = _loads(body)
+    if isinstance(document, dict) and isinstance(document.get("result"), list):
+        records = document.pop("result")
+        return BodyMeta(Framing.ENVELOPE, records=records, members=document, bytes_read=len(body))
+    return BodyMeta(Framing.ENVELOPE, records=[document], bytes_read=len(body))
+
+
+class _Bytes:
+    """An in-memory :class:`ByteSource`."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+
+    async def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            n = len(self._data)
+        chunk, self._data = self._data[:n], self._data[n:]
+        return bytes(chunk)
+
+
+async def _parse_ndjson(source: ByteSource, prefix: bytes, emit: Emit) -> BodyMeta:
+    splitter = LineSplitter()
+    total = len(prefix)
+    records = [_loads(line) for line in splitter.feed(prefix)]
+    while True:
+        if records:  # hand on before waiting on the network
+            await emit(records)
+        chunk = await source.read(CHUNK_BYTES * 4)
+        if not chunk:
+            break
+        total += len(chunk)
+        records = [_loads(line) for line in splitter.feed(chunk)]
+    last = [_loads(line) for line in splitter.close()]
+    return BodyMeta(framing=Framing.NDJSON, records=last, bytes_read=total)
+
+
+async def _parse_incremental(
+    source: ByteSource, prefix: bytes, framing: Framing, emit: Emit, keyed: bool
+) -> BodyMeta:
+    batch: list[Any] = []
+
+    async def flush() -> None:
+        if batch:
+            out = batch.copy()
+            batch.clear()
+            await emit(out)
+
+    reader = _Reader(source, prefix, flush)
+    append = batch.append
+    try:
+        if framing is Framing.ENVELOPE and keyed:
+            async for _key, value in _IJSON.kvitems_async(
+                reader, "result", use_float=True, buf_size=CHUNK_BYTES
+            ):
+                append(value)
+        else:
+            prefix_path = {
+                Framing.ENVELOPE: "result.item",
+                Framing.ARRAY: "item",
+                Framing.CONCATENATED: "",
+            }[framing]
+            async for item in _IJSON.items_async(
+                reader,
+                prefix_path,
+                use_float=True,
+                multiple_values=framing is Framing.CONCATENATED,
+                buf_size=CHUNK_BYTES,
+            ):
+                append(item)
+    except ijson.JSONError as exc:
+        raise _json_error(str(exc), reader.bytes_read) from None
+    meta = BodyMeta(framing=framing, records=batch, keyed=keyed, bytes_read=reader.bytes_read)
+    if framing is Framing.ENVELOPE:
+        meta.members = {**scan_envelope_head(reader.head), **scan_envelope_tail(reader.tail)}
+        meta.members.pop("result", None)
+    return meta

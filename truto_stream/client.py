@@ -1,0 +1,427 @@
+"""The public client: one pooled session, shared rate budgets, records as async streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Self, cast
+
+import aiohttp
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectSendStream
+
+from truto_stream._fetch import Fetcher, ListRequest, Mode, Page, WalkStats
+from truto_stream._framing import Framing
+from truto_stream._http import Timeouts, Transport, check_base_url
+from truto_stream._ratelimit import RateBudget
+from truto_stream._retry import RetryPolicy
+from truto_stream.errors import ConfigurationError
+from truto_stream.models import IntegratedAccount, User
+from truto_stream.sweep import AccountQuery, OnError, Sweep
+
+__all__ = ["DEFAULT_BASE_URL", "Client", "RateLimits"]
+
+DEFAULT_BASE_URL: Final = "https://api.truto.one"
+TOKEN_ENV: Final = "TRUTO_API_TOKEN"
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Client-side budgets, kept below Truto's published limits.
+
+    Truto allows 500 requests per 10 s per token and 50 per 10 s per integrated account.
+    The client spaces requests so that it never exceeds either (padding the window by
+    ``safety_fraction`` and ``safety_s`` against clock skew) and adapts to the
+    ``ratelimit-remaining`` / ``ratelimit-reset`` headers and to any 429.
+    """
+
+    token_limit: int = 500
+    account_limit: int = 50
+    window: float = 10.0
+    safety_fraction: float = 0.02
+    safety_s: float = 0.02
+
+    def budget(self) -> RateBudget:
+        return RateBudget(
+            token_limit=self.token_limit,
+            account_limit=self.account_limit,
+            window=self.window,
+            safety_fraction=self.safety_fraction,
+            safety_s=self.safety_s,
+        )
+
+
+class _Failed:
+    """An error raised in a producer task, carried to the consumer to re-raise."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class Client:
+    """An async client for Truto's unified API list endpoints.
+
+    Use it as an async context manager; it owns one pooled aiohttp session (or borrows
+    ``session``), the rate budgets shared by everything it runs, and the tasks that fetch
+    ahead of the caller. Leaving the block cancels them and closes every connection.
+
+    ::
+
+        async with Client(token=..., base_url=...) as client:
+            async for user in client.list("usage-metering", "users", account="<id>"):
+                ...
+
+    ``token`` defaults to ``$TRUTO_API_TOKEN``. ``base_url`` must be https unless the host
+    is loopback or ``allow_insecure`` is set. ``prefetch`` bounds how many page parts are
+    fetched ahead of the caller (memory and backpressure); ``rate_limits=None`` turns the
+    client-side budgets off.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: RateLimits | None = RateLimits(),
+        max_connections: int = 100,
+        prefetch: int = 2,
+        max_pages: int | None = None,
+        allow_insecure: bool = False,
+    ) -> None:
+        _require_asyncio()
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        if not token:
+            raise ConfigurationError(f"no API token: pass token=... or set ${TOKEN_ENV}")
+        if prefetch < 1:
+            raise ConfigurationError("prefetch must be at least 1")
+        self._base_url = check_base_url(base_url, allow_insecure=allow_insecure)
+        self._timeouts = timeouts or Timeouts()
+        self._retry = retry or RetryPolicy()
+        self._prefetch = prefetch
+        self._max_pages = max_pages
+        self._transport = Transport(
+            self._base_url,
+            token,
+            timeouts=self._timeouts,
+            max_connections=max_connections,
+            session=session,
+        )
+        self._budget = rate_limits.budget() if rate_limits is not None else None
+        self.fetcher = Fetcher(
+            self._transport, retry=self._retry, timeouts=self._timeouts, budget=self._budget
+        )
+        self._task_group: TaskGroup | None = None
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self.usage_metering = UsageMetering(self)
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={str(self._base_url)!r}, token=<redacted>)"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._base_url)
+
+    async def __aenter__(self) -> Self:
+        _require_asyncio(running=True)
+        if self._exit_stack is not None:
+            raise ConfigurationError("this Client is already open")
+        async with contextlib.AsyncExitStack() as stack:
+            await self._transport.open()
+            stack.push_async_callback(self._transport.close)
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel background fetches and close every connection this client opened."""
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is None:
+            return
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+        self._task_group = None
+        await stack.aclose()
+
+    # -- listing ---------------------------------------------------------------------
+
+    def request(
+        self,
+        model: str,
+        resource: str,
+        *,
+        account: str,
+        params: Mapping[str, Any] | None = None,
+        mode: Mode = "paged",
+        framing: Framing | str | None = None,
+        max_pages: int | None = None,
+    ) -> ListRequest:
+        """Describe a list request (used by :meth:`pages`, :meth:`list` and sweeps)."""
+        return ListRequest.unified(
+            model,
+            resource,
+            account_id=account,
+            params=params,
+            mode=mode,
+            framing=Framing(framing) if isinstance(framing, str) else framing,
+            max_pages=max_pages if max_pages is not None else self._max_pages,
+        )
+
+    async def pages(
+        self,
+        model: str,
+        resource: str,
+        *,
+        account: str,
+        params: Mapping[str, Any] | None = None,
+        mode: Mode = "paged",
+        cursor: str | None = None,
+        framing: Framing | str | None = None,
+        max_pages: int | None = None,
+    ) -> AsyncIterator[Page]:
+        """Yield the account's records page by page (large pages arrive in parts).
+
+        ``mode="paged"`` follows ``next_cursor`` with ordinary unified requests;
+        ``mode="stream"`` asks for ``truto_response_format=stream`` and detects the
+        body's framing (``framing`` overrides it). ``cursor`` resumes a walk.
+        """
+        request = self.request(
+            model,
+            resource,
+            account=account,
+            params=params,
+            mode=mode,
+            framing=framing,
+            max_pages=max_pages,
+        )
+        async with contextlib.aclosing(self.walk(request, cursor=cursor)) as pages:
+            async for page in pages:
+                yield page
+
+    async def list(
+        self,
+        model: str,
+        resource: str,
+        *,
+        account: str,
+        params: Mapping[str, Any] | None = None,
+        mode: Mode = "paged",
+        cursor: str | None = None,
+        framing: Framing | str | None = None,
+        max_pages: int | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield the account's records one by one; see :meth:`pages` for the arguments."""
+        async with contextlib.aclosing(
+            self.pages(
+                model,
+                resource,
+                account=account,
+                params=params,
+                mode=mode,
+                cursor=cursor,
+                framing=framing,
+                max_pages=max_pages,
+            )
+        ) as pages:
+            async for page in pages:
+                for record in page.records:
+                    yield record
+
+    async def walk(
+        self,
+        request: ListRequest,
+        *,
+        cursor: str | None = None,
+        stats: WalkStats | None = None,
+    ) -> AsyncIterator[Page]:
+        """Yield the pages of a prepared :class:`ListRequest`, fetching ahead in a task."""
+
+        async def produce(send: MemoryObjectSendStream[Page | _Failed]) -> None:
+            await self.fetcher.walk(request, send.send, start_cursor=cursor, stats=stats)
+
+        async with contextlib.aclosing(self._background(produce)) as items:
+            async for page in items:
+                yield page
+
+    async def _background(
+        self, produce: Callable[[MemoryObjectSendStream[Any]], Awaitable[None]]
+    ) -> AsyncIterator[Any]:
+        """Run ``produce`` in the client's task group; yield what it sends, in order.
+
+        The memory stream between them is bounded by ``prefetch``: a slow caller makes
+        the producer wait (backpressure). Closing this generator cancels the producer
+        and waits for it to release its connection.
+        """
+        if self._task_group is None:
+            raise ConfigurationError("the client is not open: use `async with Client(...)`")
+        send, receive = anyio.create_memory_object_stream[Any](self._prefetch)
+        scope, done = await self._task_group.start(_run_producer, produce, send)
+        try:
+            async with receive:
+                async for item in receive:
+                    if isinstance(item, _Failed):
+                        raise item.error
+                    yield item
+        finally:
+            scope.cancel()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await done.wait()
+
+    def sweep(
+        self,
+        model: str,
+        resource: str,
+        *,
+        accounts: AccountQuery | Iterable[str],
+        params: Mapping[str, Any] | None = None,
+        mode: Mode = "paged",
+        framing: Framing | str | None = None,
+        concurrency: int = 64,
+        buffer_records: int = 10_000,
+        checkpoint: str | os.PathLike[str] | None = None,
+        on_error: OnError = "continue",
+        max_pages: int | None = None,
+    ) -> Sweep:
+        """Sweep ``model/resource`` across many integrated accounts as one stream.
+
+        ``accounts`` is a list of integrated account ids, or an :class:`AccountQuery`
+        discovered lazily from ``GET /integrated-account`` (the sweep starts before
+        discovery ends). ``concurrency`` accounts are walked at once (each walk is
+        sequential); ``buffer_records`` bounds the records waiting for the caller;
+        ``checkpoint`` (a SQLite file) makes the sweep resumable; ``on_error="raise"``
+        stops at the first failed account instead of reporting it and going on.
+
+        ::
+
+            async with client.sweep("usage-metering", "users", accounts=AccountQuery(
+                    integration="claude"), checkpoint="sweep.db") as sweep:
+                async for item in sweep:
+                    ...
+            print(sweep.report.to_dict())
+        """
+        return Sweep(
+            self,
+            model,
+            resource,
+            accounts=accounts,
+            params=params,
+            mode=mode,
+            framing=framing,
+            concurrency=concurrency,
+            buffer_records=buffer_records,
+            checkpoint=os.fspath(checkpoint) if checkpoint is not None else None,
+            on_error=on_error,
+            max_pages=max_pages,
+        )
+
+    # -- integrated accounts -----------------------------------------------------------
+
+    async def integrated_accounts(
+        self,
+        *,
+        tenant_id: str | None = None,
+        integration: str | None = None,
+        status: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[IntegratedAccount]:
+        """Yield the integrated accounts matching the filters (``GET /integrated-account``)."""
+        query = dict(params or {})
+        for key, value in (
+            ("tenant_id", tenant_id),
+            ("integration.name", integration),
+            ("status", status),
+        ):
+            if value is not None:
+                query[key] = value
+        request = ListRequest("/integrated-account", query, None)
+        async for page in self.walk(request):
+            for account in page.records:
+                yield cast(IntegratedAccount, account)
+
+
+async def _run_producer(
+    produce: Callable[[MemoryObjectSendStream[Any]], Awaitable[None]],
+    send: MemoryObjectSendStream[Any],
+    *,
+    task_status: TaskStatus[tuple[anyio.CancelScope, anyio.Event]],
+) -> None:
+    done = anyio.Event()
+    try:
+        with anyio.CancelScope() as scope:
+            task_status.started((scope, done))
+            async with send:
+                try:
+                    await produce(send)
+                except Exception as exc:  # handed to the consumer, who re-raises it
+                    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        await send.send(_Failed(exc))
+    finally:
+        done.set()
+
+
+def _require_asyncio(*, running: bool = False) -> None:
+    """Fail at once, and clearly, outside asyncio (aiohttp cannot run under trio)."""
+    try:
+        asyncio.get_running_loop()
+        return
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if running or (trio is not None and trio.lowlevel.in_trio_run()):
+        raise ConfigurationError(
+            "truto-stream runs on asyncio (aiohttp needs it), not on this event loop; "
+            "use asyncio.run(...) or anyio.run(..., backend='asyncio')"
+        )
+
+
+class UsageMetering:
+    """Typed shortcuts for the ``usage-metering`` unified API."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def users(
+        self,
+        account: str,
+        *,
+        date: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        mode: Mode = "paged",
+        resume_from: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[User]:
+        """Yield the users of an integrated account (Claude, OpenAI Codex or Cursor).
+
+        - ``date``: YYYY-MM-DD day to report activity for (Claude; default: 3 days ago).
+        - ``limit``: page size (Claude up to 1000, default 100; OpenAI Codex 1-100).
+        - ``cursor``: the unified model's own ``cursor`` field (Claude, OpenAI Codex),
+          passed through as is. To resume a walk, use ``resume_from`` (a ``next_cursor``).
+        - ``params``: any other query parameter (``truto_exclude_fields`` ...).
+        """
+        query: dict[str, Any] = dict(params or {})
+        for key, value in (("date", date), ("limit", limit), ("cursor", cursor)):
+            if value is not None:
+                query[key] = value
+        async for record in self._client.list(
+            "usage-metering", "users", account=account, params=query, mode=mode, cursor=resume_from
+        ):
+            yield cast(User, record)

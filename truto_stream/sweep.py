@@ -1,0 +1,490 @@
+"""Sweeping one list resource across many integrated accounts, as one async stream.
+
+Shape (all tasks owned, nothing outlives the sweep)::
+
+    client task group
+    └── coordinator                      (started when the sweep opens)
+        ├── discovery                    lists accounts lazily, feeds the work queue
+        └── worker x concurrency         walk one account at a time, emit page parts
+                    │
+                    ▼  bounded by a record budget (backpressure: workers wait)
+              the caller's ``async for``  commits a page to the checkpoint once the
+                                         caller has pulled past its last record
+
+Fairness comes from the hand-off: when the buffer is full, waiting workers are admitted
+in arrival order, so one huge account cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import anyio
+import orjson
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from truto_stream._fetch import ListRequest, Mode, Page, WalkStats
+from truto_stream._framing import Framing
+from truto_stream.checkpoint import Checkpoint
+from truto_stream.errors import ConfigurationError, TrutoError
+
+if TYPE_CHECKING:
+    from truto_stream.client import Client
+
+__all__ = [
+    "AccountQuery",
+    "AccountReport",
+    "Sweep",
+    "SweepItem",
+    "SweepReport",
+]
+
+AccountState = Literal["pending", "running", "done", "failed", "skipped"]
+OnError = Literal["continue", "raise"]
+
+
+@dataclass(frozen=True)
+class AccountQuery:
+    """Which integrated accounts to discover (``GET /integrated-account`` filters).
+
+    With ``status=None`` every account is listed and the ones that are not active (or are
+    blocked) are reported as skipped, with the reason.
+    """
+
+    tenant_id: str | None = None
+    integration: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepItem:
+    """One record of a sweep, with the account and the page part it came from."""
+
+    account_id: str
+    record: dict[str, Any]
+    page: Page
+
+
+@dataclass
+class AccountReport:
+    """What a sweep did with one account and why it stopped."""
+
+    account_id: str
+    state: AccountState = "pending"
+    records: int = 0
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    resumed_from: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+@dataclass
+class SweepReport:
+    """Per-account outcome of a sweep; ``ok`` when no account failed."""
+
+    accounts: dict[str, AccountReport] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    def count(self, state: AccountState) -> int:
+        return sum(1 for report in self.accounts.values() if report.state == state)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0
+
+    @property
+    def records(self) -> int:
+        return sum(report.records for report in self.accounts.values())
+
+    def failures(self) -> list[AccountReport]:
+        return [report for report in self.accounts.values() if report.state == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        totals = {
+            key: sum(getattr(r, key) for r in self.accounts.values())
+            for key in ("records", "pages", "requests", "retries", "rate_limited", "bytes")
+        }
+        states = {s: self.count(s) for s in ("done", "failed", "skipped", "pending", "running")}
+        return {
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "totals": totals,
+            "states": states,
+            "accounts": [asdict(report) for report in self.accounts.values()],
+        }
+
+
+class _RecordGate:
+    """Bounds the records buffered between workers and the caller (FIFO admission)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.buffered = 0
+        self.peak = 0
+        self._turn = anyio.Lock()  # anyio locks are fair: waiters are admitted in order
+        self._freed = anyio.Event()
+
+    async def reserve(self, n: int) -> None:
+        async with self._turn:
+            # A part larger than the whole budget passes alone, so nothing deadlocks.
+            while self.buffered and self.buffered + n > self.capacity:
+                await self._freed.wait()
+                self._freed = anyio.Event()
+            self.buffered += n
+            self.peak = max(self.peak, self.buffered)
+
+    def release(self, n: int) -> None:
+        self.buffered -= n
+        self._freed.set()
+
+
+@dataclass(frozen=True)
+class _AccountFinished:
+    account_id: str
+    error: TrutoError | None
+
+
+@dataclass(frozen=True)
+class _Skipped:
+    account_id: str
+    reason: str
+
+
+_Event = Page | _AccountFinished | _Skipped
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+class Sweep:
+    """A running sweep. Open it with ``async with client.sweep(...)`` (or iterate it).
+
+    Iterate it for :class:`SweepItem` records, or use :meth:`pages` for page parts.
+    ``report`` is live while the sweep runs and final after it ends.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        model: str,
+        resource: str,
+        *,
+        accounts: AccountQuery | Iterable[str],
+        params: Mapping[str, Any] | None = None,
+        mode: Mode = "paged",
+        framing: Framing | str | None = None,
+        concurrency: int = 64,
+        buffer_records: int = 10_000,
+        checkpoint: str | None = None,
+        on_error: OnError = "continue",
+        max_pages: int | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if buffer_records < 1:
+            raise ConfigurationError("buffer_records must be at least 1")
+        if on_error not in ("continue", "raise"):
+            raise ConfigurationError("on_error must be 'continue' or 'raise'")
+        self._client = client
+        self._model = model
+        self._resource = resource
+        self._accounts = accounts if isinstance(accounts, AccountQuery) else list(accounts)
+        self._params = dict(params or {})
+        self._mode: Mode = mode
+        self._framing = Framing(framing) if isinstance(framing, str) else framing
+        self._concurrency = concurrency
+        self._checkpoint_path = checkpoint
+        self._on_error = on_error
+        self._max_pages = max_pages
+        self._gate = _RecordGate(buffer_records)
+        self._checkpoint: Checkpoint | None = None
+        self._receive: MemoryObjectReceiveStream[_Event] | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._done: anyio.Event | None = None
+        self._iterating = False
+        self._failure: BaseException | None = None
+        self._uncommitted: dict[str, int] = {}
+        self.report = SweepReport()
+
+    @property
+    def sweep_key(self) -> str:
+        """Identifies what is swept, so a checkpoint is never resumed by another sweep."""
+        what = {
+            "base_url": self._client.base_url,
+            "path": f"{self._model}/{self._resource}",
+            "params": self._params,
+            "mode": self._mode,
+        }
+        digest = hashlib.sha256(orjson.dumps(what, option=orjson.OPT_SORT_KEYS, default=str))
+        return digest.hexdigest()[:32]
+
+    @property
+    def peak_buffered_records(self) -> int:
+        """The most records ever buffered between the workers and the caller."""
+        return self._gate.peak
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        task_group = self._client._task_group
+        if task_group is None:
+            raise ConfigurationError("the client is not open: use `async with Client(...)`")
+        if self._receive is not None:
+            raise ConfigurationError("a sweep runs once; create a new one to run again")
+        if self._checkpoint_path is not None:
+            self._checkpoint = await Checkpoint.open(self._checkpoint_path, self.sweep_key)
+        # Unbounded in items: the record gate bounds what is buffered, and markers are tiny.
+        send, self._receive = anyio.create_memory_object_stream[_Event](float("inf"))
+        self._scope, self._done = await task_group.start(self._run, send)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every worker, close every connection, flush the checkpoint."""
+        if self._scope is not None:
+            self._scope.cancel()
+        with anyio.CancelScope(shield=True):
+            if self._done is not None:
+                with anyio.move_on_after(10):
+                    await self._done.wait()
+            if self._receive is not None:
+                self._receive.close()
+            if self.report.finished_at is None:
+                self.report.finished_at = time.time()
+            if self._checkpoint is not None:
+                await self._checkpoint.aclose()
+
+    # -- iteration -----------------------------------------------------------------------
+
+    async def pages(self) -> AsyncIterator[Page]:
+        """Yield page parts from every account, interleaved as they arrive."""
+        if self._receive is None:
+            raise ConfigurationError("open the sweep first: `async with client.sweep(...)`")
+        if self._iterating:
+            raise ConfigurationError("a sweep can be iterated once")
+        self._iterating = True
+        async for event in self._receive:
+            if isinstance(event, Page):
+                yield event
+                # The caller asked for more: it has pulled past this part.
+                self._gate.release(len(event.records))
+                self._consumed(event)
+            elif isinstance(event, _Skipped):
+                self._skipped(event)
+            else:
+                self._finished(event)
+        if self._failure is not None:
+            raise self._failure
+
+    async def batches(self) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+        """Yield ``(account_id, records)`` batches: the cheapest way to consume a sweep."""
+        async with contextlib.aclosing(self.pages()) as pages:
+            async for page in pages:
+                if page.records:
+                    yield page.account_id or "", page.records
+
+    async def _items(self) -> AsyncIterator[SweepItem]:
+        async with contextlib.aclosing(self.pages()) as pages:
+            async for page in pages:
+                account = page.account_id or ""
+                for record in page.records:
+                    yield SweepItem(account, record, page)
+
+    def __aiter__(self) -> AsyncIterator[SweepItem]:
+        if self._receive is not None:
+            return self._items()
+        return self._open_and_iterate()
+
+    async def _open_and_iterate(self) -> AsyncIterator[SweepItem]:
+        # A plain `async for` over an unopened sweep: open it here, close it when the
+        # loop ends or is broken out of. No task group lives in this generator.
+        try:
+            await self.__aenter__()
+            async with contextlib.aclosing(self._items()) as items:
+                async for item in items:
+                    yield item
+        finally:
+            await self.aclose()
+
+    # -- consumer-side bookkeeping (runs when the caller pulls) ---------------------------
+
+    def _account(self, account_id: str) -> AccountReport:
+        report = self.report.accounts.get(account_id)
+        if report is None:
+            report = self.report.accounts[account_id] = AccountReport(account_id)
+        return report
+
+    def _consumed(self, page: Page) -> None:
+        account_id = page.account_id or ""
+        self._account(account_id).records += len(page.records)
+        if self._checkpoint is None:
+            return
+        count = self._uncommitted.get(account_id, 0) + len(page.records)
+        if page.final and page.next_cursor is not None:
+            # At-least-once: the page is committed only now that the caller is past it.
+            self._checkpoint.commit_page(account_id, page.next_cursor, count)
+            count = 0
+        self._uncommitted[account_id] = count
+
+    def _skipped(self, event: _Skipped) -> None:
+        report = self._account(event.account_id)
+        report.state = "skipped"
+        report.error = event.reason
+        if self._checkpoint is not None:
+            self._checkpoint.mark_skipped(event.account_id, event.reason)
+
+    def _finished(self, event: _AccountFinished) -> None:
+        report = self._account(event.account_id)
+        if event.error is None:
+            report.state = "done"
+            if self._checkpoint is not None:
+                self._checkpoint.mark_done(event.account_id)
+            return
+        report.state = "failed"
+        report.error = str(event.error)
+        report.error_type = type(event.error).__name__
+        if self._checkpoint is not None:
+            self._checkpoint.mark_failed(event.account_id, report.error)
+        if self._on_error == "raise":
+            raise event.error
+
+    # -- producer side -------------------------------------------------------------------
+
+    async def _run(
+        self,
+        send: MemoryObjectSendStream[_Event],
+        *,
+        task_status: TaskStatus[tuple[anyio.CancelScope, anyio.Event]],
+    ) -> None:
+        done = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                task_status.started((scope, done))
+                try:
+                    async with send, contextlib.AsyncExitStack() as stack:
+                        if self._checkpoint is not None:
+                            await stack.enter_async_context(self._checkpoint)
+                        work_send, work_receive = anyio.create_memory_object_stream[str](
+                            self._concurrency
+                        )
+                        async with anyio.create_task_group() as tg:
+                            tg.start_soon(self._discover, work_send, send.clone())
+                            for _ in range(self._concurrency):
+                                tg.start_soon(self._worker, work_receive.clone(), send.clone())
+                            work_receive.close()
+                except Exception as exc:  # discovery or a bug: re-raised to the caller
+                    self._failure = _unwrap(exc)
+        finally:
+            self.report.finished_at = time.time()
+            done.set()
+
+    async def _discover(
+        self, work: MemoryObjectSendStream[str], events: MemoryObjectSendStream[_Event]
+    ) -> None:
+        async with work, events:
+            if not isinstance(self._accounts, AccountQuery):
+                for account_id in dict.fromkeys(self._accounts):
+                    await self._offer(account_id, work, events)
+                return
+            query = self._accounts
+            async for account in self._client.integrated_accounts(
+                tenant_id=query.tenant_id, integration=query.integration, status=query.status
+            ):
+                account_id = str(account["id"])
+                status = account.get("status")
+                if status != "active":
+                    self._account(account_id)
+                    await events.send(_Skipped(account_id, f"account status is {status!r}"))
+                elif account.get("is_blocked"):
+                    self._account(account_id)
+                    await events.send(_Skipped(account_id, "account is blocked"))
+                else:
+                    await self._offer(account_id, work, events)
+
+    async def _offer(
+        self,
+        account_id: str,
+        work: MemoryObjectSendStream[str],
+        events: MemoryObjectSendStream[_Event],
+    ) -> None:
+        report = self._account(account_id)
+        if self._checkpoint is not None:
+            progress = self._checkpoint.get(account_id)
+            if progress is not None and progress.state in ("done", "skipped"):
+                report.state = progress.state
+                report.error = progress.error or "already complete in the checkpoint"
+                return
+        await work.send(account_id)
+
+    async def _worker(
+        self, work: MemoryObjectReceiveStream[str], events: MemoryObjectSendStream[_Event]
+    ) -> None:
+        async with work, events:
+            async for account_id in work:
+                await self._sweep_account(account_id, events)
+
+    async def _sweep_account(
+        self, account_id: str, events: MemoryObjectSendStream[_Event]
+    ) -> None:
+        report = self._account(account_id)
+        report.state = "running"
+        start_cursor = None
+        if self._checkpoint is not None:
+            progress = self._checkpoint.get(account_id)
+            if progress is not None:
+                start_cursor = progress.cursor
+                report.resumed_from = start_cursor
+        request = ListRequest.unified(
+            self._model,
+            self._resource,
+            account_id=account_id,
+            params=self._params,
+            mode=self._mode,
+            framing=self._framing,
+            max_pages=self._max_pages,
+        )
+        stats = WalkStats()
+
+        async def emit(page: Page) -> None:
+            await self._gate.reserve(len(page.records))
+            await events.send(page)
+
+        started = time.monotonic()
+        error: TrutoError | None = None
+        try:
+            await self._client.fetcher.walk(
+                request, emit, start_cursor=start_cursor, stats=stats
+            )
+        except TrutoError as exc:
+            error = exc
+        finally:
+            report.pages += stats.pages
+            report.requests += stats.requests
+            report.retries += stats.retries
+            report.rate_limited += stats.rate_limited
+            report.bytes += stats.bytes
+            report.seconds += time.monotonic() - started
+        await events.send(_AccountFinished(account_id, error))
