@@ -418,11 +418,18 @@ class Checkpoint:
         tg.cancel_scope.cancel()
         try:
             # Waits for the flusher (a write in progress finishes first: worker threads are
-            # not abandoned) and propagates its error, if it had one.
-            return await tg.__aexit__(exc_type, exc, tb)
-        finally:
-            with anyio.CancelScope(shield=True):
+            # not abandoned) and raises its error, if it had one, in an ExceptionGroup.
+            suppress = await tg.__aexit__(exc_type, exc, tb)
+        except BaseException as group:
+            # The flusher's error is the one to report; the final flush (aclose still closes
+            # the file) most likely fails the same way and is only noted.
+            try:
                 await self.aclose()
+            except Exception as close_exc:
+                group.add_note(f"the final checkpoint flush failed too: {close_exc!r}")
+            raise
+        await self.aclose()
+        return suppress
 
     async def _flusher(self) -> None:
         while not self._closed:

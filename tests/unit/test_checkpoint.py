@@ -271,6 +271,57 @@ async def test_a_failed_write_keeps_updates_buffered(tmp_path: Path) -> None:
         await cp.aclose()
 
 
+async def test_a_failing_background_flush_surfaces(tmp_path: Path) -> None:
+    """A write error in the background flusher is not swallowed: it ends the block."""
+    path = tmp_path / "cp.sqlite"
+    cp = await Checkpoint.open(path, KEY, flush_interval=0.005)
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TRIGGER no_insert BEFORE INSERT ON accounts"
+        " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    )
+    conn.commit()
+    conn.close()
+    with pytest.RaisesGroup(pytest.RaisesExc(sqlite3.IntegrityError, match="disk says no")):
+        with anyio.fail_after(10):
+            async with cp:
+                cp.commit_page("a", "c1", 1)
+                await anyio.sleep_forever()  # ended by the flusher's failure
+    assert cp.closed
+    assert cp.pending == 1  # the update was never written, and is reported as such
+
+
+async def test_one_file_one_checkpoint_per_process(tmp_path: Path) -> None:
+    path = tmp_path / "cp.sqlite"
+    async with await Checkpoint.open(path, KEY):
+        with pytest.raises(ConfigurationError, match="already open"):
+            await Checkpoint.open(tmp_path / "." / "cp.sqlite", KEY)
+    async with await Checkpoint.open(path, KEY) as cp:  # free again once closed
+        cp.mark_done("a")
+
+
+async def test_aclose_under_cancellation_still_writes(tmp_path: Path) -> None:
+    path = tmp_path / "cp.sqlite"
+    cp = await Checkpoint.open(path, KEY)
+    cp.commit_page("a", "c1", 2)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await cp.aclose()
+    assert cp.closed
+    assert read_file(path) == {"a": ("in_progress", "c1", 2, 1, None)}
+
+
+async def test_wrong_types_are_refused(tmp_path: Path) -> None:
+    async with await Checkpoint.open(tmp_path / "cp.sqlite", KEY) as cp:
+        with pytest.raises(TypeError):
+            cp.commit_page("a", 17, 1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            cp.mark_failed(42, "x")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="non-negative"):
+            cp.commit_page("a", "c", True)
+        assert cp.all() == []
+
+
 async def test_two_checkpoints_side_by_side(tmp_path: Path) -> None:
     """Two sweeps in one event loop, on two files, interleaving updates and flushes."""
     paths = [tmp_path / "one.sqlite", tmp_path / "two.sqlite"]
