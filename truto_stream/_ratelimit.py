@@ -1,0 +1,346 @@
+"""Client-side rate budgets, so that a healthy run never sees a 429 (sans-IO core).
+
+Truto limits each API token to 500 requests / 10 s and each integrated account to
+50 requests / 10 s, with sliding windows, answering 429 with ``Retry-After``. The client
+keeps its own model of both windows and schedules every request inside them.
+
+:class:`SlidingWindow` stores the (sorted) times at which requests were scheduled. The
+server's rule is: in any interval of length ``window`` there are at most ``limit``
+requests. We enforce it over a *padded* span ``window + safety_s`` (``safety_s`` covers
+latency jitter and clock skew: a request scheduled at ``t`` reaches the server somewhere in
+``[t + latency, t + latency + safety_s]``, so requests that are a padded span apart on our
+clock are at least a window apart on the server's).
+
+Scheduling is not FIFO: a request for an idle account may be scheduled *before* one
+already reserved in the future for a throttled account (otherwise one slow account would
+block the whole token). So the reserved times are an arbitrary set, and "may a request go
+at ``t``?" is answered exactly: ``t`` is forbidden iff some ``limit`` consecutive reserved
+times ``T[i] .. T[i+limit-1]`` together with ``t`` fit in less than a span, i.e. iff ``t``
+lies in the open interval ``(T[i+limit-1] - span, T[i] + span)``. Both ends of those
+intervals grow with ``i``, so one left-to-right pass finds the earliest allowed time
+(:meth:`SlidingWindow.next_free`), and it stops at the first interval starting after the
+answer, skipping by bisection the intervals it has passed: about O(log n) per crossed
+group of ``limit`` times, not O(stored times).
+
+Times older than ``now - span`` can no longer matter and are dropped, so a window holds at
+most ``limit`` past times plus the reservations still ahead (one per waiting acquirer).
+:class:`RateBudget` combines the token window with one window per account, evicting idle
+accounts, and :class:`RateLimiter` is the thin async wrapper: it reserves first and then
+sleeps, with no ``await`` in between, so concurrent acquirers never over-commit.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+
+import anyio
+
+__all__ = ["RateBudget", "RateLimiter", "SlidingWindow", "parse_ratelimit_limit"]
+
+_POLICY = re.compile(r"\s*([0-9]+)\s*(?:;\s*w\s*=\s*([0-9]+(?:\.[0-9]+)?))?")
+
+
+def parse_ratelimit_limit(value: str | None) -> tuple[int, float | None] | None:
+    """Parse ``ratelimit-limit`` (``"50"``, ``"50;w=10"``): ``(limit, window or None)``."""
+    if not value:
+        return None
+    m = _POLICY.match(value)
+    if m is None:
+        return None
+    return int(m.group(1)), (float(m.group(2)) if m.group(2) else None)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+class SlidingWindow:
+    """One sliding-window budget: at most ``limit`` requests per ``window + safety_s``.
+
+    Times are monotonic seconds supplied by the caller; nothing here reads a clock.
+    ``next_free`` and ``observe`` also advance the clock used to drop stale times.
+    """
+
+    def __init__(self, limit: int, window: float, *, safety_s: float = 0.0) -> None:
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        if not (window > 0 and math.isfinite(window)):
+            raise ValueError(f"window must be > 0, got {window!r}")
+        if not (safety_s >= 0 and math.isfinite(safety_s)):
+            raise ValueError(f"safety_s must be >= 0, got {safety_s!r}")
+        self.limit = limit
+        self.window = float(window)
+        self.safety_s = float(safety_s)
+        self.span = self.window + self.safety_s
+        self._times: list[float] = []  # sorted reserved (or phantom) request times
+        self._paused_until = -math.inf
+        self._clock = -math.inf  # the latest "now" seen
+
+    @property
+    def paused_until(self) -> float:
+        """Nothing may be sent before this time (``-inf`` when not paused)."""
+        return self._paused_until
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def next_free(self, now: float, *, not_before: float | None = None) -> float:
+        """The earliest time ``>= now`` (and ``>= not_before``) at which a request fits.
+
+        ``now`` must not go backwards between calls (times older than a span before it are
+        dropped); ask about a later time with ``not_before``, never with a future ``now``.
+        """
+        self._advance(now)
+        return self._first_free(now if not_before is None else max(now, not_before))
+
+    def record(self, t: float) -> None:
+        """Reserve a request at absolute time ``t`` (normally a value from ``next_free``)."""
+        bisect.insort(self._times, t)
+        self._advance(self._clock)
+
+    def release(self, t: float) -> None:
+        """Cancel one reservation at ``t`` (its request was never sent); no-op if absent."""
+        i = bisect.bisect_left(self._times, t)
+        if i < len(self._times) and self._times[i] == t:
+            del self._times[i]
+
+    def pause_until(self, t: float) -> None:
+        """Send nothing before ``t`` (after a 429); an earlier pause never shortens one."""
+        if t > self._paused_until:
+            self._paused_until = t
+
+    def used(self, now: float) -> int:
+        """Requests scheduled in the padded span ending at ``now`` (future ones excluded)."""
+        lo = bisect.bisect_right(self._times, now - self.span)
+        hi = bisect.bisect_right(self._times, now)
+        return hi - lo
+
+    def observe(self, remaining: int | None, reset_s: float | None, now: float) -> None:
+        """Adapt to the server's count, which includes other clients sharing the budget.
+
+        When the server has fewer requests left than we think, the difference is added as
+        phantom requests that leave the window ``reset_s`` seconds from now. When it has
+        none left while we still think we have some, nothing is sent before
+        ``now + reset_s`` (plus the safety margin). When both agree the window is full,
+        our own times already say when the next slot opens, so no extra pause is added.
+        """
+        self._advance(now)
+        if remaining is None:
+            return
+        reset = self.window if reset_s is None else min(max(reset_s, 0.0), 10 * self.window)
+        ours = self.limit - self.used(now)
+        if remaining >= ours:
+            return
+        if remaining <= 0:
+            self.pause_until(now + reset + self.safety_s)
+            return
+        # A time at p stops counting for sends after p + span: place the phantoms so they
+        # expire at now + reset + safety_s, but never in the future (they are not sends).
+        phantom = min(now, now + reset - self.window)
+        for _ in range(ours - remaining):
+            bisect.insort(self._times, phantom)
+
+    def idle(self, now: float) -> bool:
+        """True when this window holds nothing that could delay a request at ``now``."""
+        return (not self._times or self._times[-1] <= now - self.span) and (
+            self._paused_until <= now
+        )
+
+    def _advance(self, now: float) -> None:
+        if now > self._clock:
+            self._clock = now
+        # A time T constrains a send at t >= now only if t - T < span.
+        cut = bisect.bisect_right(self._times, self._clock - self.span)
+        if cut:
+            del self._times[:cut]
+
+    def _first_free(self, t: float) -> float:
+        """Earliest allowed time >= t; does not drop anything (t may be in the future)."""
+        t = max(t, self._paused_until)
+        times, limit, span = self._times, self.limit, self.span
+        # Intervals (times[i+limit-1] - span, times[i] + span) are forbidden; those ending
+        # at or before t cannot matter, so start at the first i with times[i] + span > t.
+        i = bisect.bisect_right(times, t - span)
+        last = len(times) - limit
+        while i <= last:
+            if times[i + limit - 1] - span >= t:
+                break  # left ends only grow: no later interval contains t
+            end = times[i] + span
+            if t < end:
+                t = end
+                # Skip every interval that now ends at or before t (a whole block of
+                # equal times at once), keeping a queue of n reservations O(n/limit).
+                i = bisect.bisect_right(times, t - span, i + 1)
+            else:
+                i += 1
+        return t
+
+
+class RateBudget:
+    """The token window plus one window per integrated account (sans-IO).
+
+    Each window is padded by ``safety_fraction * window + safety_s``: 0.22 s on Truto's
+    10 s windows, i.e. about 97.8% of the nominal rate over a long run.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_limit: int = 500,
+        account_limit: int = 50,
+        window: float = 10.0,
+        safety_fraction: float = 0.02,
+        safety_s: float = 0.02,
+    ) -> None:
+        if safety_fraction < 0 or safety_s < 0:
+            raise ValueError("safety margins must be >= 0")
+        self.window = float(window)
+        self.account_limit = account_limit
+        self.pad = safety_fraction * window + safety_s
+        self.token = SlidingWindow(token_limit, window, safety_s=self.pad)
+        self._accounts: dict[str, SlidingWindow] = {}
+        self._last_eviction = -math.inf
+
+    def account(self, account_id: str) -> SlidingWindow:
+        """The window of ``account_id`` (created on first use)."""
+        win = self._accounts.get(account_id)
+        if win is None:
+            win = self._accounts[account_id] = SlidingWindow(
+                self.account_limit, self.window, safety_s=self.pad
+            )
+        return win
+
+    @property
+    def accounts_tracked(self) -> int:
+        """How many per-account windows are held (bounded by :meth:`forget_idle`)."""
+        return len(self._accounts)
+
+    def reserve(self, account_id: str | None, now: float) -> float:
+        """Pick and record the earliest time ``>= now`` free in both windows; return it.
+
+        Since the free times of a window form a union of intervals (see the module
+        docstring), alternate between the two windows until both accept the same time.
+        """
+        if now - self._last_eviction > self.window:
+            self.forget_idle(now)
+        token = self.token
+        token._advance(now)
+        acc = self.account(account_id) if account_id is not None else None
+        t = token._first_free(now)
+        if acc is not None:
+            acc._advance(now)
+            while True:
+                t_acc = acc._first_free(t)
+                if t_acc == t:
+                    break
+                t = token._first_free(t_acc)
+                if t == t_acc:
+                    break
+            acc.record(t)
+        token.record(t)
+        return t
+
+    def release(self, account_id: str | None, t: float) -> None:
+        """Undo a :meth:`reserve` whose request will not be sent (cancelled while waiting)."""
+        self.token.release(t)
+        if account_id is not None and account_id in self._accounts:
+            self._accounts[account_id].release(t)
+
+    def blocked_until(self, account_id: str | None) -> float:
+        """The later of the token's and the account's pauses (``-inf`` if none)."""
+        t = self.token.paused_until
+        if account_id is not None and account_id in self._accounts:
+            t = max(t, self._accounts[account_id].paused_until)
+        return t
+
+    def observe_headers(
+        self, account_id: str | None, headers: Mapping[str, str], now: float
+    ) -> None:
+        """Feed a response's ``ratelimit-limit/-remaining/-reset`` headers (429s too).
+
+        The headers go to the account's window (Truto normalizes the per-account / vendor
+        budget into them), or to the token's when there is no account or when
+        ``ratelimit-limit`` matches the token limit and not the account limit. A
+        ``ratelimit-limit`` lower than ours, for the same window length, lowers our limit.
+        """
+        lower = {k.lower(): v for k, v in headers.items() if k[:1] in "rRxX"}
+
+        def get(name: str) -> str | None:
+            return lower.get(name, lower.get("x-" + name))
+
+        policy = parse_ratelimit_limit(get("ratelimit-limit"))
+        remaining_f = _number(get("ratelimit-remaining"))
+        reset = _number(get("ratelimit-reset"))
+        target = self.token
+        if account_id is not None:
+            target = self.account(account_id)
+            if policy is not None and policy[0] == self.token.limit != target.limit:
+                target = self.token
+        if policy is not None:
+            limit, window = policy
+            if window is not None and window == target.window and 1 <= limit < target.limit:
+                target.limit = limit
+        remaining = None if remaining_f is None else int(remaining_f)
+        target.observe(remaining, reset, now)
+
+    def on_rate_limited(
+        self,
+        account_id: str | None,
+        retry_after: float | None,
+        now: float,
+        *,
+        remote: bool,
+    ) -> None:
+        """Pause after a 429 until ``now + retry_after`` (default: a padded window).
+
+        Truto's own 429 pauses the account's window (the token's when there is no
+        account); a vendor's (``remote``) 429 pauses that account only, never the token.
+        """
+        delay = self.window + self.pad if retry_after is None else max(0.0, retry_after)
+        if account_id is not None:
+            self.account(account_id).pause_until(now + delay)
+        elif not remote:
+            self.token.pause_until(now + delay)
+
+    def forget_idle(self, now: float) -> None:
+        """Drop per-account windows with nothing in their padded span and no pause."""
+        self._last_eviction = now
+        idle = [key for key, win in self._accounts.items() if win.idle(now)]
+        for key in idle:
+            del self._accounts[key]
+
+
+class RateLimiter:
+    """Async wrapper over a :class:`RateBudget`: one per client, shared by all its tasks."""
+
+    def __init__(self, budget: RateBudget, clock: Callable[[], float] = time.monotonic) -> None:
+        self.budget = budget
+        self._clock = clock
+
+    async def acquire(self, account_id: str | None) -> None:
+        """Wait until one request for ``account_id`` may be sent, and count it."""
+        while True:
+            now = self._clock()
+            # reserve() and the sleep have no await between them: the slot is ours.
+            t = self.budget.reserve(account_id, now)
+            if t <= now:
+                return
+            try:
+                await anyio.sleep(t - now)
+            except BaseException:
+                self.budget.release(account_id, t)  # cancelled: the request is never sent
+                raise
+            # A 429 seen while we slept may have paused the budget past our slot.
+            if self.budget.blocked_until(account_id) <= self._clock():
+                return
+            self.budget.release(account_id, t)
