@@ -1,10 +1,52 @@
-"""Shared pytest set-up: anyio runs async tests on asyncio."""
+"""Shared pytest set-up: anyio runs async tests on asyncio; the emulator fixture."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
 import pytest
+
+from truto_stream.emulator import Emulator, EmulatorConfig
+
+EmulatorFactory = Callable[..., Awaitable[Emulator]]
+
+#: What the ``emulator`` fixture uses unless a test overrides it.
+EMULATOR_TEST_DEFAULTS: dict[str, Any] = {
+    "seed": 1,
+    "tokens": ("test-token",),
+    "tenants": 2,
+    "accounts_per_integration": 2,
+    "users": (10, 100),
+    # High enough never to interfere; tests that exercise limits set their own.
+    "token_limit": 1_000_000,
+    "account_limit": 1_000_000,
+}
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[EmulatorFactory]:
+    """Async factory: ``emu = await emulator(**config_overrides)`` -> a started Emulator.
+
+    Serves on 127.0.0.1 with a random free port in the test's event loop; token
+    ``"test-token"``, small seeded data; every emulator started is stopped at teardown.
+    """
+    started: list[Emulator] = []
+
+    async def factory(**overrides: Any) -> Emulator:
+        config = EmulatorConfig(**{**EMULATOR_TEST_DEFAULTS, **overrides})
+        emu = Emulator(config)
+        await emu.start()
+        started.append(emu)
+        return emu
+
+    try:
+        yield factory
+    finally:
+        for emu in reversed(started):
+            await emu.stop()

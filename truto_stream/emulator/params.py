@@ -1,0 +1,130 @@
+"""Query-string parsing for the unified users route (pure: no I/O, no server state)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FORMATS",
+    "LIMITS",
+    "ParamError",
+    "UsersQuery",
+    "parse_bool",
+    "parse_users_query",
+]
+
+FORMATS = ("unified", "normalized", "raw", "debug", "stream")
+#: integration -> (default page size, max page size); None = the whole team in one page.
+LIMITS: dict[str, tuple[int, int] | None] = {
+    "claude": (100, 1000),
+    "openai": (100, 100),
+    "cursor": None,
+}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ParamError(ValueError):
+    """A query parameter Truto would reject with 400."""
+
+
+@dataclass(frozen=True)
+class UsersQuery:
+    """What a ``GET /unified/usage-metering/users`` request asks for."""
+
+    integration: str
+    response_format: str = "unified"
+    limit: int | None = 100  # None: no paging (the whole team)
+    date: str | None = None
+    next_cursor: str | None = None
+    vendor_cursor: str | None = None
+    excluded: frozenset[str] = frozenset()
+    key_by: str | None = None
+    remote_query: dict[str, str] = field(default_factory=dict)
+
+
+def parse_bool(value: str | None) -> bool:
+    """Truto-style booleans: ``true``/``1``/empty are true; ``false``/``0`` false."""
+    if value is None:
+        return False
+    v = value.strip().lower()
+    if v in ("", "true", "1", "yes", "on"):
+        return True
+    if v in ("false", "0", "no", "off"):
+        return False
+    raise ParamError(f"invalid boolean {value!r}")
+
+
+def _excluded(items: list[tuple[str, str]]) -> set[str]:
+    out: set[str] = set()
+    for key, value in items:
+        if key == "truto_exclude_fields" or (
+            key.startswith("truto_exclude_fields[") and key.endswith("]")
+        ):
+            out.update(p.strip() for p in value.split(",") if p.strip())
+    return out
+
+
+def parse_users_query(
+    integration: str,
+    items: list[tuple[str, str]],
+    *,
+    today: dt.date | None = None,
+) -> UsersQuery:
+    """Validate and normalise the query (``items`` keeps repeated keys, decoded)."""
+    query: dict[str, str] = {}
+    for key, value in items:
+        query.setdefault(key, value)
+    fmt = query.get("truto_response_format", "unified") or "unified"
+    if fmt not in FORMATS:
+        raise ParamError(
+            f"Invalid truto_response_format {fmt!r}; expected one of {', '.join(FORMATS)}"
+        )
+    limits = LIMITS[integration]
+    limit: int | None = None
+    if limits is not None:
+        default, maximum = limits
+        raw_limit = query.get("limit")
+        if raw_limit is None or raw_limit == "" or parse_bool(query.get("truto_ignore_limit", "0")):
+            limit = default
+        else:
+            try:
+                limit = int(raw_limit)
+            except ValueError:
+                raise ParamError(f"limit must be an integer, got {raw_limit!r}") from None
+            if not 1 <= limit <= maximum:
+                raise ParamError(f"limit must be between 1 and {maximum} for {integration}")
+    date: str | None = None
+    if integration == "claude":
+        raw_date = query.get("date")
+        if raw_date:
+            if not _DATE.match(raw_date):
+                raise ParamError(f"date must be in YYYY-MM-DD format, got {raw_date!r}")
+            try:
+                dt.date.fromisoformat(raw_date)
+            except ValueError:
+                raise ParamError(f"date is not a valid calendar date: {raw_date!r}") from None
+            date = raw_date
+        else:
+            base = today if today is not None else dt.datetime.now(dt.UTC).date()
+            date = (base - dt.timedelta(days=3)).isoformat()
+    excluded = _excluded(items)
+    if "truto_ignore_remote_data" in query and parse_bool(query["truto_ignore_remote_data"]):
+        excluded.add("remote_data")
+    remote_query = {
+        key[len("remote_query[") : -1]: value
+        for key, value in items
+        if key.startswith("remote_query[") and key.endswith("]")
+    }
+    return UsersQuery(
+        integration=integration,
+        response_format=fmt,
+        limit=limit,
+        date=date,
+        next_cursor=query.get("next_cursor") or None,
+        vendor_cursor=query.get("cursor") or None,
+        excluded=frozenset(excluded),
+        key_by=query.get("truto_key_by") or None,
+        remote_query=remote_query,
+    )

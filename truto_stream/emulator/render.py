@@ -1,0 +1,336 @@
+"""Fast byte rendering of users, pages and envelopes.
+
+Each record is rendered from a per-(integration, excluded fields) ``%``-template filled
+with :meth:`Dataset.facts`, which is several times faster than building the nested dict
+and calling ``orjson.dumps``; the output is byte-for-byte what ``orjson.dumps`` gives for
+:meth:`Dataset.user` (a test checks it). Rendered pages also go through a small LRU cache
+bounded in bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from truto_stream.emulator.data import _C0, _C1, _C2, _M, SLOTS, Account, Dataset
+
+__all__ = ["UNIFIED_FIELDS", "PageCache", "Renderer", "json_value"]
+
+_EMAILS = '[{"email":"%(email)s","is_primary":true}]'
+_ROLES = '[{"id":"%(role)s","name":"%(role)s"}]'
+_REMOTE = {
+    "claude": (
+        '{"user":{"id":"%(id)s","email_address":"%(email)s","type":"user"},'
+        '"chat_metrics":{"distinct_conversation_count":%(conv)s,"message_count":%(msgs)s},'
+        '"claude_code_metrics":{"core_metrics":{"commit_count":%(commits)s,'
+        '"distinct_session_count":%(sessions)s,"lines_of_code":{"added_count":%(added)s,'
+        '"removed_count":%(removed)s},"pull_request_count":%(prs)s},"tool_actions":'
+        '{"edit_tool":{"accepted_count":%(sessions)s,"rejected_count":0}}},'
+        '"web_search_count":%(searches)s,"last_activity_date":"%(day)s",'
+        '"rbac_group_id":null,"rbac_group_name":null,"distinct_user_count":null}'
+    ),
+    "openai": (
+        '{"object":"organization.user","id":"%(id)s","name":"%(name)s",'
+        '"email":"%(email)s","role":"%(role)s","added_at":%(added_at)s}'
+    ),
+    "cursor": (
+        '{"id":%(num)s,"name":"%(name)s","email":"%(email)s","role":"%(role)s",'
+        '"isRemoved":%(removed_js)s}'
+    ),
+}
+#: Unified fields per integration, in output order, with their value templates.
+UNIFIED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "claude": (
+        ("id", '"%(id)s"'),
+        ("name", '"%(name)s"'),
+        ("emails", _EMAILS),
+        ("status", '"%(status)s"'),
+        ("last_active_at", '"%(last_active_at)s"'),
+        ("remote_data", _REMOTE["claude"]),
+    ),
+    "openai": (
+        ("id", '"%(id)s"'),
+        ("name", '"%(name)s"'),
+        ("emails", _EMAILS),
+        ("status", '"%(status)s"'),
+        ("created_at", '"%(created_at)s"'),
+        ("roles", _ROLES),
+        ("remote_data", _REMOTE["openai"]),
+    ),
+    "cursor": (
+        ("id", '"%(id)s"'),
+        ("name", '"%(name)s"'),
+        ("emails", _EMAILS),
+        ("status", '"%(status)s"'),
+        ("roles", _ROLES),
+        ("remote_data", _REMOTE["cursor"]),
+    ),
+}
+
+
+_KEEP = {"id": "%(id)s", "email": "%(email)s", "num": "%(num)s"}
+
+
+_PLACEHOLDER = re.compile(r"%\((id|email|num)\)s")
+_Ctx = tuple[list[str], list[str], tuple[str, ...]]
+_Joiner = Callable[[list[tuple[str, ...]], _Ctx, Account, int, int], list[str]]
+
+
+@lru_cache(maxsize=64)
+def _joiner(integration: str, pattern: tuple[str, ...]) -> _Joiner:
+    """A loop specialised to one integration and placeholder order.
+
+    It inlines :meth:`Dataset.unique` (same arithmetic; a test pins the output to
+    ``orjson.dumps(dataset.user(...))``) and joins literal pieces with the values, which
+    is about 4x faster than ``%``-formatting a long template per record.
+    """
+    names = {"id": "uid", "email": "email", "num": "str(base + i)"}
+    items = []
+    for n, key in enumerate(pattern):
+        items += [f"p[{n}]", names[key]]
+    items.append(f"p[{len(pattern)}]")
+    if integration == "cursor":
+        uid = "        uid = str(base + i)\n"
+    else:
+        prefix = "user_" if integration == "claude" else "user-"
+        uid = (
+            f"        uid = '{prefix}' + t[v >> 48] + t[(v >> 32) & 65535]"
+            " + t[(v >> 16) & 65535] + t[v & 65535] + tails[j]\n"
+        )
+    src = (
+        "def render(pieces, ctx, acc, start, stop):\n"
+        "    slugs, tails, t = ctx\n"
+        "    out = []\n"
+        "    append = out.append\n"
+        "    base = acc.id_base\n"
+        "    salt = acc.salt\n"
+        "    salt2 = acc.salt2\n"
+        "    domain = '@' + acc.domain\n"
+        "    for i in range(start, stop):\n"
+        f"        z = ((salt ^ i) + {_C0}) & {_M}\n"
+        f"        z = ((z ^ (z >> 30)) * {_C1}) & {_M}\n"
+        f"        z = ((z ^ (z >> 27)) * {_C2}) & {_M}\n"
+        "        v = z ^ (z >> 31)\n"
+        f"        j = (v ^ salt2) % {SLOTS}\n"
+        + uid
+        + "        email = slugs[j] + str(i) + domain\n"
+        "        p = pieces[j]\n"
+        f"        append(''.join(({', '.join(items)},)))\n"
+        "    return out\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(src, namespace)  # generated from fixed names and integers, no outside input
+    fn: _Joiner = namespace["render"]
+    return fn
+
+
+def json_value(value: Any) -> bytes:
+    """``orjson.dumps`` (a short name for envelope pieces)."""
+    return orjson.dumps(value)
+
+
+class PageCache:
+    """An LRU of rendered byte strings, bounded by their total size."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._size = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        """The cached value, refreshed as most recently used."""
+        value = self._items.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[Any, ...], value: bytes) -> None:
+        """Store ``value``, evicting the least recently used entries over budget."""
+        if len(value) > self.max_bytes:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._size -= len(old)
+        self._items[key] = value
+        self._size += len(value)
+        while self._size > self.max_bytes:
+            _, dropped = self._items.popitem(last=False)
+            self._size -= len(dropped)
+
+    def clear(self) -> None:
+        """Drop everything."""
+        self._items.clear()
+        self._size = 0
+
+
+class Renderer:
+    """Renders users of a :class:`Dataset` straight to JSON bytes."""
+
+    def __init__(self, dataset: Dataset, cache_bytes: int = 64 << 20) -> None:
+        self.dataset = dataset
+        self.cache = PageCache(cache_bytes)
+        self._templates: dict[tuple[str, frozenset[str]], str] = {}
+        self._slot_templates: dict[
+            tuple[str, frozenset[str] | None], tuple[list[tuple[str, ...]], _Joiner]
+        ] = {}
+
+    def template(self, integration: str, excluded: frozenset[str]) -> str:
+        """The ``%``-template of one unified record without the ``excluded`` fields."""
+        key = (integration, excluded)
+        tmpl = self._templates.get(key)
+        if tmpl is None:
+            parts = [
+                f'"{name}":{value}'
+                for name, value in UNIFIED_FIELDS[integration]
+                if name not in excluded
+            ]
+            tmpl = "{" + ",".join(parts) + "}"
+            self._templates[key] = tmpl
+        return tmpl
+
+    def slot_templates(
+        self, integration: str, excluded: frozenset[str] | None
+    ) -> tuple[list[tuple[str, ...]], _Joiner]:
+        """Per-slot literal pieces around ``id``/``email``/``num``, and their joiner.
+
+        ``excluded=None`` gives the vendor row (``remote_data``) templates.
+        """
+        key = (integration, excluded)
+        entry = self._slot_templates.get(key)
+        if entry is None:
+            base = (
+                _REMOTE[integration] if excluded is None else self.template(integration, excluded)
+            )
+            slot = self.dataset.slot
+            pieces: list[tuple[str, ...]] = []
+            pattern: tuple[str, ...] = ()
+            for j in range(SLOTS):
+                filled = base % {**slot(integration, j), **_KEEP}
+                split = _PLACEHOLDER.split(filled)
+                pieces.append(tuple(split[0::2]))
+                pattern = tuple(split[1::2])
+            entry = (pieces, _joiner(integration, pattern))
+            self._slot_templates[key] = entry
+        return entry
+
+    def _render(
+        self, acc: Account, start: int, stop: int, excluded: frozenset[str] | None, sep: str
+    ) -> bytes:
+        pieces, join = self.slot_templates(acc.integration, excluded)
+        ctx = self.dataset.id_context(acc.integration)
+        return sep.join(join(pieces, ctx, acc, start, stop)).encode()
+
+    def record(self, acc: Account, i: int, excluded: frozenset[str] = frozenset()) -> bytes:
+        """One unified record."""
+        return self._render(acc, i, i + 1, excluded, "")
+
+    def records(
+        self,
+        acc: Account,
+        start: int,
+        stop: int,
+        excluded: frozenset[str] = frozenset(),
+        sep: str = ",",
+    ) -> bytes:
+        """Unified records ``start .. stop-1`` joined by ``sep``."""
+        return self._render(acc, start, stop, excluded, sep)
+
+    def cached_records(
+        self, acc: Account, start: int, stop: int, excluded: frozenset[str]
+    ) -> bytes:
+        """:meth:`records` with ``,`` through the page cache."""
+        key = ("u", acc.id, start, stop, excluded)
+        body = self.cache.get(key)
+        if body is None:
+            body = self._render(acc, start, stop, excluded, ",")
+            self.cache.put(key, body)
+        return body
+
+    def remote_records(self, acc: Account, start: int, stop: int, sep: str = ",") -> bytes:
+        """Vendor-shaped rows ``start .. stop-1`` joined by ``sep`` (cached)."""
+        key = ("r", acc.id, start, stop, sep)
+        body = self.cache.get(key)
+        if body is None:
+            body = self._render(acc, start, stop, None, sep)
+            self.cache.put(key, body)
+        return body
+
+    def keyed_records(
+        self, acc: Account, start: int, stop: int, excluded: frozenset[str], key_by: str
+    ) -> bytes:
+        """``"key":record`` pairs for ``truto_key_by`` (records lacking the field skipped)."""
+        out: dict[str, Any] = {}
+        for i in range(start, stop):
+            user = self.dataset._user(acc, i)
+            if key_by not in user:
+                continue
+            key = user[key_by]
+            for name in excluded:
+                user.pop(name, None)
+            out[key if isinstance(key, str) else orjson.dumps(key).decode()] = user
+        return orjson.dumps(out)[1:-1]
+
+    # ---- envelopes -----------------------------------------------------------------
+
+    @staticmethod
+    def meta(next_cursor: str | None, count: int, partial: bool | None) -> bytes:
+        """The envelope keys after ``result``, without braces: ``"next_cursor":...``."""
+        body = (
+            b'"next_cursor":'
+            + orjson.dumps(next_cursor)
+            + b',"prev_cursor":null,"result_count":'
+            + str(count).encode()
+        )
+        if partial is not None:
+            body += b',"is_partial_response":' + (b"true" if partial else b"false")
+        return body
+
+    def envelope(
+        self,
+        records: bytes,
+        next_cursor: str | None,
+        count: int,
+        *,
+        keyed: bool = False,
+        partial: bool | None = None,
+    ) -> bytes:
+        """``{"result":[...],"next_cursor":...,"prev_cursor":null,"result_count":N}``."""
+        opening, closing = (b'{"result":{', b"},") if keyed else (b'{"result":[', b"],")
+        return opening + records + closing + self.meta(next_cursor, count, partial) + b"}"
+
+    def raw_page(
+        self,
+        acc: Account,
+        start: int,
+        stop: int,
+        vendor_next: str | None,
+    ) -> bytes:
+        """The vendor's own page body for users ``start .. stop-1``."""
+        rows = self.remote_records(acc, start, stop)
+        if acc.integration == "claude":
+            return b'{"data":[' + rows + b'],"next_page":' + orjson.dumps(vendor_next) + b"}"
+        if acc.integration == "openai":
+            first = self.dataset.facts(acc, start)["id"] if stop > start else None
+            last = self.dataset.facts(acc, stop - 1)["id"] if stop > start else None
+            return (
+                b'{"object":"list","data":['
+                + rows
+                + b'],"first_id":'
+                + orjson.dumps(first)
+                + b',"last_id":'
+                + orjson.dumps(last)
+                + b',"has_more":'
+                + (b"true" if vendor_next is not None else b"false")
+                + b"}"
+            )
+        return b'{"teamMembers":[' + rows + b"]}"

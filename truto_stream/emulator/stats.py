@@ -1,0 +1,88 @@
+"""What the emulator served, so tests can check a client's behaviour from the server side."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, deque
+from typing import Any
+
+__all__ = ["Stats", "token_fingerprint"]
+
+
+def token_fingerprint(token: str) -> str:
+    """A short sha256 fingerprint: stats never hold a raw token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+class Stats:
+    """Counters; ``enabled=False`` keeps only the connection/response gauges."""
+
+    def __init__(self, enabled: bool = True, max_timestamps: int = 1000) -> None:
+        self.enabled = enabled
+        self.max_timestamps = max_timestamps
+        self.in_progress = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every counter (the in-progress gauge is live state and is kept)."""
+        self.started = time.monotonic()
+        self.requests_total = 0
+        self.by_account: Counter[str] = Counter()
+        self.by_token: Counter[str] = Counter()
+        self.by_route: Counter[str] = Counter()
+        self.by_format: Counter[str] = Counter()
+        self.status: Counter[int] = Counter()
+        self.rate_limited_truto = 0
+        self.rate_limited_remote = 0
+        self.faults: Counter[str] = Counter()
+        self.bytes_sent = 0
+        self.completed = 0
+        self.aborted = 0
+        self.timestamps: dict[str, deque[float]] = {}
+
+    def request(self, route: str, token: str | None, account_id: str | None) -> None:
+        """Count one request as it arrives."""
+        self.requests_total += 1
+        if not self.enabled:
+            return
+        self.by_route[route] += 1
+        if token is not None:
+            self.by_token[token_fingerprint(token)] += 1
+        if account_id is not None:
+            self.account_hit(account_id)
+
+    def account_hit(self, account_id: str) -> None:
+        """Count a request for an integrated account and keep its time."""
+        if not self.enabled:
+            return
+        self.by_account[account_id] += 1
+        stamps = self.timestamps.get(account_id)
+        if stamps is None:
+            stamps = self.timestamps[account_id] = deque(maxlen=self.max_timestamps)
+        stamps.append(time.monotonic())
+
+    def snapshot(self, connections: int | None) -> dict[str, Any]:
+        """A JSON-ready view (what ``GET /_emulator/stats`` returns)."""
+        return {
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "requests_total": self.requests_total,
+            "requests_by_account": dict(self.by_account),
+            "requests_by_token": dict(self.by_token),
+            "requests_by_route": dict(self.by_route),
+            "requests_by_format": dict(self.by_format),
+            "status_counts": {str(k): v for k, v in sorted(self.status.items())},
+            "rate_limited": {
+                "truto": self.rate_limited_truto,
+                "remote": self.rate_limited_remote,
+            },
+            "faults_injected": dict(self.faults),
+            "bytes_sent": self.bytes_sent,
+            "request_times": {k: list(v) for k, v in self.timestamps.items()},
+            "connections_open": connections,
+            "responses": {
+                "in_progress": self.in_progress,
+                "completed": self.completed,
+                "aborted": self.aborted,
+            },
+        }
