@@ -26,9 +26,12 @@ file (the OS page cache) when ``flush`` returns, so it survives the process bein
 only an OS crash or power loss can drop the last few transactions, and never corrupts the
 file.
 
-One checkpoint file serves one sweep at a time: opening a file that is already open in this
-process raises :class:`~truto_stream.errors.ConfigurationError`. Two processes on one file
-are not detected (the file stays readable by others, e.g. to watch progress).
+Sharing: a flush writes only the accounts it has updates for (absolute state, upserted), so
+several Checkpoints -- threads, event loops or processes, e.g. the shards of one sweep -- may
+share one file as long as each updates its own accounts; SQLite serialises their short
+write transactions. Each one's in-memory view is what it loaded at open plus its own
+updates. Two writers updating the *same* account (one sweep started twice) is not detected:
+the last flush wins. Readers (e.g. watching progress) never block the writers (WAL).
 """
 
 from __future__ import annotations
@@ -150,7 +153,6 @@ class Checkpoint:
         flush_interval: float,
         max_pending: int,
         limiter: anyio.CapacityLimiter,
-        registered: str,
     ) -> None:
         # Private: use Checkpoint.open().
         self._conn = conn
@@ -165,7 +167,6 @@ class Checkpoint:
         self._max_pending = max_pending
         self._db_lock = threading.Lock()
         self._limiter = limiter
-        self._registered = registered  # key in _OPEN_PATHS, released by aclose()
         self._flush_lock = anyio.Lock()
         self._wake = anyio.Event()
         self._closed = False
@@ -196,13 +197,8 @@ class Checkpoint:
         if max_pending < 1:
             raise ConfigurationError("checkpoint max_pending must be at least 1")
         p = Path(path)
-        key = _register(p)
-        try:
-            limiter = anyio.CapacityLimiter(1)
-            conn, rows = await anyio.to_thread.run_sync(_open_sync, p, sweep_key, limiter=limiter)
-        except BaseException:
-            _unregister(key)
-            raise
+        limiter = anyio.CapacityLimiter(1)
+        conn, rows = await anyio.to_thread.run_sync(_open_sync, p, sweep_key, limiter=limiter)
         # No await from here on: a cancellation cannot strand the open connection.
         return cls(
             conn,
@@ -212,7 +208,6 @@ class Checkpoint:
             flush_interval=flush_interval,
             max_pending=max_pending,
             limiter=limiter,
-            registered=key,
         )
 
     # -- reading -----------------------------------------------------------------------
@@ -383,10 +378,7 @@ class Checkpoint:
                 finally:
                     self._closed = True
                     self._wake.set()
-                    try:
-                        await anyio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
-                    finally:
-                        _unregister(self._registered)
+                    await anyio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
 
     def _close_sync(self) -> None:
         with self._db_lock:
@@ -442,67 +434,63 @@ class Checkpoint:
                 await self.flush()
 
 
-# Paths of the checkpoints open in this process: one file, one Checkpoint. (Two processes
-# on one file are not detected; see the module docstring.)
-_OPEN_PATHS: set[str] = set()
-_OPEN_PATHS_LOCK = threading.Lock()
-
-
-def _register(path: Path) -> str:
-    key = os.path.realpath(path)
-    with _OPEN_PATHS_LOCK:
-        if key in _OPEN_PATHS:
-            raise ConfigurationError(
-                f"checkpoint {path} is already open in this process; one sweep per file"
-            )
-        _OPEN_PATHS.add(key)
-    return key
-
-
-def _unregister(key: str) -> None:
-    with _OPEN_PATHS_LOCK:
-        _OPEN_PATHS.discard(key)
-
-
 def _check_text(name: str, value: object) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
 
 
+_OPEN_TIMEOUT = 10.0  # seconds to wait for other writers of the same file
+
+
 def _open_sync(path: Path, sweep_key: str) -> tuple[sqlite3.Connection, dict[str, AccountProgress]]:
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves. See Checkpoint for why
-        # check_same_thread=False is safe here.
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        # check_same_thread=False is safe here. ``timeout`` is SQLite's busy wait.
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=_OPEN_TIMEOUT
+        )
     except sqlite3.Error as exc:
         raise ConfigurationError(f"cannot open checkpoint {path}: {exc}") from None
     try:
-        rows = _prepare(conn, path, sweep_key)
+        deadline = time.monotonic() + _OPEN_TIMEOUT
+        delay = 0.001
+        while True:
+            try:
+                return conn, _prepare(conn, path, sweep_key)
+            except sqlite3.OperationalError as exc:
+                # Several openers of one new file (shards) race to switch it to WAL and to
+                # create the schema; SQLite answers some of those races with "locked" at
+                # once, without its busy wait. Retry them (this is a worker thread).
+                text = str(exc).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise ConfigurationError(
+                        f"cannot open checkpoint {path}: {exc} (is it a truto-stream checkpoint?)"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+            except sqlite3.Error as exc:
+                raise ConfigurationError(
+                    f"cannot open checkpoint {path}: {exc} (is it a truto-stream checkpoint?)"
+                ) from None
     except BaseException:
         conn.close()
         raise
-    return conn, rows
 
 
 def _prepare(conn: sqlite3.Connection, path: Path, sweep_key: str) -> dict[str, AccountProgress]:
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise ConfigurationError(f"checkpoint {path}: cannot use WAL journal (got {mode})")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise ConfigurationError(f"checkpoint {path}: cannot use WAL journal (got {mode})")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            _ensure_schema(conn, path, sweep_key)
-            rows = _load(conn.execute("SELECT * FROM accounts"))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    except sqlite3.Error as exc:
-        raise ConfigurationError(
-            f"cannot open checkpoint {path}: {exc} (is it a truto-stream checkpoint?)"
-        ) from None
+        _ensure_schema(conn, path, sweep_key)
+        rows = _load(conn.execute("SELECT * FROM accounts"))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     return rows
 
 

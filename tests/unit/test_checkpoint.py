@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -291,13 +292,68 @@ async def test_a_failing_background_flush_surfaces(tmp_path: Path) -> None:
     assert cp.pending == 1  # the update was never written, and is reported as such
 
 
-async def test_one_file_one_checkpoint_per_process(tmp_path: Path) -> None:
-    path = tmp_path / "cp.sqlite"
-    async with await Checkpoint.open(path, KEY):
-        with pytest.raises(ConfigurationError, match="already open"):
-            await Checkpoint.open(tmp_path / "." / "cp.sqlite", KEY)
-    async with await Checkpoint.open(path, KEY) as cp:  # free again once closed
-        cp.mark_done("a")
+async def test_shards_can_share_one_file(tmp_path: Path) -> None:
+    """Checkpoints in other threads with their own event loops, plus one here, on one file,
+    each updating its own accounts (as the shards of one sweep do): nothing is lost."""
+    path = tmp_path / "shared.sqlite"
+
+    async def shard(n: int) -> None:
+        async with await Checkpoint.open(path, KEY, flush_interval=0.001, max_pending=5) as cp:
+            for page in range(1, 201):
+                for acct in range(10):
+                    cp.commit_page(f"shard{n}-a{acct}", f"p{page}", 1)
+                await anyio.lowlevel.checkpoint()
+            cp.mark_done(f"shard{n}-a0")
+
+    threads = [threading.Thread(target=anyio.run, args=(shard, n)) for n in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    try:
+        await shard(0)
+    finally:
+        for t in threads:
+            await anyio.to_thread.run_sync(t.join, 60)
+    assert not any(t.is_alive() for t in threads)
+    on_disk = read_file(path)
+    assert len(on_disk) == 40
+    for n in range(4):
+        for acct in range(10):
+            state = "done" if acct == 0 else "in_progress"
+            assert on_disk[f"shard{n}-a{acct}"] == (state, "p200", 200, 200, None)
+
+
+def _open_together(
+    path: Path, barrier: threading.Barrier, failures: list[BaseException], n: int
+) -> None:
+    """Thread body: wait for the others, then open the checkpoint on a private event loop."""
+
+    async def main() -> None:
+        async with await Checkpoint.open(path, KEY) as cp:
+            cp.mark_done(f"a{n}")
+
+    barrier.wait()
+    try:
+        anyio.run(main)
+    except BaseException as exc:
+        failures.append(exc)
+
+
+def test_concurrent_openers_of_a_new_file(tmp_path: Path) -> None:
+    """Shards starting together race to create one file; every one of them gets in."""
+    for trial in range(10):
+        path = tmp_path / f"new-{trial}.sqlite"
+        barrier = threading.Barrier(6)
+        failures: list[BaseException] = []
+        threads = [
+            threading.Thread(target=_open_together, args=(path, barrier, failures, n))
+            for n in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert failures == []
+        assert len(read_file(path)) == 6
 
 
 async def test_aclose_under_cancellation_still_writes(tmp_path: Path) -> None:
