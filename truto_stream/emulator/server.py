@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -92,6 +93,22 @@ class Emulator:
     def stats_snapshot(self) -> dict[str, Any]:
         """The same dict ``GET /_emulator/stats`` returns."""
         return self.state.stats.snapshot(self.state.connections())
+
+    async def wait_idle(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        """Wait until no response is in progress and no connection is open.
+
+        Returns the final stats snapshot; raises ``TimeoutError`` after ``timeout_s``.
+        (Connections close asynchronously after a client goes away, so tests that check
+        "nothing left open" need to wait for the server to notice.)
+        """
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            snap = self.stats_snapshot()
+            if snap["responses"]["in_progress"] == 0 and not snap["connections"]["open"]:
+                return snap
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"emulator not idle after {timeout_s}s: {snap['responses']}")
+            await asyncio.sleep(0.005)
 
     def reset_stats(self, *, rate_limits: bool = False, faults: bool = False) -> None:
         """Same as ``POST /_emulator/reset``."""

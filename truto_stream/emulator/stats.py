@@ -63,14 +63,20 @@ class Stats:
         stamps.append(time.monotonic())
 
     def snapshot(self, connections: int | None) -> dict[str, Any]:
-        """A JSON-ready view (what ``GET /_emulator/stats`` returns)."""
+        """A JSON-ready view (what ``GET /_emulator/stats`` returns).
+
+        ``request_times`` are ``time.monotonic()`` seconds (the last ``max_timestamps``
+        per account); ``connections.open`` is ``None`` when the server is not known.
+        """
         return {
             "uptime_s": round(time.monotonic() - self.started, 3),
-            "requests_total": self.requests_total,
-            "requests_by_account": dict(self.by_account),
-            "requests_by_token": dict(self.by_token),
-            "requests_by_route": dict(self.by_route),
-            "requests_by_format": dict(self.by_format),
+            "requests": {
+                "total": self.requests_total,
+                "by_account": dict(self.by_account),
+                "by_token": dict(self.by_token),
+                "by_route": dict(self.by_route),
+                "by_format": dict(self.by_format),
+            },
             "status_counts": {str(k): v for k, v in sorted(self.status.items())},
             "rate_limited": {
                 "truto": self.rate_limited_truto,
@@ -79,7 +85,7 @@ class Stats:
             "faults_injected": dict(self.faults),
             "bytes_sent": self.bytes_sent,
             "request_times": {k: list(v) for k, v in self.timestamps.items()},
-            "connections_open": connections,
+            "connections": {"open": connections},
             "responses": {
                 "in_progress": self.in_progress,
                 "completed": self.completed,
