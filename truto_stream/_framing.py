@@ -49,6 +49,7 @@ __all__ = [
     "Framing",
     "LineSplitter",
     "detect_framing",
+    "is_json_seq",
     "scan_envelope_head",
     "scan_envelope_tail",
 ]
@@ -194,6 +195,11 @@ def _skip_bom_ws(data: bytes, i: int) -> int:
     if data.startswith(_BOM, i):
         i += len(_BOM)
     return _ws(data, i)
+
+
+def is_json_seq(content_type: str | None) -> bool:
+    """True for ``application/json-seq`` (RFC 7464): build ``LineSplitter(json_seq=True)``."""
+    return _media_type(content_type) == "application/json-seq"
 
 
 # --- forward scan ---------------------------------------------------------------------------

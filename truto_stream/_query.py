@@ -47,6 +47,8 @@ def flatten_query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     active: set[int] = set()
     for key, value in params.items():
+        if isinstance(key, enum.Enum) and isinstance(key.value, str):
+            key = key.value  # a (str, Enum) member's str() is "Cls.NAME", not its value
         if not isinstance(key, str):
             raise TypeError(f"query parameter names must be str, not {type(key).__name__}")
         if not key:
