@@ -1,0 +1,96 @@
+"""Scenario 2: one large tenant in stream mode, in each framing the emulator serves.
+
+One account of 1,000,000 users in one ``truto_response_format=stream`` response
+(``page`` framing: stream pages of 1,000 users following ``next_cursor``). Targets: peak
+RSS under 100 MB (against the naive whole-body read's), users/s at least 0.85x
+``ijson.items`` over the same bytes in memory; ``orjson.loads`` of the whole body shown
+for reference.
+"""
+
+from __future__ import annotations
+
+from benchmarks.emu import TOKEN, account_ids, accounts, running_emulator
+from benchmarks.harness import Context, Side, first_error, median
+from benchmarks.procs import SideResult
+from benchmarks.report import Row, ScenarioResult, fmt, ratio, status
+from truto_stream.emulator import EmulatorConfig
+from truto_stream.emulator.config import StreamFraming
+
+TITLE = "large tenant, stream mode"
+FRAMINGS: tuple[StreamFraming, ...] = ("envelope", "ndjson", "array", "page")
+RSS_TARGET_MB = 100.0
+SPEED_TARGET = 0.85
+
+
+def _ceiling(results: list[SideResult], parser: str) -> float:
+    values = [r[parser] for r in results if "error" not in r and parser in r]
+    return median(values, "users_per_s")
+
+
+def run(ctx: Context) -> ScenarioResult:
+    """For each framing: ours, (b) whole body + orjson, and the in-memory ceilings."""
+    users = ctx.size(1_000_000, 3_000)
+    specs = accounts(1, users)
+    result = ScenarioResult(2, TITLE)
+    for framing in FRAMINGS:
+        config = EmulatorConfig(
+            accounts=specs, stream_framing=framing, token_limit=0, account_limit=0
+        )
+        with running_emulator(config) as emu:
+            args = {
+                "url": emu.url,
+                "token": TOKEN,
+                "accounts": account_ids(specs),
+                "params": {"limit": 1000} if framing == "page" else {},
+                "stream": True,
+                "mode": "stream",
+                "framing": framing,
+            }
+            sides = {
+                "ours": Side("ours:ours_walk", dict(args, framing=None)),  # detected
+                "(b) naive whole body": Side("baselines:naive_gather", args),
+                "(c) in-memory ceilings": Side("baselines:parse_ceilings", args),
+            }
+            runs = ctx.measure(emu, sides, rounds=ctx.heavy_rounds)
+        for name, res in runs.items():
+            result.raw[f"{framing}/{name}"] = res
+            err = first_error(res)
+            if err:
+                result.notes.append(f"{framing}, {name} failed: {err}")
+        ours_rss = median(runs["ours"], "peak_rss_mb")
+        naive_rss = median(runs["(b) naive whole body"], "peak_rss_mb")
+        ours_ups = median(runs["ours"], "users_per_s")
+        ijson_ups = _ceiling(runs["(c) in-memory ceilings"], "ijson")
+        orjson_ups = _ceiling(runs["(c) in-memory ceilings"], "orjson")
+        naive_ups = median(runs["(b) naive whole body"], "users_per_s")
+        size = median(runs["(c) in-memory ceilings"], "bytes") / 2**20
+        what = f"{framing}, {users:,} users ({fmt(size, 'MiB')})"
+        result.rows += [
+            Row(
+                f"peak RSS, {what}",
+                fmt(ours_rss, "MB"),
+                "(b) whole body + orjson",
+                fmt(naive_rss, "MB"),
+                f"{ratio(ours_rss, naive_rss, higher_is_better=False):.1f}x less",
+                f"< {RSS_TARGET_MB:g} MB",
+                status(ours_rss < RSS_TARGET_MB if ours_rss == ours_rss else None),
+            ),
+            Row(
+                f"users/s, {framing}",
+                fmt(ours_ups),
+                "(c) `ijson.items` in memory",
+                fmt(ijson_ups),
+                f"{ratio(ours_ups, ijson_ups):.2f}x",
+                f">= {SPEED_TARGET}x",
+                status(ours_ups / ijson_ups >= SPEED_TARGET if ijson_ups == ijson_ups else None),
+            ),
+            Row(
+                f"users/s, {framing}",
+                fmt(ours_ups),
+                "(c) `orjson.loads` whole body in memory / (b) over HTTP",
+                f"{fmt(orjson_ups)} / {fmt(naive_ups)}",
+                f"{ratio(ours_ups, orjson_ups):.2f}x / {ratio(ours_ups, naive_ups):.2f}x",
+                "(reference)",
+            ),
+        ]
+    return result

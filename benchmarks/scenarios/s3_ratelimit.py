@@ -1,0 +1,109 @@
+"""Scenario 3: a rate-limit-bound sweep, with Truto's limits on a shortened window.
+
+The emulator enforces 500 requests per window per token and 50 per window per account,
+with the window shortened from 10 s to 2 s (250 requests/s allowed). 25 accounts
+(25 x 50 > 500, so the token limit binds) of small pages (10 users) keep the sweep
+rate-bound, not CPU-bound. The client is told the same limits.
+
+Achieved rate: a sliding window allows a burst of ``limit`` at once, then ``limit`` per
+window, so the best possible finish for N requests is ``(N - limit) / (limit / window)``
+after the first; achieved = ``(N - limit) / (t_last - t_first)`` from the emulator's own
+request timestamps. Targets: >= 95% of the ceiling, no 429.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.emu import TOKEN, EmulatorHandle, account_ids, accounts, running_emulator
+from benchmarks.harness import Context, Side, first_error, median
+from benchmarks.report import Row, ScenarioResult, fmt, status
+from truto_stream.emulator import EmulatorConfig
+
+TITLE = "rate-limit-bound sweep"
+TARGET = 0.95
+
+
+def achieved_rate(stats: dict[str, Any], limit: int) -> tuple[float, int]:
+    """(requests/s after the first burst, requests) from the emulator's timestamps."""
+    stamps = sorted(t for times in stats["request_times"].values() for t in times)
+    if len(stamps) <= limit:
+        return float("nan"), len(stamps)
+    return (len(stamps) - limit) / (stamps[-1] - stamps[0]), len(stamps)
+
+
+def run(ctx: Context) -> ScenarioResult:
+    """Ours against the ceiling, ``rounds`` times on fresh rate windows."""
+    if ctx.smoke:
+        token_limit, account_limit, window, n_accounts, pages = 40, 10, 0.25, 5, 12
+    else:
+        token_limit, account_limit, window, n_accounts, pages = 500, 50, 2.0, 25, 120
+    page_users = 10
+    specs = accounts(n_accounts, pages * page_users)
+    config = EmulatorConfig(
+        accounts=specs,
+        token_limit=token_limit,
+        account_limit=account_limit,
+        rate_window_s=window,
+        retry_after="reset",
+        stats_timestamps=pages + 10,
+    )
+    ceiling = token_limit / window
+    result = ScenarioResult(3, TITLE)
+    rates: list[float] = []
+    limited: list[int] = []
+    with running_emulator(config) as emu:
+        args = {
+            "url": emu.url,
+            "token": TOKEN,
+            "accounts": account_ids(specs),
+            "params": {"limit": page_users},
+            "rate_limits": {
+                "token_limit": token_limit,
+                "account_limit": account_limit,
+                "window": window,
+            },
+        }
+        side = Side("ours:ours_sweep", args)
+        for r in range(ctx.rounds):
+            emu.reset(rate_limits=True)
+            run = ctx.run_once(emu, f"ours round {r + 1}", side)
+            result.raw.setdefault("ours", []).append(run)
+            rate, requests, n429 = _read(emu, token_limit)
+            run.update(achieved_rps=rate, server_requests=requests, server_429=n429)
+            rates.append(rate)
+            limited.append(n429)
+    err = first_error(result.raw["ours"])
+    if err:
+        result.notes.append(f"ours failed: {err}")
+    rate = median(result.raw["ours"], "achieved_rps")
+    n429 = max(limited) if limited else -1
+    total = median(result.raw["ours"], "server_requests")
+    result.rows += [
+        Row(
+            f"requests/s, {n_accounts} accounts, {total:,.0f} requests, limits "
+            f"{token_limit}/{account_limit} per {window:g} s",
+            fmt(rate),
+            "allowed ceiling (token limit / window)",
+            fmt(ceiling),
+            f"{rate / ceiling:.1%}",
+            f">= {TARGET:.0%}",
+            status(rate / ceiling >= TARGET if rate == rate else None),
+        ),
+        Row(
+            "429 responses (worst round)",
+            str(n429),
+            "",
+            "",
+            "",
+            "0",
+            status(n429 == 0 if n429 >= 0 else None),
+        ),
+    ]
+    return result
+
+
+def _read(emu: EmulatorHandle, limit: int) -> tuple[float, int, int]:
+    stats = emu.stats()
+    rate, requests = achieved_rate(stats, limit)
+    return rate, requests, int(stats["rate_limited"]["truto"])
