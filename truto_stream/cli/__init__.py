@@ -1,31 +1,49 @@
-"""The ``truto-stream`` command: a thin dispatcher to one module per sub-command."""
+"""The ``truto-stream`` command: a thin dispatcher to one module per sub-command.
+
+Sub-commands are imported only when used, so ``truto-stream emulator`` does not load the
+client and ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 USAGE = """usage: truto-stream COMMAND [options]
 
 commands:
+  sweep      sweep MODEL/RESOURCE across many integrated accounts into one output
+  list       list MODEL/RESOURCE of one integrated account (one page, or --all)
+  accounts   list the integrated accounts (table or ndjson)
+  demo       run a sweep against the embedded emulator, with progress and a summary
   emulator   run the local Truto emulator (an HTTP server on loopback)
 
 Run 'truto-stream COMMAND --help' for a command's options."""
+
+#: command -> module whose ``main(argv) -> int`` runs it.
+COMMANDS: dict[str, str] = {
+    "sweep": "truto_stream.cli.sweep",
+    "list": "truto_stream.cli.listing",
+    "accounts": "truto_stream.cli.accounts",
+    "demo": "truto_stream.cli.demo",
+    "emulator": "truto_stream.emulator.cli",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``truto-stream`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
+        print(USAGE, file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    if command == "emulator":
-        from truto_stream.emulator.cli import main as emulator_main
-
-        return emulator_main(rest)
-    print(f"truto-stream: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
+    module = COMMANDS.get(command)
+    if module is None:
+        print(f"truto-stream: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    run: Callable[[Sequence[str]], int] = importlib.import_module(module).main
+    return run(rest)
 
 
 if __name__ == "__main__":

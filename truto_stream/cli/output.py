@@ -1,0 +1,153 @@
+"""Where a command's records go: stdout, or a file that only appears once complete.
+
+A file ``FILE`` is written as ``FILE.partial`` in the same directory and renamed to
+``FILE`` (after an fsync) only by :meth:`Output.commit`, i.e. when the run succeeded. A run
+that fails or is interrupted leaves ``FILE.partial``, never something that looks complete.
+
+Resuming (a sweep whose ``--checkpoint`` already existed): the records the checkpoint
+says were delivered are not fetched again, so for ndjson, csv and json the output
+*continues* the earlier run's file: ``FILE.partial`` if a run was cut short (its torn last
+record is dropped), or ``FILE`` itself if the earlier run finished. Parquet files cannot be
+continued, so resuming into an existing parquet output is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Final, Literal
+
+from truto_stream.cli.common import UsageError
+from truto_stream.cli.schema import known_model, model_columns
+from truto_stream.cli.writers import CsvWriter, JsonWriter, NdjsonWriter, Writer
+
+__all__ = ["FORMATS", "Format", "Output", "open_output"]
+
+Format = Literal["ndjson", "csv", "json", "parquet"]
+FORMATS: Final[tuple[str, ...]] = ("ndjson", "csv", "json", "parquet")
+PARTIAL_SUFFIX: Final = ".partial"
+
+
+@dataclass
+class Output:
+    """A writer bound to its destination; ``commit`` or ``abandon`` it exactly once."""
+
+    writer: Writer
+    path: Path | None
+    """The final file, or ``None`` for stdout."""
+    partial: Path | None
+    resumed: bool = False
+    """True when this output continues a file an earlier run left."""
+    _closed: bool = False
+
+    @property
+    def describe(self) -> str:
+        return str(self.path) if self.path is not None else "stdout"
+
+    def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
+        """Write one batch (serialised, written and flushed; runs in a worker thread)."""
+        self.writer.write_batch(account_id, records)
+
+    def commit(self) -> None:
+        """Finish the document and, for a file, rename it into place."""
+        if self._closed:
+            return
+        self._closed = True
+        self.writer.finish()
+        if self.path is None or self.partial is None:
+            return
+        stream = self.writer.stream
+        os.fsync(stream.fileno())
+        stream.close()
+        os.replace(self.partial, self.path)
+
+    def abandon(self) -> Path | None:
+        """Close without finishing; return the partial file left behind (if it has data)."""
+        if self._closed:
+            return None
+        self._closed = True
+        if self.path is None or self.partial is None:
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                self.writer.stream.flush()
+            return None
+        stream = self.writer.stream
+        size = stream.seek(0, os.SEEK_END)
+        stream.close()
+        if size == 0:
+            self.partial.unlink(missing_ok=True)
+            return None
+        return self.partial
+
+
+def open_output(
+    output: str | None,
+    fmt: str,
+    *,
+    model: str,
+    resource: str,
+    resume_from: str | None = None,
+) -> Output:
+    """Open ``output`` (``None`` or ``-`` for stdout) for ``fmt`` records of a resource.
+
+    ``resume_from`` is the sweep's checkpoint path: when that file exists, the output
+    continues the file an earlier run of the same checkpoint left (see the module
+    docstring). Raises :class:`UsageError` for an unusable destination.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt == "parquet":
+        from truto_stream.cli.parquet import require_pyarrow
+
+        try:
+            require_pyarrow()
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+    resume = resume_from is not None and os.path.exists(resume_from)
+    typed = known_model(model, resource)
+    columns = model_columns(typed) if typed is not None else None
+    if output is None or output == "-":
+        return Output(_make_writer(fmt, sys.stdout.buffer, columns), None, None)
+    path = Path(output)
+    if path.is_dir():
+        raise UsageError(f"--output {output!r} is a directory")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {output!r}: directory {str(path.parent)!r} does not exist")
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    if resume and (partial.exists() or path.exists()):
+        if fmt == "parquet":
+            raise UsageError(
+                f"cannot resume into the existing parquet output {output!r} (parquet files "
+                "cannot be continued): pass another --output, it will hold the rest"
+            )
+        if not partial.exists():
+            os.replace(path, partial)  # a finished file: continue it, rename back on success
+        appending: BinaryIO = open(partial, "r+b")  # noqa: SIM115  (the Output closes it)
+        writer = _make_writer(fmt, appending, columns)
+        try:
+            writer.recover()
+        except ValueError as exc:
+            appending.close()
+            raise UsageError(f"cannot continue {str(partial)!r}: {exc}") from None
+        return Output(writer, path, partial, resumed=True)
+    fresh: BinaryIO = open(partial, "wb")  # noqa: SIM115  (the Output closes it)
+    return Output(_make_writer(fmt, fresh, columns), path, partial)
+
+
+def _make_writer(fmt: str, stream: BinaryIO, columns: dict[str, Any] | None) -> Writer:
+    if fmt == "ndjson":
+        return NdjsonWriter(stream)
+    if fmt == "csv":
+        return CsvWriter(stream, list(columns) if columns is not None else None)
+    if fmt == "json":
+        return JsonWriter(stream)
+    if fmt == "parquet":
+        from truto_stream.cli.parquet import ParquetWriter
+
+        try:
+            return ParquetWriter(stream, model_columns=columns)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+    raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

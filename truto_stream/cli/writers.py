@@ -1,0 +1,242 @@
+"""Record writers for ndjson, csv and json: one batch in, bytes out, flushed to the OS.
+
+Each writer serialises a batch of records (adding ``integrated_account_id`` at the top
+level) and writes it with one ``write`` followed by a flush, so what the sweep has handed
+over is in the operating system's hands before the sweep commits that page to its
+checkpoint: a ``kill -9`` then loses nothing the checkpoint claims was delivered.
+
+Memory is bounded by one batch. Writers that can continue a file left by an earlier run
+(``appendable``) implement :meth:`Writer.recover`, which cuts a half-written last record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any, BinaryIO, ClassVar
+
+import orjson
+
+from truto_stream.cli.schema import ACCOUNT_COLUMN
+
+__all__ = ["CsvWriter", "JsonWriter", "NdjsonWriter", "Writer", "with_account"]
+
+_BLOCK = 1 << 16
+
+
+def with_account(account_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with ``integrated_account_id`` first (the record's own keys follow)."""
+    return {ACCOUNT_COLUMN: account_id, **record}
+
+
+class Writer:
+    """Base class: writes batches of records to a binary stream."""
+
+    #: Can a later run continue a file this writer left unfinished?
+    appendable: ClassVar[bool] = False
+    #: The ``--format`` name.
+    name: ClassVar[str] = ""
+
+    def __init__(self, stream: BinaryIO, columns: Iterable[str] | None = None) -> None:
+        self.stream = stream
+        self.columns = list(columns) if columns is not None else None
+        self.records = 0
+
+    def recover(self) -> None:
+        """Position at the end of a file left by an earlier run, cutting any torn record."""
+        raise NotImplementedError
+
+    def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
+        """Serialise and write ``records``, then flush to the OS."""
+        data = self._encode(account_id, records)
+        if data:
+            self.stream.write(data)
+        self.stream.flush()
+        self.records += len(records)
+
+    def _encode(self, account_id: str, records: list[dict[str, Any]]) -> bytes:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Write whatever ends the document (nothing for line formats) and flush."""
+        self.stream.flush()
+
+
+class NdjsonWriter(Writer):
+    """One JSON object per line."""
+
+    appendable = True
+    name = "ndjson"
+
+    def _encode(self, account_id: str, records: list[dict[str, Any]]) -> bytes:
+        dumps = orjson.dumps
+        return b"".join(dumps(with_account(account_id, r)) + b"\n" for r in records)
+
+    def recover(self) -> None:
+        _truncate(self.stream, _after_last_newline(self.stream, _size(self.stream)))
+
+
+class CsvWriter(Writer):
+    """A header, then one row per record; nested values as JSON text.
+
+    The column set is fixed up front (from the unified model) or, for an unknown resource,
+    taken from the first record; keys outside it are not written.
+    """
+
+    appendable = True
+    name = "csv"
+
+    def __init__(self, stream: BinaryIO, columns: Iterable[str] | None = None) -> None:
+        super().__init__(stream, columns)
+        self._header_written = False
+
+    def recover(self) -> None:
+        end = _after_last_newline(self.stream, _size(self.stream))
+        _truncate(self.stream, end)
+        if end == 0:
+            return
+        self.stream.seek(0)
+        header = self.stream.readline().decode("utf-8")
+        self.stream.seek(end)
+        found = next(csv.reader([header]))
+        if self.columns is not None and found != self.columns:
+            raise ValueError("the partial csv file has other columns than this sweep writes")
+        self.columns = found
+        self._header_written = True
+
+    def _encode(self, account_id: str, records: list[dict[str, Any]]) -> bytes:
+        if not records and self._header_written:
+            return b""
+        buffer = io.StringIO()
+        out = csv.writer(buffer, lineterminator="\n")
+        if self.columns is None:
+            first = with_account(account_id, records[0]) if records else {ACCOUNT_COLUMN: ""}
+            self.columns = list(first)
+        columns = self.columns
+        if not self._header_written:
+            out.writerow(columns)
+            self._header_written = True
+        for record in records:
+            row = with_account(account_id, record)
+            out.writerow([_cell(row.get(column)) for column in columns])
+        return buffer.getvalue().encode("utf-8")
+
+    def finish(self) -> None:
+        if not self._header_written and self.columns is not None:
+            # An empty result still gets its header, so the file is a valid, empty table.
+            self.stream.write(self._encode("", []))
+        super().finish()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=str).decode()
+
+
+class JsonWriter(Writer):
+    """One JSON array, one record per line, streamed (never held in memory)::
+
+    [
+    {...},
+    {...}
+    ]
+    """
+
+    appendable = True
+    name = "json"
+
+    def __init__(self, stream: BinaryIO, columns: Iterable[str] | None = None) -> None:
+        super().__init__(stream, columns)
+        self._opened = False
+        self._first = True
+
+    def recover(self) -> None:
+        point = _json_resume_point(self.stream)
+        if point is None:  # nothing usable: start the array afresh
+            _truncate(self.stream, 0)
+            return
+        end, has_records = point
+        _truncate(self.stream, end)
+        self._opened = True
+        self._first = not has_records
+
+    def _encode(self, account_id: str, records: list[dict[str, Any]]) -> bytes:
+        parts: list[bytes] = []
+        if not self._opened:
+            parts.append(b"[")
+            self._opened = True
+        dumps = orjson.dumps
+        for record in records:
+            parts.append(b"\n" if self._first else b",\n")
+            self._first = False
+            parts.append(dumps(with_account(account_id, record)))
+        return b"".join(parts)
+
+    def finish(self) -> None:
+        self.stream.write((b"" if self._opened else b"[") + b"\n]\n")
+        super().finish()
+
+
+# -- resuming a file an earlier run left -------------------------------------------------
+
+
+def _size(stream: BinaryIO) -> int:
+    return stream.seek(0, os.SEEK_END)
+
+
+def _truncate(stream: BinaryIO, end: int) -> None:
+    stream.truncate(end)
+    stream.seek(end)
+
+
+def _after_last_newline(stream: BinaryIO, end: int) -> int:
+    """The offset just after the last ``\\n`` before ``end`` (0 if there is none)."""
+    pos = end
+    while pos > 0:
+        start = max(0, pos - _BLOCK)
+        stream.seek(start)
+        block = stream.read(pos - start)
+        index = block.rfind(b"\n")
+        if index >= 0:
+            return start + index + 1
+        pos = start
+    return 0
+
+
+def _json_resume_point(stream: BinaryIO) -> tuple[int, bool] | None:
+    """Where to continue a JSON array this module wrote: ``(offset, has_records)``.
+
+    Drops a closing ``]`` (a finished file being resumed) and a torn last record; ``None``
+    when the file is empty or not such an array.
+    """
+    end = _size(stream)
+    tail_start = max(0, end - _BLOCK)
+    stream.seek(tail_start)
+    tail = stream.read(end - tail_start).rstrip()
+    if tail.endswith(b"]"):
+        tail = tail[:-1].rstrip()
+    end = tail_start + len(tail)
+    while end > 0:
+        line_start = _after_last_newline(stream, end)
+        stream.seek(line_start)
+        line = stream.read(end - line_start)
+        stripped = line.rstrip()
+        body = stripped[:-1] if stripped.endswith(b",") else stripped
+        if body.strip() == b"[":
+            return line_start + len(body), False
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError:
+            end = max(0, line_start - 1)  # a torn record: drop it and its newline
+            continue
+        return line_start + len(body), True
+    return None
