@@ -418,6 +418,7 @@ async def _send_body(
         await writer.write(body)
         await response.write_eof()
     except ServerClosed:
+        st.stats.closed_by_fault += 1
         return response
     except ConnectionError:
         st.stats.aborted += 1
@@ -561,6 +562,7 @@ async def _stream(
         await _write_stream(st, writer, acc, q, page, framing)
         await response.write_eof()
     except ServerClosed:
+        st.stats.closed_by_fault += 1
         return response
     except ConnectionError:
         st.stats.aborted += 1

@@ -65,7 +65,7 @@ BODY_FAULTS = frozenset({"reset", "cut", "stall", "malformed"})
 BEHAVIOURS = frozenset({"loop", "empty"})
 
 _RULE = re.compile(
-    r"^(?P<kind>[a-z0-9]+)"
+    r"^(?P<kind>500|502|504|remote429|reset|cut|stall|malformed|loop|empty)"
     r"(?::(?P<arg>\d+(?:\.\d*)?))?"
     r"(?:@(?P<where>#\d+(?:-\d*)?|\d*\.?\d+))?"
     r"(?:x(?P<times>\d+|\*))?$"
@@ -112,10 +112,11 @@ def parse_faults(spec: str) -> tuple[FaultRule, ...]:
             continue
         m = _RULE.match(part)
         if m is None:
-            raise FaultSpecError(f"bad fault rule {part!r} (KIND[:ARG][@WHERE][xTIMES])")
+            raise FaultSpecError(
+                f"bad fault rule {part!r}: KIND[:ARG][@WHERE][xTIMES] with KIND one of "
+                + ", ".join(FAULT_KINDS)
+            )
         kind = m["kind"]
-        if kind not in FAULT_KINDS:
-            raise FaultSpecError(f"unknown fault kind {kind!r} in {part!r}")
         arg = float(m["arg"]) if m["arg"] is not None else None
         probability: float | None = None
         first: int | None = None

@@ -39,6 +39,7 @@ class Stats:
         self.bytes_sent = 0
         self.completed = 0
         self.aborted = 0
+        self.closed_by_fault = 0
         self.timestamps: dict[str, deque[float]] = {}
 
     def request(self, route: str, token: str | None, account_id: str | None) -> None:
@@ -90,5 +91,6 @@ class Stats:
                 "in_progress": self.in_progress,
                 "completed": self.completed,
                 "aborted": self.aborted,
+                "closed_by_fault": self.closed_by_fault,
             },
         }
