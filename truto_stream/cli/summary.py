@@ -91,6 +91,7 @@ def _print_rich(
 ) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(stderr=True)
     totals = Table(title=f"{title}: summary", show_header=False, title_justify="left")
@@ -103,12 +104,14 @@ def _print_rich(
     console.print(totals)
     if problems:
         table = Table(title="accounts not swept", title_justify="left")
-        table.add_column("integrated account")
-        table.add_column("outcome")
-        table.add_column("reason", overflow="fold")
+        # Ids are never cut (people copy them); reasons wrap instead.
+        table.add_column("integrated account", no_wrap=True)
+        table.add_column("outcome", no_wrap=True)
+        table.add_column("reason", overflow="fold", ratio=1)
         for account, kind, error in problems:
             style = "yellow" if kind == "skipped" else "red"
-            table.add_row(account, f"[{style}]{kind}[/{style}]", error)
+            # Text, not markup: an error such as "HTTP 503 [remote]" must print as is.
+            table.add_row(Text(account), Text(kind, style=style), Text(error))
         console.print(table)
 
 
