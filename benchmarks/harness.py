@@ -46,6 +46,7 @@ class Settings:
     only: list[int] = field(default_factory=list)
     real_sdk: bool = True
     docs: bool = True
+    out: str = str(RESULTS)
 
 
 @dataclass
@@ -108,8 +109,13 @@ class Context:
     def log(self, message: str) -> None:
         print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
-    def run_once(self, emu: EmulatorHandle, name: str, side: Side) -> SideResult:
-        """Run one side in its child; add the emulator CPU it caused and the wall time."""
+    def run_once(
+        self, emu: EmulatorHandle, name: str, side: Side, *, count: bool = True
+    ) -> SideResult:
+        """Run one side in its child; add the emulator CPU it caused and the wall time.
+
+        ``count=False`` leaves it out of the scenario's emulator-CPU accounting (warm-ups).
+        """
         cpu0 = emu.cpu_seconds()
         t0 = time.perf_counter()
         try:
@@ -119,14 +125,20 @@ class Context:
         wall = time.perf_counter() - t0
         result["emulator_cpu_s"] = emu.cpu_seconds() - cpu0
         result["process_wall_s"] = wall
-        self.emulator_cpu_s += result["emulator_cpu_s"]
-        self.sides_wall_s += float(result.get("wall_s", wall))
+        if count:
+            self.emulator_cpu_s += result["emulator_cpu_s"]
+            self.sides_wall_s += float(result.get("wall_s", wall))
         shown = {k: v for k, v in result.items() if isinstance(v, int | float | str)}
         brief = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
         )
         self.log(f"{name}: {brief[:400]}")
         return result
+
+    def warm(self, emu: EmulatorHandle, side: Side) -> None:
+        """One untimed run to fill the emulator's page cache (skipped in smoke runs)."""
+        if not self.smoke:
+            self.run_once(emu, "warm-up (untimed)", side, count=False)
 
     def measure(
         self,
@@ -212,6 +224,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     parser.add_argument(
         "--no-real-sdk", action="store_true", help="skip the PyPI truto-python-sdk side"
     )
+    parser.add_argument("--out", default=str(RESULTS), help="directory for the result files")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     ns = parser.parse_args(argv)
     only = [int(part) for part in ns.only.split(",") if part.strip()]
@@ -224,6 +237,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         only=only,
         real_sdk=not ns.no_real_sdk and not ns.smoke,
         docs=not ns.no_docs and not ns.smoke,
+        out=ns.out,
     )
 
 
@@ -284,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     table = markdown(results)
     print("\n" + header + "\n" + table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%d-%H%M%S")
     payload = {
         "command": command_line(settings),
@@ -293,8 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": info,
         "scenarios": [r.to_dict() for r in results],
     }
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(payload, indent=1, default=str))
-    (RESULTS / f"bench-{stamp}.md").write_text(header + "\n" + table)
+    (out / f"bench-{stamp}.json").write_text(json.dumps(payload, indent=1, default=str))
+    (out / f"bench-{stamp}.md").write_text(header + "\n" + table)
     if settings.docs and not settings.only:
         write_docs(table, header)
     failed = any("error" in r for res in results for rs in res.raw.values() for r in rs)

@@ -25,8 +25,11 @@ RESOURCE: Final = "users"
 
 
 def _client(args: dict[str, Any]) -> Client:
-    rate = args.get("rate_limits")
-    limits = RateLimits(**rate) if rate else None
+    """A client on the emulator; ``rate_limits``: absent = defaults, None = off, or a dict."""
+    limits: RateLimits | None = RateLimits()
+    if "rate_limits" in args:
+        rate = args["rate_limits"]
+        limits = RateLimits(**rate) if rate is not None else None
     return Client(
         token=args["token"],
         base_url=args["url"],
@@ -166,6 +169,7 @@ async def ours_cancel(args: dict[str, Any]) -> dict[str, Any]:
     """
     before = int(args.get("records_before_cancel", 5_000))
     seen = 0
+    t0 = time.perf_counter()
     async with _client(args) as client:
         async with client.sweep(
             MODEL,

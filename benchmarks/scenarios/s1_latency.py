@@ -12,13 +12,11 @@ from __future__ import annotations
 from benchmarks import sdk_venv
 from benchmarks.emu import TOKEN, account_ids, accounts, running_emulator
 from benchmarks.harness import Context, Side, first_error, median
+from benchmarks.limits import NON_BINDING_LIMITS
 from benchmarks.report import Row, ScenarioResult, fmt, ratio, status
 from truto_stream.emulator import EmulatorConfig
 
 TITLE = "latency-bound sweep"
-
-#: Budgets far above what this scenario sends: the limiter runs but never waits.
-NON_BINDING_LIMITS = {"token_limit": 1_000_000, "account_limit": 1_000_000, "window": 10.0}
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -61,7 +59,7 @@ def run(ctx: Context) -> ScenarioResult:
                 "The real truto-python-sdk side was skipped: "
                 + (sdk_venv.last_error or "disabled (--no-real-sdk or --smoke).")
             )
-        ctx.run_once(emu, "warm-up (naive, untimed)", Side("baselines:naive_gather", args))
+        ctx.warm(emu, Side("baselines:naive_gather", args))
         runs = ctx.measure(emu, sides)
     result.raw = runs
     ours = median(runs["ours (batches)"], "users_per_s")
