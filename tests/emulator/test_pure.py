@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig
 from truto_stream.emulator.cursors import CursorCodec, CursorError
-from truto_stream.emulator.data import mix64, unmix64
+from truto_stream.emulator.data import mix32, mix64, unmix32, unmix64
 from truto_stream.emulator.params import ParamError, parse_users_query
 from truto_stream.emulator.render import UNIFIED_FIELDS, Renderer
 
@@ -60,6 +60,7 @@ def test_cursor_tampering_is_rejected() -> None:
 @given(x=st.integers(0, 2**64 - 1))
 def test_mix64_is_a_bijection(x: int) -> None:
     assert unmix64(mix64(x)) == x
+    assert unmix32(mix32(x & 0xFFFFFFFF)) == x & 0xFFFFFFFF
 
 
 def test_dataset_is_deterministic_and_seeded() -> None:

@@ -402,6 +402,10 @@ async def _send_body(
         body = body[:at] + MALFORMED + body[at:]
         st.stats.faults["malformed"] += 1
         rule = None
+    if rule is None and st.config.bandwidth_bps <= 0:
+        # Fast path: aiohttp writes headers and body in one go (the middleware counts it).
+        return web.Response(body=body, headers=headers, content_type="application/json",
+                            charset="utf-8")  # fmt: skip
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "application/json"
     response.charset = "utf-8"

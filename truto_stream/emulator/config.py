@@ -59,8 +59,8 @@ class AccountSpec:
             raise ValueError(f"unknown integration {self.integration!r}")
         if self.status not in STATUSES:
             raise ValueError(f"unknown account status {self.status!r}")
-        if self.users < 0:
-            raise ValueError("users must be >= 0")
+        if not 0 <= self.users < 1 << 32:
+            raise ValueError("users must be in [0, 2**32)")
 
 
 @dataclass(frozen=True)

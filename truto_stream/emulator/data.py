@@ -27,7 +27,7 @@ from typing import Any
 from truto_stream.emulator.config import INTEGRATIONS, AccountSpec, EmulatorConfig
 from truto_stream.emulator.faults import FaultRule, parse_faults
 
-__all__ = ["SLOTS", "Account", "Dataset", "mix64", "unmix64"]
+__all__ = ["SLOTS", "Account", "Dataset", "mix32", "mix64", "unmix32", "unmix64"]
 
 #: Distinct (name, status, metrics...) combinations per integration; see Dataset.slot.
 SLOTS = 4096
@@ -46,6 +46,31 @@ def mix64(x: int) -> int:
     z = ((z ^ (z >> 30)) * _C1) & _M
     z = ((z ^ (z >> 27)) * _C2) & _M
     return z ^ (z >> 31)
+
+
+_K32 = 0x045D9F3B
+_K32_INV = pow(_K32, -1, 1 << 32)
+_M32 = 0xFFFFFFFF
+
+
+def mix32(x: int) -> int:
+    """Two multiply-xorshift rounds: a cheap bijection on 32-bit integers.
+
+    User ids are built from ``mix32(i ^ account salt)``, so ids never collide within an
+    account and :meth:`Dataset.index_of` can invert them.
+    """
+    x = ((x ^ (x >> 16)) * _K32) & _M32
+    x = ((x ^ (x >> 16)) * _K32) & _M32
+    return x ^ (x >> 16)
+
+
+def unmix32(x: int) -> int:
+    """The inverse of :func:`mix32` (a 16-bit xorshift of a 32-bit value is an involution)."""
+    x ^= x >> 16
+    x = (x * _K32_INV) & _M32
+    x ^= x >> 16
+    x = (x * _K32_INV) & _M32
+    return x ^ (x >> 16)
 
 
 def _unshift(z: int, s: int) -> int:
@@ -99,16 +124,16 @@ def _chunk_index(alphabet: str) -> dict[str, int]:
     return {code: k for k, code in enumerate(_chunk_table(alphabet))}
 
 
-def encode64(v: int, alphabet: str) -> str:
-    """A 64-bit value as 12 characters of ``alphabet`` (injective)."""
+def encode32(v: int, alphabet: str) -> str:
+    """A 32-bit value as 6 characters of ``alphabet`` (injective)."""
     t = _chunk_table(alphabet)
-    return t[v >> 48] + t[(v >> 32) & 0xFFFF] + t[(v >> 16) & 0xFFFF] + t[v & 0xFFFF]
+    return t[v >> 16] + t[v & 0xFFFF]
 
 
-def decode64(s: str, alphabet: str) -> int:
-    """The inverse of :func:`encode64` (``KeyError`` if ``s`` is not a valid code)."""
+def decode32(s: str, alphabet: str) -> int:
+    """The inverse of :func:`encode32` (``KeyError`` if ``s`` is not a valid code)."""
     idx = _chunk_index(alphabet)
-    return (idx[s[0:3]] << 48) | (idx[s[3:6]] << 32) | (idx[s[6:9]] << 16) | idx[s[9:12]]
+    return (idx[s[0:3]] << 16) | idx[s[3:6]]
 
 
 # (display name, e-mail slug). A few non-ASCII names on purpose: orjson writes UTF-8.
@@ -197,6 +222,57 @@ def _h(*parts: object) -> int:
 def _uuid(*parts: object) -> str:
     text = "|".join(str(p) for p in parts).encode()
     return str(uuid.UUID(bytes=hashlib.sha256(text).digest()[:16], version=4))
+
+
+@lru_cache(maxsize=16)
+def _slot_table(seed: int, integration: str) -> list[dict[str, Any]]:
+    # Shared by every Dataset with this seed: tests and benchmarks build many.
+    return [_make_slot(seed, integration, j) for j in range(SLOTS)]
+
+
+def _make_slot(seed: int, integration: str, j: int) -> dict[str, Any]:
+    h2 = _h(seed, "slot", integration, j)
+    first, fslug = _FIRST[h2 % _FN]
+    last, lslug = _LAST[(h2 >> 12) % _LN]
+    pct = (h2 >> 24) % 100
+    status = (
+        "active" if pct < 80 else "inactive" if pct < 88 else "invited" if pct < 95 else "deleted"
+    )
+    f: dict[str, Any] = {
+        "name": f"{first} {last}",
+        "slug": f"{fslug}.{lslug}",
+        "status": status,
+        "tail": (_enc11(h2, _B58_PAIRS, _B58) + _enc11(~h2 & _M, _B58_PAIRS, _B58))[:18],
+        "tail62": (_enc11(h2, _B62_PAIRS, _B62) + _enc11(~h2 & _M, _B62_PAIRS, _B62))[:18],
+    }
+    t = h2 >> 32
+    if integration == "claude":
+        day = _REF_DAY - t % 90
+        secs = (t >> 8) % 86400
+        f["day"] = _day(day)
+        f["last_active_at"] = iso_utc(day * 86400 + secs)
+        m = mix64(h2)
+        active = status == "active"
+        conv = m % 40 if active else 0
+        f["conv"] = conv
+        f["msgs"] = conv * 3 + (m >> 8) % 7 if active else 0
+        f["sessions"] = (m >> 16) % 12 if active else 0
+        f["commits"] = (m >> 24) % 9 if active else 0
+        f["added"] = (m >> 32) % 900 if active else 0
+        f["removed"] = (m >> 42) % 300 if active else 0
+        f["prs"] = (m >> 52) % 4 if active else 0
+        f["searches"] = (m >> 56) % 20 if active else 0
+    elif integration == "openai":
+        added = 1640995200 + t % (4 * 365 * 86400)
+        f["added_at"] = added
+        f["created_at"] = iso_utc(added)
+        f["role"] = "owner" if (h2 >> 20) % 25 == 0 else "reader"
+    else:
+        r = (h2 >> 20) % 100
+        f["role"] = "owner" if r < 3 else "free-owner" if r < 5 else "member"
+        f["removed"] = status == "deleted"
+        f["removed_js"] = "true" if status == "deleted" else "false"
+    return f
 
 
 @dataclass(frozen=True)
@@ -332,8 +408,8 @@ class Dataset:
             domain=f"{company}.example.com",
             org_name=company.capitalize(),
             faults=parse_faults(spec.faults) if spec.faults is not None else global_faults,
-            salt=_h(self.seed, "salt", acc_id),
-            salt2=_h(self.seed, "salt2", acc_id),
+            salt=_h(self.seed, "salt", acc_id) & _M32,
+            salt2=_h(self.seed, "salt2", acc_id) & _M32,
             id_base=10_000_000 + (h >> 7) % 80_000_000,
         )
 
@@ -355,59 +431,8 @@ class Dataset:
         """
         table = self._slots.get(integration)
         if table is None:
-            table = [self._make_slot(integration, k) for k in range(SLOTS)]
-            self._slots[integration] = table
+            table = self._slots[integration] = _slot_table(self.seed, integration)
         return table[j]
-
-    def _make_slot(self, integration: str, j: int) -> dict[str, Any]:
-        h2 = _h(self.seed, "slot", integration, j)
-        first, fslug = _FIRST[h2 % _FN]
-        last, lslug = _LAST[(h2 >> 12) % _LN]
-        pct = (h2 >> 24) % 100
-        status = (
-            "active"
-            if pct < 80
-            else "inactive"
-            if pct < 88
-            else "invited"
-            if pct < 95
-            else "deleted"
-        )
-        f: dict[str, Any] = {
-            "name": f"{first} {last}",
-            "slug": f"{fslug}.{lslug}",
-            "status": status,
-            "tail": _enc11(h2, _B58_PAIRS, _B58)[:12],
-            "tail62": _enc11(h2, _B62_PAIRS, _B62)[:12],
-        }
-        t = h2 >> 32
-        if integration == "claude":
-            day = _REF_DAY - t % 90
-            secs = (t >> 8) % 86400
-            f["day"] = _day(day)
-            f["last_active_at"] = iso_utc(day * 86400 + secs)
-            m = mix64(h2)
-            active = status == "active"
-            conv = m % 40 if active else 0
-            f["conv"] = conv
-            f["msgs"] = conv * 3 + (m >> 8) % 7 if active else 0
-            f["sessions"] = (m >> 16) % 12 if active else 0
-            f["commits"] = (m >> 24) % 9 if active else 0
-            f["added"] = (m >> 32) % 900 if active else 0
-            f["removed"] = (m >> 42) % 300 if active else 0
-            f["prs"] = (m >> 52) % 4 if active else 0
-            f["searches"] = (m >> 56) % 20 if active else 0
-        elif integration == "openai":
-            added = 1640995200 + t % (4 * 365 * 86400)
-            f["added_at"] = added
-            f["created_at"] = iso_utc(added)
-            f["role"] = "owner" if (h2 >> 20) % 25 == 0 else "reader"
-        else:
-            r = (h2 >> 20) % 100
-            f["role"] = "owner" if r < 3 else "free-owner" if r < 5 else "member"
-            f["removed"] = status == "deleted"
-            f["removed_js"] = "true" if status == "deleted" else "false"
-        return f
 
     def id_context(self, integration: str) -> tuple[list[str], list[str], tuple[str, ...]]:
         """(per-slot e-mail slugs, per-slot id tails, 16-bit code table) for renderers."""
@@ -422,13 +447,13 @@ class Dataset:
 
     def unique(self, acc: Account, i: int) -> tuple[int, str, str]:
         """(slot index, id, email) of user ``i``: the parts unique within the account."""
-        v = mix64(acc.salt ^ i)
-        j = (v ^ acc.salt2) % SLOTS
+        v = mix32(acc.salt ^ i)
+        j = (v ^ acc.salt2) & (SLOTS - 1)
         integration = acc.integration
         if integration == "claude":
-            uid = "user_" + encode64(v, _B58) + self.slot(integration, j)["tail"]
+            uid = "user_" + encode32(v, _B58) + self.slot(integration, j)["tail"]
         elif integration == "openai":
-            uid = "user-" + encode64(v, _B62) + self.slot(integration, j)["tail62"]
+            uid = "user-" + encode32(v, _B62) + self.slot(integration, j)["tail62"]
         else:
             uid = str(acc.id_base + i)
         slug = self.slot(integration, j)["slug"]
@@ -549,9 +574,9 @@ class Dataset:
             if acc.integration == "cursor":
                 i = int(user_id) - acc.id_base
             elif acc.integration == "claude" and user_id.startswith("user_"):
-                i = unmix64(decode64(user_id[5:17], _B58)) ^ acc.salt
+                i = unmix32(decode32(user_id[5:11], _B58)) ^ acc.salt
             elif acc.integration == "openai" and user_id.startswith("user-"):
-                i = unmix64(decode64(user_id[5:17], _B62)) ^ acc.salt
+                i = unmix32(decode32(user_id[5:11], _B62)) ^ acc.salt
             else:
                 return None
         except (KeyError, ValueError):

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from truto_stream.emulator.data import _C0, _C1, _C2, _M, SLOTS, Account, Dataset
+from truto_stream.emulator.data import _K32, _M32, SLOTS, Account, Dataset
 
 __all__ = ["UNIFIED_FIELDS", "PageCache", "Renderer", "json_value"]
 
@@ -98,10 +98,7 @@ def _joiner(integration: str, pattern: tuple[str, ...]) -> _Joiner:
         uid = "        uid = str(base + i)\n"
     else:
         prefix = "user_" if integration == "claude" else "user-"
-        uid = (
-            f"        uid = '{prefix}' + t[v >> 48] + t[(v >> 32) & 65535]"
-            " + t[(v >> 16) & 65535] + t[v & 65535] + tails[j]\n"
-        )
+        uid = f"        uid = '{prefix}' + t[v >> 16] + t[v & 65535] + tails[j]\n"
     src = (
         "def render(pieces, ctx, acc, start, stop):\n"
         "    slugs, tails, t = ctx\n"
@@ -112,11 +109,11 @@ def _joiner(integration: str, pattern: tuple[str, ...]) -> _Joiner:
         "    salt2 = acc.salt2\n"
         "    domain = '@' + acc.domain\n"
         "    for i in range(start, stop):\n"
-        f"        z = ((salt ^ i) + {_C0}) & {_M}\n"
-        f"        z = ((z ^ (z >> 30)) * {_C1}) & {_M}\n"
-        f"        z = ((z ^ (z >> 27)) * {_C2}) & {_M}\n"
-        "        v = z ^ (z >> 31)\n"
-        f"        j = (v ^ salt2) % {SLOTS}\n"
+        "        z = salt ^ i\n"
+        f"        z = ((z ^ (z >> 16)) * {_K32}) & {_M32}\n"
+        f"        z = ((z ^ (z >> 16)) * {_K32}) & {_M32}\n"
+        "        v = z ^ (z >> 16)\n"
+        f"        j = (v ^ salt2) & {SLOTS - 1}\n"
         + uid
         + "        email = slugs[j] + str(i) + domain\n"
         "        p = pieces[j]\n"
@@ -127,6 +124,13 @@ def _joiner(integration: str, pattern: tuple[str, ...]) -> _Joiner:
     exec(src, namespace)  # generated from fixed names and integers, no outside input
     fn: _Joiner = namespace["render"]
     return fn
+
+
+#: (seed, integration, excluded) -> per-slot pieces and joiner, shared by all renderers
+#: (slot data depends only on the seed and the integration).
+_SLOT_TEMPLATES: dict[
+    tuple[int, str, frozenset[str] | None], tuple[list[tuple[str, ...]], _Joiner]
+] = {}
 
 
 def json_value(value: Any) -> bytes:
@@ -180,9 +184,6 @@ class Renderer:
         self.dataset = dataset
         self.cache = PageCache(cache_bytes)
         self._templates: dict[tuple[str, frozenset[str]], str] = {}
-        self._slot_templates: dict[
-            tuple[str, frozenset[str] | None], tuple[list[tuple[str, ...]], _Joiner]
-        ] = {}
 
     def template(self, integration: str, excluded: frozenset[str]) -> str:
         """The ``%``-template of one unified record without the ``excluded`` fields."""
@@ -205,8 +206,8 @@ class Renderer:
 
         ``excluded=None`` gives the vendor row (``remote_data``) templates.
         """
-        key = (integration, excluded)
-        entry = self._slot_templates.get(key)
+        key = (self.dataset.seed, integration, excluded)
+        entry = _SLOT_TEMPLATES.get(key)
         if entry is None:
             base = (
                 _REMOTE[integration] if excluded is None else self.template(integration, excluded)
@@ -220,7 +221,9 @@ class Renderer:
                 pieces.append(tuple(split[0::2]))
                 pattern = tuple(split[1::2])
             entry = (pieces, _joiner(integration, pattern))
-            self._slot_templates[key] = entry
+            _SLOT_TEMPLATES[key] = entry
+            while len(_SLOT_TEMPLATES) > 48:  # bounded: oldest first
+                _SLOT_TEMPLATES.pop(next(iter(_SLOT_TEMPLATES)))
         return entry
 
     def _render(

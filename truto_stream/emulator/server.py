@@ -94,8 +94,10 @@ class Emulator:
         """The same dict ``GET /_emulator/stats`` returns."""
         return self.state.stats.snapshot(self.state.connections())
 
-    async def wait_idle(self, timeout_s: float = 5.0) -> dict[str, Any]:
-        """Wait until no response is in progress and no connection is open.
+    async def wait_idle(
+        self, timeout_s: float = 5.0, *, connections: bool = True
+    ) -> dict[str, Any]:
+        """Wait until no response is in progress and (``connections``) no connection is open.
 
         Returns the final stats snapshot; raises ``TimeoutError`` after ``timeout_s``.
         (Connections close asynchronously after a client goes away, so tests that check
@@ -104,7 +106,9 @@ class Emulator:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             snap = self.stats_snapshot()
-            if snap["responses"]["in_progress"] == 0 and not snap["connections"]["open"]:
+            if snap["responses"]["in_progress"] == 0 and not (
+                connections and snap["connections"]["open"]
+            ):
                 return snap
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"emulator not idle after {timeout_s}s: {snap['responses']}")
