@@ -96,9 +96,10 @@ async def streams(url: str, pid: int, accounts: list[str]) -> None:
                     total += len(chunk)
             wall = time.perf_counter() - t0
             cpu = _cpu_seconds(pid) - cpu0
+            mb = total / 1e6
             print(
-                f"  {acc:8s} {total / 1e6:6.1f} MB in {wall:5.2f} s = {total / wall / 1e6:4.0f} MB/s"
-                f" wall; server CPU {cpu:5.2f} s = {total / max(cpu, 1e-9) / 1e6:4.0f} MB per CPU-s"
+                f"  {acc:8s} {mb:6.1f} MB in {wall:5.2f} s = {mb / wall:4.0f} MB/s wall;"
+                f" server CPU {cpu:5.2f} s = {mb / max(cpu, 1e-9):4.0f} MB per CPU-s"
             )
 
 
