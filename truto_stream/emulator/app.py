@@ -15,11 +15,20 @@ from aiohttp import web
 from truto_stream.emulator.config import EmulatorConfig
 from truto_stream.emulator.cursors import CursorError
 from truto_stream.emulator.data import Account
-from truto_stream.emulator.faults import BODY_FAULTS, STATUS_FAULTS, FaultRule, choose_fault
+from truto_stream.emulator.faults import (
+    BEHAVIOURS,
+    BODY_FAULTS,
+    STATUS_FAULTS,
+    FaultRule,
+    choose_fault,
+)
 from truto_stream.emulator.limits import Decision, format_seconds
 from truto_stream.emulator.params import ParamError, UsersQuery, parse_bool, parse_users_query
 from truto_stream.emulator.state import EmulatorState
 from truto_stream.emulator.writer import MALFORMED, BodyWriter, ServerClosed
+
+#: Faults that come and go between attempts (behaviours stay for every attempt).
+TRANSIENT = STATUS_FAULTS | BODY_FAULTS
 
 __all__ = ["STATE", "build_app"]
 
@@ -489,13 +498,16 @@ async def users_handler(request: web.Request) -> web.StreamResponse:
     if q.response_format == "stream":
         return await _stream(request, st, acc, q, offset, page_index, headers)
     attempt = st.next_attempt(acc.id, "paged", page_index, offset)
-    rule = choose_fault(acc.faults, st.config.seed, acc.id, page_index, attempt)
+    # Behaviours (loop, empty) shape the page the same way on every attempt; transient
+    # faults come and go. Choosing them apart keeps a retried page's content stable.
+    behaviour = choose_fault(acc.faults, st.config.seed, acc.id, page_index, attempt, BEHAVIOURS)
+    rule = choose_fault(acc.faults, st.config.seed, acc.id, page_index, attempt, TRANSIENT)
     if rule is not None and rule.kind in STATUS_FAULTS:
         return _status_fault(st, acc, rule, headers)
     latency = st.latency_s()
     if latency > 0:
         await asyncio.sleep(latency)
-    page = _plan_page(st, acc, q, offset, page_index, rule)
+    page = _plan_page(st, acc, q, offset, page_index, behaviour)
     if q.response_format == "raw":
         body = _raw_body(st, acc, page)
     elif q.response_format == "debug":
@@ -540,11 +552,12 @@ async def _stream(
     if not paged:
         offset, page_index = 0, 0
     attempt = st.next_attempt(acc.id, "stream", page_index, offset)
-    rule = choose_fault(acc.faults, cfg.seed, acc.id, page_index, attempt)
+    behaviour = choose_fault(acc.faults, cfg.seed, acc.id, page_index, attempt, BEHAVIOURS)
+    rule = choose_fault(acc.faults, cfg.seed, acc.id, page_index, attempt, TRANSIENT)
     if rule is not None and rule.kind in STATUS_FAULTS:
         return _status_fault(st, acc, rule, headers)
     if paged:
-        page = _plan_page(st, acc, q, offset, page_index, rule)
+        page = _plan_page(st, acc, q, offset, page_index, behaviour)
     else:
         page = _Page(0, acc.user_count, None, False)
     body_rule = rule if rule is not None and rule.kind in BODY_FAULTS else None
