@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import statistics
+import time
 from typing import Any, Final
 from urllib.parse import quote_plus, urlencode
 
@@ -28,7 +30,13 @@ import orjson
 
 from benchmarks.timing import Stopwatch
 
-__all__ = ["fetch_bodies", "naive_gather", "parse_ceilings", "sdk_style_sweep"]
+__all__ = [
+    "fetch_bodies",
+    "naive_first_record",
+    "naive_gather",
+    "parse_ceilings",
+    "sdk_style_sweep",
+]
 
 USERS_PATH: Final = "unified/usage-metering/users"
 
@@ -249,3 +257,47 @@ async def parse_ceilings(args: dict[str, Any]) -> dict[str, Any]:
             users = count(bodies, framing)
         out[parser] = sw.result(users)
     return out
+
+
+async def naive_first_record(args: dict[str, Any]) -> dict[str, Any]:
+    """(b)'s time to first record: one page GET + ``orjson.loads``; and a gather's first.
+
+    Same protocol as :func:`benchmarks.ours.ours_first_record`: ``repeat`` tries on one
+    session (the first one opens the connection), then ``repeat`` gathers over all
+    accounts' first pages, each on a new session, timed to the first page parsed.
+    """
+    repeat = int(args.get("repeat", 5))
+    accounts: list[str] = args["accounts"]
+    url = f"{args['url']}/{USERS_PATH}"
+    extra = {str(k): str(v) for k, v in args.get("params", {}).items()}
+    lists: list[float] = []
+    gathers: list[float] = []
+    headers = {"Authorization": f"Bearer {args['token']}"}
+
+    async def first_page(session: aiohttp.ClientSession, account: str) -> Any:
+        params = {"integrated_account_id": account, **extra}
+        async with session.get(url, params=params) as response:
+            response.raise_for_status()
+            return orjson.loads(await response.read())["result"][0]
+
+    async with aiohttp.ClientSession(headers=headers) as s:
+        for i in range(repeat):
+            t0 = time.perf_counter()
+            await first_page(s, accounts[i % len(accounts)])
+            lists.append(time.perf_counter() - t0)
+    for _ in range(repeat):
+        async with aiohttp.ClientSession(headers=headers) as s:
+            t0 = time.perf_counter()
+            tasks = [asyncio.ensure_future(first_page(s, a)) for a in accounts]
+            _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            gathers.append(time.perf_counter() - t0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "list_first_s": lists,
+        "list_cold_s": lists[0],
+        "list_warm_median_s": statistics.median(lists[1:] or lists),
+        "sweep_median_s": statistics.median(gathers),
+        "sweep_s": gathers,
+    }

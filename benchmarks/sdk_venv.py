@@ -26,18 +26,32 @@ PACKAGE: Final = "truto-python-sdk"
 last_error: str | None = None
 
 
+def _is_312(python: str) -> bool:
+    try:
+        probe = subprocess.run(
+            [python, "-c", "import sys, venv; assert sys.version_info >= (3, 12)"],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
+
+
 def find_python() -> str | None:
-    """A Python >= 3.12 interpreter: ``$BENCH_PYTHON312``, on PATH, or under pyenv."""
-    explicit = os.environ.get("BENCH_PYTHON312")
-    if explicit:
-        return explicit
-    for name in ("python3.12", "python3.13", "python3.14"):
-        found = shutil.which(name)
-        if found:
-            return found
+    """A working Python >= 3.12: ``$BENCH_PYTHON312``, on PATH, or under pyenv.
+
+    Each candidate is run once (a pyenv shim on PATH may exist yet not work).
+    """
+    candidates = [os.environ.get("BENCH_PYTHON312", "")]
+    candidates += [shutil.which(name) or "" for name in ("python3.12", "python3.13")]
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = sorted(glob.glob(f"{root}/versions/3.1[2-9]*/bin/python3"))
-    return candidates[0] if candidates else None
+    candidates += sorted(glob.glob(f"{root}/versions/3.1[2-9]*/bin/python3"))
+    for candidate in candidates:
+        if candidate and _is_312(candidate):
+            return candidate
+    return None
 
 
 def _works(python: Path) -> bool:
