@@ -1,0 +1,245 @@
+"""``truto-stream sweep``: outputs, formats, exit statuses, progress, reports, the token."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.cli.conftest import (
+    CLI_EMULATOR,
+    TOKEN,
+    assert_no_token,
+    cli_env,
+    expected_ids,
+    expected_records,
+    record_ids,
+    run_cli,
+)
+from tests.conftest import EmulatorFactory
+
+pytestmark = pytest.mark.anyio
+
+RESOURCE = "usage-metering/users"
+
+
+def _sweep(url: str, *args: str) -> list[str]:
+    return ["sweep", RESOURCE, "--base-url", url, "--progress", "never", *args]
+
+
+async def test_ndjson_to_stdout_by_discovery(emulator: EmulatorFactory, tmp_path: Path) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    report = tmp_path / "report.json"
+    result = await run_cli(*_sweep(emu.url, "--report", str(report)))
+    assert result.code == 0, result.err
+    records = result.lines()
+    assert record_ids(records) == expected_ids(emu.dataset)
+    assert len(records) == len(expected_ids(emu.dataset))  # exactly once each
+    expected = expected_records(emu.dataset)
+    for record in records:
+        account = record.pop("integrated_account_id")
+        assert record == expected[(account, record["id"])]
+    assert "summary" in result.err
+    document = orjson.loads(report.read_bytes())
+    assert document["exit_status"] == 0
+    assert document["states"]["done"] == len(emu.dataset.accounts)
+    assert document["totals"]["records"] == len(records)
+    assert_no_token(result.stdout, result.stderr, paths=[tmp_path])
+
+
+async def test_explicit_accounts_params_and_stream_mode(emulator: EmulatorFactory) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    chosen = [a.id for a in emu.dataset.accounts[:3]]
+    args = [f"--account={a}" for a in chosen]
+    result = await run_cli(
+        *_sweep(emu.url, *args, "--mode", "stream", "--concurrency", "2"),
+        "--param",
+        "truto_exclude_fields[]=emails",
+        "--param",
+        "truto_exclude_fields[]=remote_data",
+    )
+    assert result.code == 0, result.err
+    records = result.lines()
+    assert record_ids(records) == expected_ids(emu.dataset, chosen)
+    assert all("emails" not in r and "remote_data" not in r for r in records)
+
+
+async def test_discovery_filters(emulator: EmulatorFactory) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    result = await run_cli(*_sweep(emu.url, "--integration", "openai", "--status", "active"))
+    assert result.code == 0, result.err
+    openai = [a.id for a in emu.dataset.accounts if a.integration == "openai"]
+    assert record_ids(result.lines()) == expected_ids(emu.dataset, openai)
+
+
+def _read_back(fmt: str, path: Path) -> list[dict[str, Any]]:
+    if fmt == "ndjson":
+        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    if fmt == "json":
+        data = orjson.loads(path.read_bytes())
+        assert isinstance(data, list)
+        return data
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+        return [_from_csv(row) for row in rows]
+    import pyarrow.parquet as pq
+
+    return [_from_parquet(row) for row in pq.read_table(path).to_pylist()]
+
+
+def _from_csv(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value == "":
+            continue
+        out[key] = orjson.loads(value) if value[:1] in "[{" else value
+    return out
+
+
+def _from_parquet(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is None:
+            continue
+        if key == "remote_data":
+            value = orjson.loads(value)
+        elif isinstance(value, list):
+            value = [{k: v for k, v in item.items() if v is not None} for item in value]
+        elif isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None}
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "json", "parquet"])
+async def test_formats_round_trip(emulator: EmulatorFactory, tmp_path: Path, fmt: str) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    out = tmp_path / f"users.{fmt}"
+    result = await run_cli(*_sweep(emu.url, "--format", fmt, "--output", str(out)))
+    assert result.code == 0, result.err
+    assert result.stdout == b""
+    assert not (tmp_path / f"users.{fmt}.partial").exists()
+    records = _read_back(fmt, out)
+    expected = expected_records(emu.dataset)
+    assert len(records) == len(expected)
+    for record in records:
+        account = record.pop("integrated_account_id")
+        assert record == expected[(account, record["id"])]
+    assert_no_token(result.stdout, result.stderr, paths=[tmp_path])
+
+
+async def test_csv_columns_are_fixed(emulator: EmulatorFactory, tmp_path: Path) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    out = tmp_path / "users.csv"
+    result = await run_cli(*_sweep(emu.url, "--format", "csv", "--output", str(out)))
+    assert result.code == 0, result.err
+    header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[:3] == ["integrated_account_id", "id", "name"]
+    assert {"emails", "roles", "status", "created_at", "last_active_at", "remote_data"} <= set(
+        header
+    )
+
+
+async def test_failed_account_exits_1_and_leaves_partial(
+    emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    emu = await emulator(**CLI_EMULATOR, needs_reauth_accounts=1)
+    reauth = next(a.id for a in emu.dataset.accounts if a.status == "needs_reauth")
+    good = next(a.id for a in emu.dataset.accounts if a.status == "active")
+    out, report = tmp_path / "users.ndjson", tmp_path / "report.json"
+    result = await run_cli(
+        *_sweep(emu.url, "--account", good, "--account", reauth),
+        "--output",
+        str(out),
+        "--report",
+        str(report),
+    )
+    assert result.code == 1, result.err
+    assert reauth in result.err and "NeedsReauth" in result.err
+    assert not out.exists()  # never a file that looks complete
+    partial = tmp_path / "users.ndjson.partial"
+    assert record_ids(orjson.loads(x) for x in partial.read_bytes().splitlines()) == (
+        expected_ids(emu.dataset, [good])
+    )
+    document = orjson.loads(report.read_bytes())
+    states = {a["account_id"]: a["state"] for a in document["accounts"]}
+    assert states == {good: "done", reauth: "failed"}
+    assert document["exit_status"] == 1
+    assert_no_token(result.stdout, result.stderr, paths=[tmp_path])
+
+
+async def test_discovery_skips_inactive_accounts(emulator: EmulatorFactory) -> None:
+    emu = await emulator(**CLI_EMULATOR, needs_reauth_accounts=1, blocked_accounts=1)
+    result = await run_cli(*_sweep(emu.url))
+    assert result.code == 0, result.err
+    assert record_ids(result.lines()) == expected_ids(emu.dataset)
+    assert "needs_reauth" in result.err and "blocked" in result.err
+
+
+async def test_quiet(emulator: EmulatorFactory) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    result = await run_cli(*_sweep(emu.url, "--quiet"))
+    assert result.code == 0
+    assert result.stderr == b""
+    assert record_ids(result.lines()) == expected_ids(emu.dataset)
+
+
+async def test_progress_always_goes_to_stderr(emulator: EmulatorFactory) -> None:
+    emu = await emulator(**CLI_EMULATOR, latency_ms=20)
+    result = await run_cli("sweep", RESOURCE, "--base-url", emu.url, "--progress", "always")
+    assert result.code == 0, result.err
+    assert "accounts" in result.err and "records" in result.err
+    # stdout is nothing but records: `| jq` works.
+    assert record_ids(result.lines()) == expected_ids(emu.dataset)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "users"], "MODEL/RESOURCE"),
+        (["sweep", RESOURCE, "--param", "date"], "KEY=VALUE"),
+        (["sweep", RESOURCE, "--param", "a=1", "--param", "a=2"], "given twice"),
+        (["sweep", RESOURCE, "--account", "x", "--integration", "claude"], "either"),
+        (["sweep", RESOURCE, "--concurrency", "0"], "concurrency"),
+        (["sweep", RESOURCE, "--format", "xml"], "invalid choice"),
+        (["sweep", RESOURCE, "--base-url", "http://example.com"], "plain http"),
+        (["sweep", RESOURCE, "--output", "/nonexistent-dir/x.ndjson"], "does not exist"),
+        (["list", RESOURCE], "--account"),
+        (["nope"], "unknown command"),
+    ],
+)
+async def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = await run_cli(*args)
+    assert result.code == 2
+    assert message in result.err
+    assert result.stdout == b""
+
+
+async def test_no_token_is_a_usage_error() -> None:
+    result = await run_cli("sweep", RESOURCE, env=cli_env(token=None))
+    assert result.code == 2
+    assert "no API token" in result.err and "TRUTO_API_TOKEN" in result.err
+
+
+async def test_token_flag_works_and_is_never_echoed(
+    emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    result = await run_cli(
+        *_sweep(emu.url, "--token", TOKEN, "--report", str(tmp_path / "r.json")),
+        env=cli_env(token=None),
+    )
+    assert result.code == 0, result.err
+    assert_no_token(result.stdout, result.stderr, paths=[tmp_path])
+
+
+async def test_wrong_token_fails_clearly(emulator: EmulatorFactory) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    result = await run_cli(*_sweep(emu.url, "--token", "not-the-token"))
+    assert result.code == 1
+    assert "AuthError" in result.err or "401" in result.err
+    assert "not-the-token" not in result.err
