@@ -207,3 +207,13 @@ def test_cli_arguments_map_to_fields() -> None:
     assert cfg.is_partial_response is True
     assert cfg.admin_default_limit == 9
     assert extra == {"no_uvloop": True}
+
+
+def test_docs_scenario_example_is_valid() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "emulator.md"
+    text = docs.read_text()
+    block = text.split("## Scenario files", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    config = config_from_mapping(json.loads(block))
+    ds = Dataset(config)
+    assert [a.tenant_id for a in ds.accounts] == ["acme"] * 4 + ["globex"]
+    assert config.account_limit == 20

@@ -94,9 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     net = p.add_argument_group("server")
     net.add_argument("--host", help=f"interface to bind (default {d.host})")
-    net.add_argument("--port", type=int, help="TCP port; 0 picks a free port (default 0)")
     net.add_argument(
-        "--token", dest="tokens", action="append",
+        "--port", type=int, metavar="PORT", help="TCP port; 0 picks a free port (default 0)"
+    )
+    net.add_argument(
+        "--token", dest="tokens", action="append", metavar="TOKEN",
         help=f"an accepted API token (repeatable; default the dev token {DEFAULT_TOKEN!r})",
     )  # fmt: skip
     net.add_argument(
@@ -109,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data = p.add_argument_group("data")
     data.add_argument("--seed", type=int, help=f"seed for all data and faults (default {d.seed})")
-    data.add_argument("--tenants", type=int, help=f"number of tenants (default {d.tenants})")
+    data.add_argument(
+        "--tenants", type=int, metavar="N", help=f"number of tenants (default {d.tenants})"
+    )
     data.add_argument(
         "--accounts", dest="accounts_per_integration", type=int, metavar="N",
         help=f"active accounts per integration (default {d.accounts_per_integration})",
