@@ -42,6 +42,8 @@ class Output:
     resumed: bool = False
     """True when this output continues a file an earlier run left."""
     _closed: bool = False
+    committed: bool = False
+    """True once :meth:`commit` has put the output in place."""
 
     @property
     def describe(self) -> str:
@@ -57,12 +59,12 @@ class Output:
             return
         self._closed = True
         self.writer.finish()
-        if self.path is None or self.partial is None:
-            return
-        stream = self.writer.stream
-        os.fsync(stream.fileno())
-        stream.close()
-        os.replace(self.partial, self.path)
+        if self.path is not None and self.partial is not None:
+            stream = self.writer.stream
+            os.fsync(stream.fileno())
+            stream.close()
+            os.replace(self.partial, self.path)
+        self.committed = True
 
     def abandon(self) -> Path | None:
         """Close without finishing; return the partial file left behind (if it has data)."""

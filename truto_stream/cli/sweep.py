@@ -292,7 +292,7 @@ def _finish(
             elapsed=elapsed,
             title=title,
             use_rich=isinstance(progress, RichProgress),
-            output=output.describe if left is None and status == EXIT_OK else None,
+            output=output.describe if output.committed else None,
         )
     if left is not None:
         hint = " (rerun with the same --checkpoint to complete it)" if options.checkpoint else ""
