@@ -61,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "consume": ns.consume,
         }
         if ns.side == "stream":
-            args.update(mode="stream", params={})
+            params = {"limit": ns.limit} if ns.framing == "page" else {}
+            args.update(mode="stream", params=params)
         else:
             asyncio.run(baselines.naive_gather(args))  # warm the emulator's page cache
         side = ours.ours_sweep if ns.side == "sweep" else ours.ours_walk
