@@ -269,3 +269,16 @@ async def test_stream_page_framing_faults_use_cursor_page(emulator: EmulatorFact
     params = {"limit": "100", "truto_response_format": "stream", "next_cursor": cursor}
     assert (await _try(emu, acc, **params))[0] == 502
     assert (await _try(emu, acc, **params))[0] == 200
+
+
+@pytest.mark.anyio
+async def test_behaviour_and_transient_fault_on_one_page(emulator: EmulatorFactory) -> None:
+    emu = await emulator(accounts=_one(faults="500@#1,empty@#1"))
+    acc = emu.dataset.accounts[0].id
+    cursor = (await users_page(emu, acc, limit="100")).json()["next_cursor"]
+    assert (await users_page(emu, acc, limit="100", next_cursor=cursor)).status == 500
+    retried = (await users_page(emu, acc, limit="100", next_cursor=cursor)).json()
+    assert retried["result"] == []
+    assert retried["next_cursor"]
+    records = await walk(emu, acc, limit="100")
+    assert [r["id"] for r in records] == list(emu.dataset.user_ids(acc))

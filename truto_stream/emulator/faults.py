@@ -16,7 +16,9 @@ Retry-After seconds (default: the ``remote_retry_after_s`` option), ``empty`` th
 consecutive empty pages (default 1). Without ``@WHERE`` a rule selects every page, except
 ``loop`` and ``empty`` which default to ``@#1`` (the second page).
 
-``loop`` and ``empty`` are behaviours, not transient errors: ``TIMES`` is ignored. A stream
+``loop`` and ``empty`` are behaviours, not transient errors: ``TIMES`` is ignored, and
+the server picks a page's behaviour and its transient fault separately (the first
+matching rule of each class), so a retried page keeps its content. A stream
 request in a whole-body framing counts as page ``#0``; in the ``page`` framing the page
 index comes from the cursor.
 
