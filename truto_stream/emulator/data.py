@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from truto_stream.emulator.config import INTEGRATIONS, AccountSpec, EmulatorConfig
+from truto_stream.emulator.config import AccountSpec, EmulatorConfig
 from truto_stream.emulator.faults import FaultRule, parse_faults
 
 __all__ = ["SLOTS", "Account", "Dataset", "mix32", "mix64", "unmix32", "unmix64"]
@@ -584,8 +584,3 @@ class Dataset:
         if 0 <= i < acc.user_count and self.unique(acc, i)[1] == user_id:
             return i
         return None
-
-
-def integrations() -> tuple[str, ...]:
-    """The integrations the emulator knows."""
-    return INTEGRATIONS

@@ -19,7 +19,7 @@ import orjson
 
 from truto_stream.emulator.data import _K32, _M32, SLOTS, Account, Dataset
 
-__all__ = ["UNIFIED_FIELDS", "PageCache", "Renderer", "json_value"]
+__all__ = ["UNIFIED_FIELDS", "PageCache", "Renderer"]
 
 _EMAILS = '[{"email":"%(email)s","is_primary":true}]'
 _ROLES = '[{"id":"%(role)s","name":"%(role)s"}]'
@@ -152,11 +152,6 @@ def _id_context_bytes(dataset: Dataset, integration: str) -> _Ctx:
 _SLOT_TEMPLATES: dict[
     tuple[int, str, frozenset[str] | None], tuple[list[tuple[bytes, ...]], _Joiner]
 ] = {}
-
-
-def json_value(value: Any) -> bytes:
-    """``orjson.dumps`` (a short name for envelope pieces)."""
-    return orjson.dumps(value)
 
 
 class PageCache:
