@@ -282,3 +282,20 @@ async def test_behaviour_and_transient_fault_on_one_page(emulator: EmulatorFacto
     assert retried["next_cursor"]
     records = await walk(emu, acc, limit="100")
     assert [r["id"] for r in records] == list(emu.dataset.user_ids(acc))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["cut", "reset", "malformed"])
+async def test_body_faults_on_a_chunked_huge_page(emulator: EmulatorFactory, fault: str) -> None:
+    accounts = (AccountSpec(integration="cursor", tenant_id="t", users=3000, faults=f"{fault}@#0"),)
+    emu = await emulator(accounts=accounts, large_page_records=1000)
+    acc = emu.dataset.accounts[0].id
+    status, body = await _try(emu, acc)
+    if fault == "malformed":
+        assert status == 200
+        assert not _is_json(body)
+    else:
+        assert status == "payload-error"
+    status, body = await _try(emu, acc)
+    assert status == 200
+    assert orjson.loads(body)["result"] == list(emu.dataset.users(acc))

@@ -354,3 +354,16 @@ def test_dataset_from_config_matches_other_process() -> None:
     assert [x.id for x in a.accounts] == [x.id for x in b.accounts]
     acc = a.accounts[0].id
     assert list(a.user_ids(acc)) == list(b.user_ids(acc))
+
+
+async def test_huge_single_page_is_sent_chunked(emulator: EmulatorFactory) -> None:
+    emu = await emulator(users=(2500, 2500), large_page_records=1000)
+    acc = _account(emu, "cursor")
+    reply = await users_page(emu, acc)
+    assert reply.headers.get("Transfer-Encoding") == "chunked"
+    body = reply.json()
+    assert list(body) == ["result", "next_cursor", "prev_cursor", "result_count"]
+    assert body["result"] == list(emu.dataset.users(acc))
+    assert body["result_count"] == 2500
+    small = await users_page(emu, _account(emu, "claude"))
+    assert "Content-Length" in small.headers

@@ -508,13 +508,16 @@ async def users_handler(request: web.Request) -> web.StreamResponse:
     if latency > 0:
         await asyncio.sleep(latency)
     page = _plan_page(st, acc, q, offset, page_index, behaviour)
+    body_rule = rule if rule is not None and rule.kind in BODY_FAULTS else None
+    if q.response_format in ("unified", "normalized") and page.count > st.config.large_page_records:
+        # A huge single page (Cursor returns the whole team): chunked, never built whole.
+        return await _chunked(request, st, acc, q, page, "page", "after", headers, body_rule)
     if q.response_format == "raw":
         body = _raw_body(st, acc, page)
     elif q.response_format == "debug":
         body = _debug_body(st, acc, q, page, incoming)
     else:
         body = _unified_body(st, acc, q, page)
-    body_rule = rule if rule is not None and rule.kind in BODY_FAULTS else None
     return await _send_body(request, st, body, headers, body_rule)
 
 
@@ -561,22 +564,37 @@ async def _stream(
     else:
         page = _Page(0, acc.user_count, None, False)
     body_rule = rule if rule is not None and rule.kind in BODY_FAULTS else None
+    latency = st.latency_s()
+    if latency > 0:
+        await asyncio.sleep(latency)
+    return await _chunked(request, st, acc, q, page, framing, cfg.stream_meta, headers, body_rule)
+
+
+async def _chunked(
+    request: web.Request,
+    st: EmulatorState,
+    acc: Account,
+    q: UsersQuery,
+    page: _Page,
+    framing: str,
+    meta_at: str,
+    headers: dict[str, str],
+    body_rule: FaultRule | None,
+) -> web.StreamResponse:
+    """A chunked response written batch by batch (never built whole)."""
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = NDJSON if framing == "ndjson" else "application/json"
     if framing != "ndjson":
         response.charset = "utf-8"
     response.enable_chunked_encoding()
-    latency = st.latency_s()
-    if latency > 0:
-        await asyncio.sleep(latency)
     await response.prepare(request)
     trigger = int(body_rule.arg) if body_rule is not None and body_rule.arg is not None else None
     writer = BodyWriter(
         request, response, st.stats, fault=body_rule, trigger_at=trigger,
-        bandwidth_bps=cfg.bandwidth_bps,
+        bandwidth_bps=st.config.bandwidth_bps,
     )  # fmt: skip
     try:
-        await _write_stream(st, writer, acc, q, page, framing)
+        await _write_stream(st, writer, acc, q, page, framing, meta_at)
         await response.write_eof()
     except ServerClosed:
         st.stats.closed_by_fault += 1
@@ -595,6 +613,7 @@ async def _write_stream(
     q: UsersQuery,
     page: _Page,
     framing: str,
+    meta_at: str,
 ) -> None:
     cfg = st.config
     keyed = q.key_by is not None and framing in ("envelope", "page")
@@ -604,9 +623,9 @@ async def _write_stream(
         head, tail = b"", b""
     elif framing == "array":
         head, tail = b"[", b"]"
-    elif cfg.stream_meta == "before":
+    elif meta_at == "before":
         head, tail = b"{" + meta + b',"result":' + opener, closer + b"}"
-    elif cfg.stream_meta == "both":
+    elif meta_at == "both":
         count = b'"result_count":' + str(page.count).encode()
         rest = meta.replace(b',"result_count":' + str(page.count).encode(), b"")
         head, tail = b"{" + count + b',"result":' + opener, closer + b"," + rest + b"}"

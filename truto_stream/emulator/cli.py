@@ -190,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="add is_partial_response: false to unified envelopes",
     )  # fmt: skip
     fmt.add_argument(
+        "--large-page-records", type=int, metavar="N",
+        help="unified pages with more records than this (Cursor's whole-team page) are sent "
+        f"chunked, batch by batch, instead of with Content-Length (default {d.large_page_records})",
+    )  # fmt: skip
+    fmt.add_argument(
         "--admin-limit", dest="admin_default_limit", type=int, metavar="N",
         help=f"default page size of GET /integrated-account (default {d.admin_default_limit})",
     )  # fmt: skip

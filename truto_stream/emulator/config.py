@@ -106,6 +106,7 @@ class EmulatorConfig:
     stream_meta: StreamMeta = "after"
     stream_batch: int = 512
     is_partial_response: bool = False
+    large_page_records: int = 20_000
     admin_default_limit: int = 100
     # faults
     faults: str = ""
