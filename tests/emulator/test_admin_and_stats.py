@@ -133,3 +133,15 @@ async def test_config_endpoint_hides_tokens(emulator: EmulatorFactory) -> None:
         text = await r.text()
     assert "secret-token-1" not in text
     assert token_fingerprint("secret-token-1") in text
+
+
+async def test_refused_requests_are_counted_by_route(emulator: EmulatorFactory) -> None:
+    emu = await emulator()
+    acc = emu.dataset.accounts[0].id
+    await get(emu, f"/integrated-account/{acc}", token=None)
+    await get(emu, f"/integrated-account/{acc}", token="nope")
+    await get(emu, f"/integrated-account/{acc}")
+    stats = emu.stats_snapshot()
+    assert stats["requests"]["total"] == 3
+    assert stats["requests"]["by_route"] == {"/integrated-account/{id}": 3}
+    assert stats["status_counts"] == {"200": 1, "401": 2}

@@ -77,15 +77,22 @@ def _too_many(st: EmulatorState, decision: Decision, what: str) -> web.Response:
     return _error(429, f"Rate limit exceeded for this {what}. Please retry later.", headers)
 
 
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else request.path
+
+
 def _authenticate(request: web.Request) -> tuple[str | None, web.Response | None]:
+    """The bearer token, or a 401 (the refused request is still counted in stats)."""
     st = request.app[STATE]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
+        st.stats.request(_route(request), None, None)
         return None, _error(401, "Missing or malformed Authorization header. Use: Bearer <token>.")
     if token not in st.tokens:
-        st.stats.request(request.path, token, None)
+        st.stats.request(_route(request), token, None)
         return None, _error(401, "Invalid API token.")
     return token, None
 
