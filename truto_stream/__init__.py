@@ -1,5 +1,11 @@
 """truto-stream: pull records out of Truto's unified API, fast and with bounded memory."""
 
+from truto_stream._fetch import Page
+from truto_stream._framing import Framing
+from truto_stream._http import Timeouts
+from truto_stream._retry import RetryPolicy
+from truto_stream._version import __version__
+from truto_stream.client import Client, RateLimits
 from truto_stream.errors import (
     AccountBlocked,
     AuthError,
@@ -24,31 +30,43 @@ from truto_stream.errors import (
     Unprocessable,
 )
 from truto_stream.models import Email, IntegratedAccount, Organization, Role, SpendLimit, User
-
-__version__ = "0.1.0"
+from truto_stream.shard import Shard, plan_shards, run_shard
+from truto_stream.sweep import AccountQuery, AccountReport, Sweep, SweepItem, SweepReport
 
 __all__ = [
     "AccountBlocked",
+    "AccountQuery",
+    "AccountReport",
     "AuthError",
     "BadRequest",
+    "Client",
     "ConfigurationError",
     "Conflict",
     "CursorLoop",
     "Email",
     "Forbidden",
+    "Framing",
     "HTTPError",
     "IntegratedAccount",
     "MalformedBody",
     "NeedsReauth",
     "NotFound",
     "Organization",
+    "Page",
     "PageLimitExceeded",
     "RateLimited",
+    "RateLimits",
     "RequestTimeout",
+    "RetryPolicy",
     "Role",
     "ServerError",
+    "Shard",
     "SpendLimit",
     "StreamError",
+    "Sweep",
+    "SweepItem",
+    "SweepReport",
+    "Timeouts",
     "TransportError",
     "TruncatedBody",
     "TrutoError",
@@ -56,4 +74,6 @@ __all__ = [
     "Unprocessable",
     "User",
     "__version__",
+    "plan_shards",
+    "run_shard",
 ]

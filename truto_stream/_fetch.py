@@ -126,7 +126,11 @@ class ListRequest:
 
     @property
     def response_format(self) -> str:
-        return "stream" if self.mode == "stream" else str(self.params.get("truto_response_format") or "unified")
+        return (
+            "stream"
+            if self.mode == "stream"
+            else str(self.params.get("truto_response_format") or "unified")
+        )
 
 
 Emit = Callable[[Page], Awaitable[None]]

@@ -19,7 +19,7 @@ import aiohttp
 import anyio
 import yarl
 
-from truto_stream import __version__
+from truto_stream._version import __version__
 from truto_stream.errors import ConfigurationError, RequestTimeout, TransportError
 
 __all__ = ["Timeouts", "Transport", "check_base_url"]
@@ -141,7 +141,7 @@ class Transport:
         """GET ``path?query`` (query already encoded); yields the response, headers read."""
         if self._session is None:
             raise ConfigurationError("the client is not open: use `async with Client(...)`")
-        url = self._base_url.with_path(self._base_url.path + path, encoded=False)
+        url = self._base_url.with_path(self._base_url.path.rstrip("/") + path)
         if query:
             url = yarl.URL(f"{url}?{query}", encoded=True)
         headers = {"Authorization": self._token.header()}

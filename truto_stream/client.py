@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self, cast
@@ -196,7 +196,7 @@ class Client:
         cursor: str | None = None,
         framing: Framing | str | None = None,
         max_pages: int | None = None,
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         """Yield the account's records page by page (large pages arrive in parts).
 
         ``mode="paged"`` follows ``next_cursor`` with ordinary unified requests;
@@ -227,7 +227,7 @@ class Client:
         cursor: str | None = None,
         framing: Framing | str | None = None,
         max_pages: int | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield the account's records one by one; see :meth:`pages` for the arguments."""
         async with contextlib.aclosing(
             self.pages(
@@ -251,7 +251,7 @@ class Client:
         *,
         cursor: str | None = None,
         stats: WalkStats | None = None,
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         """Yield the pages of a prepared :class:`ListRequest`, fetching ahead in a task."""
 
         async def produce(send: MemoryObjectSendStream[Page | _Failed]) -> None:
@@ -263,7 +263,7 @@ class Client:
 
     async def _background(
         self, produce: Callable[[MemoryObjectSendStream[Any]], Awaitable[None]]
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Run ``produce`` in the client's task group; yield what it sends, in order.
 
         The memory stream between them is bounded by ``prefetch``: a slow caller makes
@@ -341,7 +341,7 @@ class Client:
         integration: str | None = None,
         status: str | None = None,
         params: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[IntegratedAccount]:
+    ) -> AsyncGenerator[IntegratedAccount, None]:
         """Yield the integrated accounts matching the filters (``GET /integrated-account``)."""
         query = dict(params or {})
         for key, value in (
@@ -408,7 +408,7 @@ class UsageMetering:
         mode: Mode = "paged",
         resume_from: str | None = None,
         params: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[User]:
+    ) -> AsyncGenerator[User, None]:
         """Yield the users of an integrated account (Claude, OpenAI Codex or Cursor).
 
         - ``date``: YYYY-MM-DD day to report activity for (Claude; default: 3 days ago).

@@ -9,6 +9,7 @@ the worker reads it from its environment (``token_env``) or is handed it directl
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
@@ -37,7 +38,7 @@ class Shard:
     params: Mapping[str, Any] = field(default_factory=dict)
     mode: Mode = "paged"
     base_url: str = DEFAULT_BASE_URL
-    rate_limits: RateLimits = RateLimits()
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     concurrency: int = 16
     checkpoint: str | None = None
     token_env: str = "TRUTO_API_TOKEN"
@@ -48,7 +49,7 @@ def plan_shards(
     account_ids: Sequence[str],
     shards: int,
     *,
-    rate_limits: RateLimits = RateLimits(),
+    rate_limits: RateLimits | None = None,
     **options: Any,
 ) -> list[Shard]:
     """Split accounts into ``shards`` shards that share the per-token budget evenly.
@@ -59,6 +60,7 @@ def plan_shards(
     if shards < 1:
         raise ConfigurationError("shards must be at least 1")
     count = min(shards, max(1, len(account_ids)))
+    rate_limits = rate_limits or RateLimits()
     share = replace(rate_limits, token_limit=max(1, math.floor(rate_limits.token_limit / count)))
     return [
         Shard(account_ids=tuple(account_ids[i::count]), rate_limits=share, **options)
@@ -133,9 +135,7 @@ def run_shard(
     finally:
         stop.set()
         while thread.is_alive():
-            try:
+            with contextlib.suppress(queue.Empty):
                 batches.get(timeout=0.05)
-            except queue.Empty:
-                pass
         thread.join()
     return report_box[0] if report_box else None

@@ -18,9 +18,10 @@ in arrival order, so one huge account cannot starve the others.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -166,6 +167,24 @@ class _Skipped:
 _Event = Page | _AccountFinished | _Skipped
 
 
+def _split(page: Page, most: int) -> list[Page]:
+    """Cut a page into parts of at most ``most`` records (only the last one is final)."""
+    records = page.records
+    if len(records) <= most:
+        return [page]
+    chunks = [records[i : i + most] for i in range(0, len(records), most)]
+    last = len(chunks) - 1
+    return [
+        dataclasses.replace(
+            page,
+            records=chunk,
+            final=page.final and i == last,
+            next_cursor=page.next_cursor if i == last else None,
+        )
+        for i, chunk in enumerate(chunks)
+    ]
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
@@ -277,9 +296,18 @@ class Sweep:
             if self._checkpoint is not None:
                 await self._checkpoint.aclose()
 
+    async def wait_closed(self) -> None:
+        """Wait until every task of the sweep has ended.
+
+        After a plain ``async for`` is broken out of, asyncio closes the loop's generator
+        in a task of its own, a moment later; this waits for that to finish.
+        """
+        if self._done is not None:
+            await self._done.wait()
+
     # -- iteration -----------------------------------------------------------------------
 
-    async def pages(self) -> AsyncIterator[Page]:
+    async def pages(self) -> AsyncGenerator[Page, None]:
         """Yield page parts from every account, interleaved as they arrive."""
         if self._receive is None:
             raise ConfigurationError("open the sweep first: `async with client.sweep(...)`")
@@ -299,26 +327,26 @@ class Sweep:
         if self._failure is not None:
             raise self._failure
 
-    async def batches(self) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    async def batches(self) -> AsyncGenerator[tuple[str, list[dict[str, Any]]], None]:
         """Yield ``(account_id, records)`` batches: the cheapest way to consume a sweep."""
         async with contextlib.aclosing(self.pages()) as pages:
             async for page in pages:
                 if page.records:
                     yield page.account_id or "", page.records
 
-    async def _items(self) -> AsyncIterator[SweepItem]:
+    async def _items(self) -> AsyncGenerator[SweepItem, None]:
         async with contextlib.aclosing(self.pages()) as pages:
             async for page in pages:
                 account = page.account_id or ""
                 for record in page.records:
                     yield SweepItem(account, record, page)
 
-    def __aiter__(self) -> AsyncIterator[SweepItem]:
+    def __aiter__(self) -> AsyncGenerator[SweepItem, None]:
         if self._receive is not None:
             return self._items()
         return self._open_and_iterate()
 
-    async def _open_and_iterate(self) -> AsyncIterator[SweepItem]:
+    async def _open_and_iterate(self) -> AsyncGenerator[SweepItem, None]:
         # A plain `async for` over an unopened sweep: open it here, close it when the
         # loop ends or is broken out of. No task group lives in this generator.
         try:
@@ -361,6 +389,10 @@ class Sweep:
         if event.error is None:
             report.state = "done"
             if self._checkpoint is not None:
+                # No await in between: both land in the same checkpoint transaction.
+                self._checkpoint.commit_page(
+                    event.account_id, None, self._uncommitted.pop(event.account_id, 0)
+                )
                 self._checkpoint.mark_done(event.account_id)
             return
         report.state = "failed"
@@ -446,9 +478,7 @@ class Sweep:
             async for account_id in work:
                 await self._sweep_account(account_id, events)
 
-    async def _sweep_account(
-        self, account_id: str, events: MemoryObjectSendStream[_Event]
-    ) -> None:
+    async def _sweep_account(self, account_id: str, events: MemoryObjectSendStream[_Event]) -> None:
         report = self._account(account_id)
         report.state = "running"
         start_cursor = None
@@ -469,15 +499,14 @@ class Sweep:
         stats = WalkStats()
 
         async def emit(page: Page) -> None:
-            await self._gate.reserve(len(page.records))
-            await events.send(page)
+            for part in _split(page, self._gate.capacity):
+                await self._gate.reserve(len(part.records))
+                await events.send(part)
 
         started = time.monotonic()
         error: TrutoError | None = None
         try:
-            await self._client.fetcher.walk(
-                request, emit, start_cursor=start_cursor, stats=stats
-            )
+            await self._client.fetcher.walk(request, emit, start_cursor=start_cursor, stats=stats)
         except TrutoError as exc:
             error = exc
         finally:
