@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from benchmarks.emu import EmulatorHandle
 from benchmarks.procs import SideError, SideResult, run_side
-from benchmarks.report import ScenarioResult, markdown
+from benchmarks.report import Row, ScenarioResult, markdown
 
 __all__ = ["Context", "Settings", "Side", "main", "median"]
 
@@ -47,6 +47,7 @@ class Settings:
     real_sdk: bool = True
     docs: bool = True
     out: str = str(RESULTS)
+    combine: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -225,6 +226,13 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--no-real-sdk", action="store_true", help="skip the PyPI truto-python-sdk side"
     )
     parser.add_argument("--out", default=str(RESULTS), help="directory for the result files")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="measure nothing: publish scenarios from these result files (later ones win)",
+    )
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     ns = parser.parse_args(argv)
     only = [int(part) for part in ns.only.split(",") if part.strip()]
@@ -238,6 +246,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         real_sdk=not ns.no_real_sdk and not ns.smoke,
         docs=not ns.no_docs and not ns.smoke,
         out=ns.out,
+        combine=ns.combine,
     )
 
 
@@ -272,11 +281,57 @@ def write_docs(table: str, header: str) -> None:
     DOCS.write_text(text, encoding="utf-8")
 
 
+def header_for(payload: dict[str, Any], sids: Sequence[int] | None = None) -> str:
+    """One line saying where, when and how (the command) a run measured its figures."""
+    info = payload["machine"]
+    settings = payload["settings"]
+    started = dt.datetime.fromisoformat(payload["started"])
+    plural = "s" if sids and len(sids) > 1 else ""
+    which = f"Scenario{plural} {', '.join(map(str, sids))} measured" if sids else "Measured"
+    rounds = 1 if settings["smoke"] else settings["rounds"]
+    return (
+        f"{which} {started:%Y-%m-%d %H:%M} UTC on {info['cpu']}, {info['cores']} cores, "
+        f"{info['memory_gib']} GiB, Python {info['python']}, aiohttp {info['aiohttp']}, "
+        f"orjson {info['orjson']}, ijson {info['ijson']}; load average "
+        f"{info['loadavg_start'][0]:.1f} at start, {info['loadavg_end'][0]:.1f} at end. "
+        f"Command: `{payload['command']}` ({rounds} interleaved rounds, heavy "
+        f"{settings['heavy_rounds']}, SDK {settings['slow_rounds']}; medians; each side in "
+        "its own process).\n"
+    )
+
+
+def _scenario(data: dict[str, Any]) -> ScenarioResult:
+    rows = [Row(**row) for row in data.pop("rows")]
+    return ScenarioResult(rows=rows, **data)
+
+
+def combine(paths: Sequence[str], *, docs: bool) -> int:
+    """Publish scenarios from earlier result files (a later file wins for a scenario)."""
+    chosen: dict[int, tuple[int, ScenarioResult]] = {}
+    payloads = [json.loads(Path(path).read_text()) for path in paths]
+    for n, payload in enumerate(payloads):
+        for data in payload["scenarios"]:
+            chosen[int(data["sid"])] = (n, _scenario(dict(data)))
+    results = [chosen[sid][1] for sid in sorted(chosen)]
+    header = ""
+    for n, payload in enumerate(payloads):
+        sids = [sid for sid, (m, _) in sorted(chosen.items()) if m == n]
+        if sids:
+            header += header_for(payload, sids if len(payloads) > 1 else None)
+    table = markdown(results)
+    print(header + "\n" + table)
+    if docs:
+        write_docs(table, header)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected scenarios; print and write the results. Exit 1 if a side failed."""
     from benchmarks.scenarios import SCENARIOS
 
     settings = parse_args(argv)
+    if settings.combine:
+        return combine(settings.combine, docs=settings.docs)
     ctx = Context(settings)
     info = machine()
     started = dt.datetime.now(dt.UTC)
@@ -288,19 +343,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         results.append(ctx.finish(run(ctx), t0))
     info["loadavg_end"] = os.getloadavg()
-    header = (
-        f"Measured {started:%Y-%m-%d %H:%M} UTC on {info['cpu']}, {info['cores']} cores, "
-        f"{info['memory_gib']} GiB, Python {info['python']}, aiohttp {info['aiohttp']}, "
-        f"orjson {info['orjson']}, ijson {info['ijson']}; load average "
-        f"{info['loadavg_start'][0]:.1f} at start, {info['loadavg_end'][0]:.1f} at end. "
-        f"Command: `{command_line(settings)}` ({settings.rounds if not settings.smoke else 1} "
-        "interleaved rounds, medians; each side in its own process).\n"
-    )
-    table = markdown(results)
-    print("\n" + header + "\n" + table)
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
     payload = {
         "command": command_line(settings),
         "started": started.isoformat(),
@@ -308,6 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": info,
         "scenarios": [r.to_dict() for r in results],
     }
+    header = header_for(payload)
+    table = markdown(results)
+    print("\n" + header + "\n" + table)
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%d-%H%M%S")
     (out / f"bench-{stamp}.json").write_text(json.dumps(payload, indent=1, default=str))
     (out / f"bench-{stamp}.md").write_text(header + "\n" + table)
     if settings.docs and not settings.only:
