@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Row", "ScenarioResult", "fmt", "markdown", "ratio", "status"]
+__all__ = ["Row", "ScenarioResult", "fmt", "markdown", "memory_ratio", "ratio", "status"]
 
 Status = Literal["met", "MISSED", "info", "n/a"]
 
@@ -61,6 +61,15 @@ def ratio(ours: float, baseline: float, *, higher_is_better: bool = True) -> flo
     if not ours or not baseline:
         return float("nan")
     return ours / baseline if higher_is_better else baseline / ours
+
+
+def memory_ratio(ours: float, baseline: float) -> str:
+    """Our peak memory against a baseline's, worded so it reads right either way."""
+    if not ours or not baseline or ours != ours or baseline != baseline:
+        return "–"
+    if baseline >= ours:
+        return f"{baseline / ours:.2f}x less"
+    return f"{ours / baseline:.2f}x more"
 
 
 def status(ok: bool | None) -> Status:

@@ -13,7 +13,7 @@ from benchmarks import sdk_venv
 from benchmarks.emu import TOKEN, account_ids, accounts, running_emulator
 from benchmarks.harness import Context, Side, first_error, median
 from benchmarks.limits import NON_BINDING_LIMITS
-from benchmarks.report import Row, ScenarioResult, fmt, ratio, status
+from benchmarks.report import Row, ScenarioResult, fmt, memory_ratio, ratio, status
 from truto_stream.emulator import EmulatorConfig
 
 TITLE = "latency-bound sweep"
@@ -105,6 +105,14 @@ def run(ctx: Context) -> ScenarioResult:
             status(ours >= b if b == b and ours == ours else None),
         )
     )
+    result.notes.append(
+        "CPU per user: ours {:.1f} µs (GC {:.0%} of it), (b) {:.1f} µs (GC {:.0%}).".format(
+            median(runs["ours (batches)"], "cpu_us_per_user"),
+            median(runs["ours (batches)"], "gc_share_of_cpu"),
+            median(runs["(b) naive gather"], "cpu_us_per_user"),
+            median(runs["(b) naive gather"], "gc_share_of_cpu"),
+        )
+    )
     per_record = median(runs["ours (records)"], "users_per_s")
     result.rows.append(
         Row(
@@ -126,7 +134,7 @@ def run(ctx: Context) -> ScenarioResult:
             fmt(rss, "MB"),
             "(b) naive gather",
             fmt(rss_b, "MB"),
-            f"{ratio(rss, rss_b, higher_is_better=False):.2f}x",
+            memory_ratio(rss, rss_b),
             "bounded",
             status(buffered <= 10_000 if buffered == buffered else None),
         )

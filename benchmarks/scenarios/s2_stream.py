@@ -13,7 +13,7 @@ from benchmarks.emu import TOKEN, account_ids, accounts, running_emulator
 from benchmarks.harness import Context, Side, first_error, median
 from benchmarks.limits import NON_BINDING_LIMITS
 from benchmarks.procs import SideResult
-from benchmarks.report import Row, ScenarioResult, fmt, ratio, status
+from benchmarks.report import Row, ScenarioResult, fmt, memory_ratio, ratio, status
 from truto_stream.emulator import EmulatorConfig
 from truto_stream.emulator.config import StreamFraming
 
@@ -74,7 +74,7 @@ def run(ctx: Context) -> ScenarioResult:
                 fmt(ours_rss, "MB"),
                 "(b) whole body + orjson",
                 fmt(naive_rss, "MB"),
-                f"{ratio(ours_rss, naive_rss, higher_is_better=False):.1f}x less",
+                memory_ratio(ours_rss, naive_rss),
                 f"< {RSS_TARGET_MB:g} MB",
                 status(ours_rss < RSS_TARGET_MB if ours_rss == ours_rss else None),
             ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from benchmarks.emu import TOKEN, account_ids, accounts, running_emulator
 from benchmarks.harness import Context, Side, first_error, median
 from benchmarks.limits import NON_BINDING_LIMITS
-from benchmarks.report import Row, ScenarioResult, fmt, ratio
+from benchmarks.report import Row, ScenarioResult, fmt, memory_ratio, ratio
 from truto_stream.emulator import EmulatorConfig
 
 TITLE = "scaling"
@@ -54,11 +54,13 @@ def run(ctx: Context) -> ScenarioResult:
                 result.notes.append(f"{label}, {name} failed: {err}")
         ours = median(runs["ours"], "users_per_s")
         naive = median(runs["(b) naive gather"], "users_per_s")
+        gc_ours = median(runs["ours"], "gc_share_of_cpu")
+        gc_naive = median(runs["(b) naive gather"], "gc_share_of_cpu")
         rss = median(runs["ours"], "peak_rss_mb")
         naive_rss = median(runs["(b) naive gather"], "peak_rss_mb")
         result.rows += [
             Row(
-                f"users/s, {label} ({total:,} users)",
+                f"users/s, {label} ({total:,} users; GC {gc_ours:.0%} of CPU, (b) {gc_naive:.0%})",
                 fmt(ours),
                 "(b) naive gather",
                 fmt(naive),
@@ -70,7 +72,7 @@ def run(ctx: Context) -> ScenarioResult:
                 fmt(rss, "MB"),
                 "(b) naive gather",
                 fmt(naive_rss, "MB"),
-                f"{ratio(rss, naive_rss, higher_is_better=False):.2f}x less",
+                memory_ratio(rss, naive_rss),
                 "(how it grows)",
             ),
         ]
