@@ -97,3 +97,30 @@ def test_empty_outputs_are_valid() -> None:
     assert orjson.loads(_write(JsonWriter(io.BytesIO()), [], finish=True)) == []
     assert _write(CsvWriter(io.BytesIO(), ["a", "b"]), [], finish=True) == b"a,b\n"
     assert _write(NdjsonWriter(io.BytesIO()), [[]], finish=True) == b""
+
+
+def test_parquet_writes_row_groups_as_batches_arrive() -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    from truto_stream.cli.parquet import ParquetWriter
+    from truto_stream.cli.schema import model_columns
+    from truto_stream.models import User
+
+    stream = io.BytesIO()
+    writer = ParquetWriter(stream, model_columns=model_columns(User), row_group_rows=10)
+    users = [
+        {"id": str(i), "name": "n", "emails": [{"email": "e"}], "remote_data": {"k": [i]}}
+        for i in range(25)
+    ]
+    for start in range(0, 25, 5):
+        writer.write_batch("acc", users[start : start + 5])
+        # Bounded: never more than one row group's worth of rows held back.
+        assert len(writer._rows) < 10
+    writer.finish()
+    stream.seek(0)
+    table = pq.ParquetFile(stream)
+    assert table.metadata.num_row_groups == 3
+    rows = table.read().to_pylist()
+    assert [r["id"] for r in rows] == [str(i) for i in range(25)]
+    assert orjson.loads(rows[3]["remote_data"]) == {"k": [3]}
+    assert rows[0]["emails"] == [{"email": "e", "is_primary": None}]
+    assert table.schema_arrow.field("emails").type.value_type.names == ["email", "is_primary"]

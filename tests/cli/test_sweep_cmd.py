@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 
@@ -15,6 +17,7 @@ from tests.cli.conftest import (
     TOKEN,
     assert_no_token,
     cli_env,
+    command,
     expected_ids,
     expected_records,
     record_ids,
@@ -243,3 +246,25 @@ async def test_wrong_token_fails_clearly(emulator: EmulatorFactory) -> None:
     assert result.code == 1
     assert "AuthError" in result.err or "401" in result.err
     assert "not-the-token" not in result.err
+
+
+async def test_checkpoint_of_another_sweep_is_a_usage_error(
+    emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    emu = await emulator(**CLI_EMULATOR)
+    checkpoint = str(tmp_path / "sweep.db")
+    first = await run_cli(*_sweep(emu.url, "--checkpoint", checkpoint, "--output", "-"))
+    assert first.code == 0, first.err
+    other = await run_cli(*_sweep(emu.url, "--checkpoint", checkpoint, "--param", "limit=5"))
+    assert other.code == 2
+    assert "checkpoint" in other.err
+
+
+async def test_closed_stdout_stops_quietly(emulator: EmulatorFactory) -> None:
+    # Far more output than a pipe buffers, so the command must notice the closed pipe.
+    emu = await emulator(**{**CLI_EMULATOR, "users": (200, 300)}, latency_ms=2)
+    argv = command(*_sweep(emu.url, "--param", "limit=5", "--concurrency", "1"))
+    script = f"{shlex.join(argv)} | head -c 1 >/dev/null; exit ${{PIPESTATUS[0]}}"
+    done = await anyio.run_process(["bash", "-c", script], check=False, env=cli_env())
+    assert done.returncode == 141  # like a process killed by SIGPIPE, as `| head` expects
+    assert b"Traceback" not in done.stderr
