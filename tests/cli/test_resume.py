@@ -155,9 +155,19 @@ async def test_rerun_continues_the_partial_output(
     assert_no_token(first.stderr, second.stderr, paths=[tmp_path])
 
 
+async def test_sigterm_exits_143(emulator: EmulatorFactory, tmp_path: Path) -> None:
+    emu = await emulator(**SLOW)
+    checkpoint = tmp_path / "sweep.db"
+    args = ["sweep", RESOURCE, "--base-url", emu.url, *SLOW_ARGS, "--checkpoint", str(checkpoint)]
+    code, _, err = await _run_until(args, 30, signal.SIGTERM)
+    assert code == 143, err.decode()
+    assert b"interrupted; checkpoint committed" in err and b"Traceback" not in err
+
+
 async def test_parquet_refuses_to_resume_into_an_existing_file(
     emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
+    pytest.importorskip("pyarrow")
     emu = await emulator(**CLI_EMULATOR)
     out, checkpoint = tmp_path / "users.parquet", tmp_path / "sweep.db"
     args = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,8 @@ def _from_parquet(row: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("fmt", ["ndjson", "csv", "json", "parquet"])
 async def test_formats_round_trip(emulator: EmulatorFactory, tmp_path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
     emu = await emulator(**CLI_EMULATOR)
     out = tmp_path / f"users.{fmt}"
     result = await run_cli(*_sweep(emu.url, "--format", fmt, "--output", str(out)))
@@ -181,6 +184,25 @@ async def test_discovery_skips_inactive_accounts(emulator: EmulatorFactory) -> N
     assert result.code == 0, result.err
     assert record_ids(result.lines()) == expected_ids(emu.dataset)
     assert "needs_reauth" in result.err and "blocked" in result.err
+
+
+async def test_progress_without_rich_degrades_to_plain_lines(
+    emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    # A `rich` that cannot be imported, ahead of the real one on the path.
+    fake = tmp_path / "no-rich" / "rich"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('rich is not installed')\n")
+    pythonpath = os.pathsep.join(p for p in (str(fake.parent), os.environ.get("PYTHONPATH")) if p)
+    emu = await emulator(**CLI_EMULATOR)
+    result = await run_cli(
+        "sweep", RESOURCE, "--base-url", emu.url, "--progress", "always",
+        env=cli_env(PYTHONPATH=pythonpath),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "summary" in result.err and "  records" in result.err
+    assert "┌" not in result.err and "\x1b[" not in result.err
+    assert record_ids(result.lines()) == expected_ids(emu.dataset)
 
 
 async def test_quiet(emulator: EmulatorFactory) -> None:

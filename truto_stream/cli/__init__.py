@@ -42,8 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is None:
         print(f"truto-stream: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    run: Callable[[Sequence[str]], int] = importlib.import_module(module).main
-    return run(rest)
+    try:
+        run: Callable[[Sequence[str]], int] = importlib.import_module(module).main
+        return run(rest)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command installed its own handler (e.g. while importing).
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
