@@ -22,7 +22,7 @@ from truto_stream.cli.writers import Writer, with_account
 
 __all__ = ["ParquetWriter", "arrow_schema", "require_pyarrow"]
 
-ROW_GROUP_ROWS = 50_000
+ROW_GROUP_ROWS = 10_000
 
 
 def require_pyarrow() -> Any:
