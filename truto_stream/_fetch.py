@@ -240,10 +240,15 @@ class Fetcher:
         stats: WalkStats,
     ) -> BodyMeta:
         account = request.account_id
-        if self._limiter is not None:
-            await self._limiter.acquire(account)
+        slot = await self._limiter.acquire(account) if self._limiter is not None else None
         stats.requests += 1
-        async with self._transport.get(request.path, request.query(cursor)) as response:
+        try:
+            response = await self._transport.send(request.path, request.query(cursor))
+        finally:
+            if self._budget is not None and slot is not None:
+                # The server counted the request before its answer came back.
+                self._budget.settle(account, slot, self._clock())
+        try:
             if self._budget is not None:
                 self._budget.observe_headers(account, response.headers, self._clock())
             if response.status >= 300:
@@ -265,6 +270,8 @@ class Fetcher:
             finally:
                 stats.bytes += source.bytes_read
             return meta
+        finally:
+            response.release()
 
     async def _error(
         self, request: ListRequest, response: aiohttp.ClientResponse, stats: WalkStats

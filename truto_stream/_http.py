@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -136,9 +134,12 @@ class Transport:
             sock_read=self._timeouts.read_idle,
         )
 
-    @asynccontextmanager
-    async def get(self, path: str, query: str) -> AsyncIterator[aiohttp.ClientResponse]:
-        """GET ``path?query`` (query already encoded); yields the response, headers read."""
+    async def send(self, path: str, query: str) -> aiohttp.ClientResponse:
+        """GET ``path?query`` (query already encoded) and return once headers are in.
+
+        The caller must ``release()`` the response; an unread body makes aiohttp close
+        the connection rather than return it to the pool.
+        """
         if self._session is None:
             raise ConfigurationError("the client is not open: use `async with Client(...)`")
         url = self._base_url.with_path(self._base_url.path.rstrip("/") + path)
@@ -147,18 +148,13 @@ class Transport:
         headers = {"Authorization": self._token.header()}
         try:
             with anyio.fail_after(self._timeouts.request):
-                response = await self._session.get(
+                return await self._session.get(
                     url, headers=headers, timeout=self._client_timeout(), allow_redirects=False
                 )
         except TimeoutError as exc:
             raise RequestTimeout(f"timed out: {_describe(exc)}", path=path) from None
         except aiohttp.ClientError as exc:
             raise TransportError(f"connection failed: {_describe(exc)}", path=path) from None
-        try:
-            yield response
-        finally:
-            # An unread body makes aiohttp close the connection rather than pool it.
-            response.release()
 
 
 def translate_client_error(exc: BaseException, path: str | None = None) -> TransportError:

@@ -256,6 +256,21 @@ class RateBudget:
         if account_id is not None and account_id in self._accounts:
             self._accounts[account_id].release(t)
 
+    def settle(self, account_id: str | None, reserved: float, actual: float) -> None:
+        """Move a reservation from ``reserved`` to ``actual``, when it was later.
+
+        A reservation is made before sending; the server counts the request when it
+        processes it, which can be much later on a busy event loop or a queueing server.
+        Once the answer's headers are in, their arrival time bounds the server's count
+        time from above, so re-recording the slot there keeps our windows conservative.
+        """
+        if actual <= reserved:
+            return
+        self.release(account_id, reserved)
+        self.token.record(actual)
+        if account_id is not None:
+            self.account(account_id).record(actual)
+
     def blocked_until(self, account_id: str | None) -> float:
         """The later of the token's and the account's pauses (``-inf`` if none)."""
         t = self.token.paused_until
@@ -327,20 +342,24 @@ class RateLimiter:
         self.budget = budget
         self._clock = clock
 
-    async def acquire(self, account_id: str | None) -> None:
-        """Wait until one request for ``account_id`` may be sent, and count it."""
+    async def acquire(self, account_id: str | None) -> float:
+        """Wait until one request for ``account_id`` may be sent, and count it.
+
+        Returns the reserved slot time; pass it to :meth:`RateBudget.settle` once the
+        answer arrives. A slot granted for later is checked again on waking: slots
+        settled meanwhile (requests that reached the server late) may have moved it.
+        """
         while True:
             now = self._clock()
             # reserve() and the sleep have no await between them: the slot is ours.
             t = self.budget.reserve(account_id, now)
             if t <= now:
-                return
+                return t
             try:
                 await anyio.sleep(t - now)
             except BaseException:
                 self.budget.release(account_id, t)  # cancelled: the request is never sent
                 raise
-            # A 429 seen while we slept may have paused the budget past our slot.
-            if self.budget.blocked_until(account_id) <= self._clock():
-                return
+            # Give the slot back and take the earliest one again: normally the same
+            # (now), later if a 429 paused the budget or earlier slots were settled.
             self.budget.release(account_id, t)

@@ -416,9 +416,9 @@ class Sweep:
             with anyio.CancelScope() as scope:
                 task_status.started((scope, done))
                 try:
-                    async with send, contextlib.AsyncExitStack() as stack:
+                    async with send, anyio.create_task_group() as background:
                         if self._checkpoint is not None:
-                            await stack.enter_async_context(self._checkpoint)
+                            background.start_soon(self._flush_periodically, self._checkpoint)
                         work_send, work_receive = anyio.create_memory_object_stream[str](
                             self._concurrency
                         )
@@ -427,11 +427,20 @@ class Sweep:
                             for _ in range(self._concurrency):
                                 tg.start_soon(self._worker, work_receive.clone(), send.clone())
                             work_receive.close()
+                        background.cancel_scope.cancel()
                 except Exception as exc:  # discovery or a bug: re-raised to the caller
                     self._failure = _unwrap(exc)
         finally:
             self.report.finished_at = time.time()
             done.set()
+
+    @staticmethod
+    async def _flush_periodically(checkpoint: Checkpoint, interval: float = 0.25) -> None:
+        # The caller's commits after the workers end are flushed by aclose(), which owns
+        # the checkpoint: it stays open as long as the caller may still pull records.
+        while True:
+            await anyio.sleep(interval)
+            await checkpoint.flush()
 
     async def _discover(
         self, work: MemoryObjectSendStream[str], events: MemoryObjectSendStream[_Event]

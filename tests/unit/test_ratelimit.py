@@ -417,3 +417,22 @@ async def test_limiter_rereserves_when_paused_while_sleeping() -> None:
         await anyio.sleep(0.1)
         clock_now[0] = 0.04
     assert budget.account("A").paused_until == pytest.approx(0.03)
+
+
+def test_settle_moves_a_slot_to_when_the_answer_came() -> None:
+    # Two requests per 1 s window; the first reached the server late (busy loop).
+    budget = RateBudget(token_limit=2, account_limit=2, window=1.0, safety_fraction=0, safety_s=0)
+    first = budget.reserve("a", 0.0)
+    second = budget.reserve("a", 0.0)
+    assert (first, second) == (0.0, 0.0)
+    budget.settle("a", first, 0.4)
+    # The third slot opens a window after the *settled* time of the oldest request.
+    assert budget.reserve("a", 0.5) == 1.0
+    assert budget.reserve("a", 0.5) == 1.4
+
+
+def test_settle_never_moves_a_slot_earlier() -> None:
+    budget = RateBudget(token_limit=1, account_limit=1, window=1.0, safety_fraction=0, safety_s=0)
+    slot = budget.reserve("a", 5.0)
+    budget.settle("a", slot, 4.0)
+    assert budget.reserve("a", 5.0) == 6.0

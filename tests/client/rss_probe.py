@@ -1,0 +1,25 @@
+"""Consume one account's stream and print the peak RSS in KiB (for the memory test).
+
+Usage: python -m tests.client.rss_probe URL ACCOUNT_ID MODE
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+
+import anyio
+
+from truto_stream import Client
+
+
+async def main(url: str, account: str, mode: str) -> None:
+    count = 0
+    async with Client(token="test-token", base_url=url) as client:
+        async for _ in client.list("usage-metering", "users", account=account, mode=mode):  # type: ignore[arg-type]
+            count += 1
+    print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+if __name__ == "__main__":
+    anyio.run(main, *sys.argv[1:4], backend="asyncio")

@@ -1,0 +1,101 @@
+"""Client set-up: base URLs, tokens, event loops, sessions, timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiohttp
+import pytest
+import trio
+
+from truto_stream import Client, ConfigurationError, RequestTimeout, RetryPolicy, Timeouts
+from truto_stream._http import check_base_url
+from truto_stream.emulator import AccountSpec
+
+from .conftest import TOKEN
+
+ClientFor = Callable[..., AbstractAsyncContextManager[Client]]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.truto.one", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"],
+)
+def test_accepted_base_urls(url: str) -> None:
+    assert str(check_base_url(url)).startswith(url.split("://")[0])
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.truto.one", "ftp://x", "https://x/?a=1", "not a url", "http://10.0.0.1"]
+)
+def test_refused_base_urls(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        check_base_url(url)
+
+
+def test_plain_http_can_be_allowed_explicitly() -> None:
+    assert str(check_base_url("http://truto.internal", allow_insecure=True))
+
+
+def test_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRUTO_API_TOKEN", raising=False)
+    with pytest.raises(ConfigurationError, match="TRUTO_API_TOKEN"):
+        Client()
+    monkeypatch.setenv("TRUTO_API_TOKEN", "from-env-123")
+    client = Client()
+    assert "from-env-123" not in repr(client)
+
+
+def test_trio_is_refused_clearly() -> None:
+    async def main() -> None:
+        Client(token=TOKEN)
+
+    with pytest.raises(ConfigurationError, match="asyncio"):
+        trio.run(main)
+
+
+@pytest.mark.anyio
+async def test_a_callers_session_is_used_and_left_open(emulator: Any) -> None:
+    emu = await emulator(accounts=(AccountSpec(integration="openai", tenant_id="t", users=120),))
+    account = emu.dataset.accounts[0].id
+    async with aiohttp.ClientSession() as session:
+        async with Client(token=TOKEN, base_url=emu.url, session=session) as client:
+            ids = [u["id"] async for u in client.list("usage-metering", "users", account=account)]
+        assert not session.closed
+    assert len(ids) == 120
+
+
+@pytest.mark.anyio
+async def test_slow_headers_hit_the_request_timeout(emulator: Any) -> None:
+    emu = await emulator(
+        accounts=(AccountSpec(integration="claude", tenant_id="t", users=10),), latency_ms=500
+    )
+    account = emu.dataset.accounts[0].id
+    retry = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.01)
+    async with Client(
+        token=TOKEN, base_url=emu.url, timeouts=Timeouts(request=0.05), retry=retry
+    ) as client:
+        with pytest.raises(RequestTimeout):
+            async for _ in client.list("usage-metering", "users", account=account):
+                pass
+    assert emu.stats_snapshot()["requests"]["total"] == 2  # the timeout was retried once
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("framing", ["ndjson", "array"])
+async def test_framing_override(emulator: Any, client_for: ClientFor, framing: str) -> None:
+    emu = await emulator(
+        accounts=(AccountSpec(integration="cursor", tenant_id="t", users=700),),
+        stream_framing=framing,
+    )
+    account = emu.dataset.accounts[0].id
+    async with client_for(emu) as client:
+        users = [
+            u
+            async for u in client.list(
+                "usage-metering", "users", account=account, mode="stream", framing=framing
+            )
+        ]
+    assert [u["id"] for u in users] == list(emu.dataset.user_ids(account))
