@@ -334,3 +334,19 @@ class _SafeSource:
             raise translate_client_error(exc, self._path) from None
         self.bytes_read += len(data)
         return data
+
+    def read_buffered(self, n: int) -> bytes:
+        """What has already arrived, up to ``n`` bytes, without waiting (may be empty)."""
+        try:
+            data = self._content.read_nowait(n)
+        except aiohttp.ClientPayloadError:
+            raise TruncatedBody(
+                f"the connection closed mid-body after {self.bytes_read} bytes", path=self._path
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise translate_client_error(exc, self._path) from None
+        self.bytes_read += len(data)
+        return data
+
+    def at_eof(self) -> bool:
+        return self._content.at_eof()

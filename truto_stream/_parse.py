@@ -20,7 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import ijson
 import orjson
@@ -52,8 +52,11 @@ __all__ = [
 #: record buffer.
 ORJSON_MAX_BYTES: Final = 2**20
 #: How much of the start and of the end of a body is kept to read envelope metadata.
-HEAD_BYTES: Final = 2**16
-TAIL_BYTES: Final = 2**16
+#: The members besides ``result`` (next_cursor, result_count...) must fit in these on
+#: their side of ``result``. The tail scan is Python code walking back into ``result``
+#: until the window ends, so the window is kept small (~1 ms per body at 16 KiB).
+HEAD_BYTES: Final = 2**14
+TAIL_BYTES: Final = 2**14
 #: The read size handed to ijson (its buffer) and used for raw chunks.
 CHUNK_BYTES: Final = 2**16
 
@@ -64,6 +67,15 @@ class ByteSource(Protocol):
     """What the parser reads from: aiohttp's ``StreamReader`` satisfies it."""
 
     async def read(self, n: int = -1) -> bytes: ...
+
+
+@runtime_checkable
+class BufferedSource(ByteSource, Protocol):
+    """A source that can also hand over what has already arrived, without waiting."""
+
+    def read_buffered(self, n: int) -> bytes: ...
+
+    def at_eof(self) -> bool: ...
 
 
 def parser_backend(*, strict: bool = False) -> Any:
@@ -140,8 +152,10 @@ DETECT_BYTES: Final = 2**13
 async def read_prefix(source: ByteSource) -> tuple[bytes, bool]:
     """Read the body's first bytes for framing detection: ``(data, reached_end)``.
 
-    Stops at :data:`DETECT_BYTES`, at the end of the body, or as soon as the body is
-    clearly an array (``[``): a slow stream is not held up longer than needed.
+    Waits for at most :data:`DETECT_BYTES` (less when the body is clearly an array), then
+    also takes whatever has already arrived, up to :data:`ORJSON_MAX_BYTES`, without
+    waiting: a small body that is all there is parsed whole, the fast way, and a slow
+    stream is not held up.
     """
     data = b""
     while len(data) < DETECT_BYTES:
@@ -151,6 +165,15 @@ async def read_prefix(source: ByteSource) -> tuple[bytes, bool]:
         data += chunk
         if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
             break
+    if isinstance(source, BufferedSource):
+        parts = [data]
+        size = len(data)
+        while size < ORJSON_MAX_BYTES and (more := source.read_buffered(ORJSON_MAX_BYTES - size)):
+            parts.append(more)
+            size += len(more)
+        data = b"".join(parts)
+        if source.at_eof():
+            return data, True
     return data, False
 
 
@@ -181,6 +204,10 @@ async def parse_body(
     prefix, complete = await read_prefix(source)
     if not prefix.strip():
         raise MalformedBody("empty body where JSON was expected")
+    if complete:  # the whole (small) body arrived with the first chunks
+        if raw:
+            return _parse_raw(prefix)
+        return await _parse_whole(prefix, content_type, emit, framing, keyed)
     detected = framing or detect_framing(content_type, prefix[:HEAD_BYTES], complete=complete)
     if detected is Framing.NDJSON:
         return await _parse_ndjson(source, prefix, emit, json_seq=is_json_seq(content_type))
