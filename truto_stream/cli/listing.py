@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-import anyio.to_thread
-
 from truto_stream.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -81,7 +79,7 @@ def main(argv: Sequence[str]) -> int:
                 async with contextlib.aclosing(pages) as stream:
                     async for page in stream:
                         records = page.records
-                        await anyio.to_thread.run_sync(output.write_batch, args.account, records)
+                        await output.write(args.account, records)
                         if page.final and not args.all:
                             next_cursor = page.next_cursor
                             break

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal
+
+import anyio.to_thread
 
 from truto_stream.cli.common import UsageError
 from truto_stream.cli.schema import known_model, model_columns
@@ -41,6 +44,8 @@ class Output:
     partial: Path | None
     resumed: bool = False
     """True when this output continues a file an earlier run left."""
+    inline: bool = False
+    """Writes may run on the event loop: a regular file, never blocked by a reader."""
     _closed: bool = False
     committed: bool = False
     """True once :meth:`commit` has put the output in place."""
@@ -50,8 +55,21 @@ class Output:
         return str(self.path) if self.path is not None else "stdout"
 
     def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
-        """Write one batch (serialised, written and flushed; runs in a worker thread)."""
+        """Write one batch: serialised, written and flushed to the OS before returning."""
         self.writer.write_batch(account_id, records)
+
+    async def write(self, account_id: str, records: list[dict[str, Any]]) -> None:
+        """:meth:`write_batch` from async code.
+
+        A regular file is written on the loop (a page-cache write takes microseconds and a
+        thread hop per batch would cost more); a pipe or terminal is written from a worker
+        thread, so a slow reader (``| less``) holds the producer back without freezing the
+        event loop.
+        """
+        if self.inline:
+            self.write_batch(account_id, records)
+        else:
+            await anyio.to_thread.run_sync(self.write_batch, account_id, records)
 
     def commit(self) -> None:
         """Finish the document and, for a file, rename it into place."""
@@ -111,7 +129,9 @@ def open_output(
     typed = known_model(model, resource)
     columns = model_columns(typed) if typed is not None else None
     if output is None or output == "-":
-        return Output(_make_writer(fmt, sys.stdout.buffer, columns), None, None)
+        stdout = sys.stdout.buffer
+        inline = stat.S_ISREG(os.fstat(stdout.fileno()).st_mode)  # `> file` is a file too
+        return Output(_make_writer(fmt, stdout, columns), None, None, inline=inline)
     path = Path(output)
     if path.is_dir():
         raise UsageError(f"--output {output!r} is a directory")
@@ -133,9 +153,9 @@ def open_output(
         except ValueError as exc:
             appending.close()
             raise UsageError(f"cannot continue {str(partial)!r}: {exc}") from None
-        return Output(writer, path, partial, resumed=True)
+        return Output(writer, path, partial, resumed=True, inline=True)
     fresh: BinaryIO = open(partial, "wb")  # noqa: SIM115  (the Output closes it)
-    return Output(_make_writer(fmt, fresh, columns), path, partial)
+    return Output(_make_writer(fmt, fresh, columns), path, partial, inline=True)
 
 
 def _make_writer(fmt: str, stream: BinaryIO, columns: dict[str, Any] | None) -> Writer:

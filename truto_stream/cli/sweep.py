@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import orjson
 
 from truto_stream.cli.common import (
@@ -257,7 +256,7 @@ async def _drain(batches: Any, output: Output) -> None:
     """Write every batch; the next one is pulled only once this one is flushed."""
     async with contextlib.aclosing(batches) as stream:
         async for account_id, records in stream:
-            await anyio.to_thread.run_sync(output.write_batch, account_id, records)
+            await output.write(account_id, records)
 
 
 def _close_output(output: Output, *, commit: bool) -> Path | None:

@@ -31,6 +31,23 @@ def with_account(account_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return {ACCOUNT_COLUMN: account_id, **record}
 
 
+def _prefixed(account_id: str, records: list[dict[str, Any]]) -> list[bytes]:
+    """Each record as JSON with ``integrated_account_id`` first.
+
+    Splices the serialised id in front of the serialised record instead of copying every
+    record into a new dict (a third of the cost of the whole write path otherwise).
+    """
+    head = b'{"' + ACCOUNT_COLUMN.encode() + b'":' + orjson.dumps(account_id)
+    dumps = orjson.dumps
+    out = []
+    for record in records:
+        if not record or ACCOUNT_COLUMN in record:
+            out.append(dumps(with_account(account_id, record)))
+        else:
+            out.append(head + b"," + dumps(record)[1:])
+    return out
+
+
 class Writer:
     """Base class: writes batches of records to a binary stream."""
 
@@ -71,8 +88,7 @@ class NdjsonWriter(Writer):
     name = "ndjson"
 
     def _encode(self, account_id: str, records: list[dict[str, Any]]) -> bytes:
-        dumps = orjson.dumps
-        return b"".join(dumps(with_account(account_id, r)) + b"\n" for r in records)
+        return b"\n".join(_prefixed(account_id, records)) + b"\n" if records else b""
 
     def recover(self) -> None:
         _truncate(self.stream, _after_last_newline(self.stream, _size(self.stream)))
@@ -174,11 +190,10 @@ class JsonWriter(Writer):
         if not self._opened:
             parts.append(b"[")
             self._opened = True
-        dumps = orjson.dumps
-        for record in records:
+        for encoded in _prefixed(account_id, records):
             parts.append(b"\n" if self._first else b",\n")
             self._first = False
-            parts.append(dumps(with_account(account_id, record)))
+            parts.append(encoded)
         return b"".join(parts)
 
     def finish(self) -> None:
