@@ -148,11 +148,16 @@ async def test_rerun_continues_the_partial_output(
     # At least once: the failed account's first page may repeat, nothing else does.
     assert len(records) - len(expected_ids(emu.dataset)) <= 10
 
-    # A third run finds everything done: the complete file stays complete.
+    # A third run finds everything done: the complete file is left exactly as it was.
+    complete = out.read_bytes()
     third = await run_cli(*args)
     assert third.code == 0, third.err
-    assert record_ids(_read_back(fmt, out)) == expected_ids(emu.dataset)
-    assert_no_token(first.stderr, second.stderr, paths=[tmp_path])
+    assert out.read_bytes() == complete
+    # And a failing run (the token is refused) does not disturb it either.
+    refused = await run_cli(*args, "--token", "not-the-token")
+    assert refused.code == 1
+    assert out.read_bytes() == complete and not partial.exists()
+    assert_no_token(first.stderr, second.stderr, third.stderr, paths=[tmp_path])
 
 
 async def test_sigterm_exits_143(emulator: EmulatorFactory, tmp_path: Path) -> None:

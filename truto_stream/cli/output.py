@@ -17,6 +17,7 @@ import contextlib
 import os
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal
@@ -36,9 +37,13 @@ PARTIAL_SUFFIX: Final = ".partial"
 
 @dataclass
 class Output:
-    """A writer bound to its destination; ``commit`` or ``abandon`` it exactly once."""
+    """A writer bound to its destination; ``commit`` or ``abandon`` it exactly once.
 
-    writer: Writer
+    ``open_later`` (instead of ``writer``) defers opening until the first batch: a resumed
+    run that finds nothing left to fetch then leaves a complete earlier file untouched.
+    """
+
+    writer: Writer | None
     path: Path | None
     """The final file, or ``None`` for stdout."""
     partial: Path | None
@@ -46,9 +51,16 @@ class Output:
     """True when this output continues a file an earlier run left."""
     inline: bool = False
     """Writes may run on the event loop: a regular file, never blocked by a reader."""
+    open_later: Callable[[], Writer] | None = None
     _closed: bool = False
     committed: bool = False
     """True once :meth:`commit` has put the output in place."""
+
+    def _writer(self) -> Writer:
+        if self.writer is None:
+            assert self.open_later is not None
+            self.writer, self.open_later = self.open_later(), None
+        return self.writer
 
     @property
     def describe(self) -> str:
@@ -56,7 +68,7 @@ class Output:
 
     def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
         """Write one batch: serialised, written and flushed to the OS before returning."""
-        self.writer.write_batch(account_id, records)
+        self._writer().write_batch(account_id, records)
 
     async def write(self, account_id: str, records: list[dict[str, Any]]) -> None:
         """:meth:`write_batch` from async code.
@@ -76,6 +88,9 @@ class Output:
         if self._closed:
             return
         self._closed = True
+        if self.writer is None:  # nothing was written: the earlier, complete file stands
+            self.committed = True
+            return
         self.writer.finish()
         if self.path is not None and self.partial is not None:
             stream = self.writer.stream
@@ -86,7 +101,7 @@ class Output:
 
     def abandon(self) -> Path | None:
         """Close without finishing; return the partial file left behind (if it has data)."""
-        if self._closed:
+        if self._closed or self.writer is None:
             return None
         self._closed = True
         if self.path is None or self.partial is None:
@@ -144,18 +159,30 @@ def open_output(
                 f"cannot resume into the existing parquet output {output!r} (parquet files "
                 "cannot be continued): pass another --output, it will hold the rest"
             )
-        if not partial.exists():
-            os.replace(path, partial)  # a finished file: continue it, rename back on success
-        appending: BinaryIO = open(partial, "r+b")  # noqa: SIM115  (the Output closes it)
-        writer = _make_writer(fmt, appending, columns)
-        try:
-            writer.recover()
-        except ValueError as exc:
-            appending.close()
-            raise UsageError(f"cannot continue {str(partial)!r}: {exc}") from None
-        return Output(writer, path, partial, resumed=True, inline=True)
+        if partial.exists():
+            writer = _continue(partial, fmt, columns)
+            return Output(writer, path, partial, resumed=True, inline=True)
+
+        def reopen() -> Writer:
+            # A finished file: continue it under the partial name, rename back on success.
+            os.replace(path, partial)
+            return _continue(partial, fmt, columns)
+
+        return Output(None, path, partial, resumed=True, inline=True, open_later=reopen)
     fresh: BinaryIO = open(partial, "wb")  # noqa: SIM115  (the Output closes it)
     return Output(_make_writer(fmt, fresh, columns), path, partial, inline=True)
+
+
+def _continue(partial: Path, fmt: str, columns: dict[str, Any] | None) -> Writer:
+    """A writer appending to ``partial`` after cutting any torn last record."""
+    appending: BinaryIO = open(partial, "r+b")  # noqa: SIM115  (the Output closes it)
+    writer = _make_writer(fmt, appending, columns)
+    try:
+        writer.recover()
+    except ValueError as exc:
+        appending.close()
+        raise UsageError(f"cannot continue {str(partial)!r}: {exc}") from None
+    return writer
 
 
 def _make_writer(fmt: str, stream: BinaryIO, columns: dict[str, Any] | None) -> Writer:

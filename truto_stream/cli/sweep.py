@@ -186,7 +186,7 @@ async def run_sweep(
         eprint(f"truto-stream sweep: error: {exc}")
         return EXIT_USAGE
     if output.resumed and not options.quiet:
-        eprint(f"resuming: continuing {output.partial} from the checkpoint {options.checkpoint}")
+        eprint(f"resuming from {options.checkpoint}: the output continues {output.describe}")
     progress = make_progress(options.progress, quiet=options.quiet, title=title)
     start = time.monotonic()
     report = SweepReport()
@@ -208,7 +208,7 @@ async def run_sweep(
             async with sweep:
                 await _drain_with_progress(sweep.batches(), output, progress, report)
         status = EXIT_OK if report.ok else EXIT_FAILED
-    except ConfigurationError as exc:
+    except (ConfigurationError, UsageError) as exc:
         status, error = EXIT_USAGE, str(exc)
     except TrutoError as exc:
         status, error = EXIT_FAILED, f"{type(exc).__name__}: {exc}"
@@ -217,7 +217,12 @@ async def run_sweep(
         _silence_stdout()
     finally:
         # Runs on success, on failure and when a signal cancelled the run alike: all sync.
-        final = status if status is not None else interrupted.exit_status
+        if status is not None:
+            final = status
+        elif interrupted.signum is not None:
+            final = interrupted.exit_status
+        else:  # an unexpected exception (a bug): it propagates after this cleanup
+            final = EXIT_FAILED
         commit = final == EXIT_OK or (
             final == EXIT_FAILED and error is None and commit_on_failed_accounts
         )
