@@ -27,8 +27,13 @@ _BLOCK = 1 << 16
 
 
 def with_account(account_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    """The record with ``integrated_account_id`` first (the record's own keys follow)."""
-    return {ACCOUNT_COLUMN: account_id, **record}
+    """The record with ``integrated_account_id`` first (the record's own keys follow).
+
+    The sweep's account id wins over a field of that name in the record itself.
+    """
+    row = {ACCOUNT_COLUMN: account_id, **record}
+    row[ACCOUNT_COLUMN] = account_id
+    return row
 
 
 def _prefixed(account_id: str, records: list[dict[str, Any]]) -> list[bytes]:
@@ -134,9 +139,14 @@ class CsvWriter(Writer):
         if not self._header_written:
             out.writerow(columns)
             self._header_written = True
-        for record in records:
-            row = with_account(account_id, record)
-            out.writerow([_cell(row.get(column)) for column in columns])
+        if columns[0] == ACCOUNT_COLUMN:
+            # The common case: no per-record dict copy, just the cells.
+            rest = columns[1:]
+            out.writerows([account_id, *[_cell(r.get(c)) for c in rest]] for r in records)
+        else:
+            for record in records:
+                row = with_account(account_id, record)
+                out.writerow([_cell(row.get(column)) for column in columns])
         return buffer.getvalue().encode("utf-8")
 
     def finish(self) -> None:
