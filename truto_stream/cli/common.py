@@ -15,6 +15,11 @@ from truto_stream.cli.params import ParamError, parse_params
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_SIGINT",
+    "EXIT_SIGTERM",
+    "EXIT_USAGE",
     "TOKEN_ENV",
     "CliParser",
     "UsageError",
@@ -24,6 +29,7 @@ __all__ = [
     "parse_param_args",
     "parse_resource",
     "resolve_token",
+    "usage_exit",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.truto.one"

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable
 
 from truto_stream.cli.progress import Snapshot
-from truto_stream.sweep import AccountReport, SweepReport
+from truto_stream.sweep import SweepReport
 
 __all__ = ["print_failures", "print_summary"]
 
@@ -113,8 +113,3 @@ def _print_rich(
             # Text, not markup: an error such as "HTTP 503 [remote]" must print as is.
             table.add_row(Text(account), Text(kind, style=style), Text(error))
         console.print(table)
-
-
-def failed_accounts(report: SweepReport) -> list[AccountReport]:
-    """The failed accounts (for callers that only need the list)."""
-    return report.failures()

@@ -223,8 +223,8 @@ async def run_sweep(
             final = interrupted.exit_status
         else:  # an unexpected exception (a bug): it propagates after this cleanup
             final = EXIT_FAILED
-        commit = final == EXIT_OK or (
-            final == EXIT_FAILED and error is None and commit_on_failed_accounts
+        commit = status == EXIT_OK or (
+            status == EXIT_FAILED and error is None and commit_on_failed_accounts
         )
         left = _close_output(output, commit=commit)
         elapsed = time.monotonic() - start
