@@ -367,3 +367,28 @@ async def test_huge_single_page_is_sent_chunked(emulator: EmulatorFactory) -> No
     assert body["result_count"] == 2500
     small = await users_page(emu, _account(emu, "claude"))
     assert "Content-Length" in small.headers
+
+
+@pytest.mark.parametrize("integration", ["claude", "openai", "cursor"])
+async def test_get_one_user(emulator: EmulatorFactory, integration: str) -> None:
+    emu = await emulator(users=(20, 20))
+    acc = _account(emu, integration)
+    user = emu.dataset.user(acc, 7)
+    reply = await get(emu, f"{USERS}/{user['id']}", {"integrated_account_id": acc})
+    assert reply.status == 200
+    assert reply.json() == user
+    assert "ratelimit-limit" in reply.headers
+    raw = await get(
+        emu, f"{USERS}/{user['id']}", {"integrated_account_id": acc, "truto_response_format": "raw"}
+    )
+    assert raw.json() == user["remote_data"]
+    trimmed = await get(
+        emu,
+        f"{USERS}/{user['id']}",
+        {"integrated_account_id": acc, "truto_ignore_remote_data": "true"},
+    )
+    assert "remote_data" not in trimmed.json()
+    other = _account(emu, "openai" if integration != "openai" else "claude")
+    assert (await get(emu, f"{USERS}/{user['id']}", {"integrated_account_id": other})).status == 404
+    assert (await get(emu, f"{USERS}/nope", {"integrated_account_id": acc})).status == 404
+    assert (await get(emu, f"{USERS}/{user['id']}")).status == 400

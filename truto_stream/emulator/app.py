@@ -447,15 +447,20 @@ async def _send_body(
     return response
 
 
-async def users_handler(request: web.Request) -> web.StreamResponse:
-    """``GET /unified/usage-metering/users``."""
+async def _unified_preamble(
+    request: web.Request, route: str
+) -> tuple[Account, dict[str, str]] | web.Response:
+    """Auth, limits and account checks shared by the unified routes.
+
+    Returns the account and the ``ratelimit-*`` headers, or the error response.
+    """
     st = request.app[STATE]
     token, err = _authenticate(request)
     if err is not None:
         return err
     assert token is not None
     now = time.monotonic()
-    st.stats.request(USERS_PATH, token, None)
+    st.stats.request(route, token, None)
     tok = st.token_window.hit(token, now)
     if not tok.allowed:
         return _too_many(st, tok, "API token")
@@ -490,6 +495,44 @@ async def users_handler(request: web.Request) -> web.StreamResponse:
             headers,
             **_remote_error_extra(acc, 401, raw, "remote_error"),
         )
+    return acc, headers
+
+
+async def user_handler(request: web.Request) -> web.StreamResponse:
+    """``GET /unified/usage-metering/users/{id}``: one user, no envelope (no faults)."""
+    st = request.app[STATE]
+    checked = await _unified_preamble(request, USERS_PATH + "/{id}")
+    if isinstance(checked, web.Response):
+        return checked
+    acc, headers = checked
+    try:
+        q = parse_users_query(acc.integration, list(request.query.items()))
+    except ParamError as exc:
+        return _error(400, str(exc), headers)
+    if q.response_format not in ("unified", "normalized", "raw"):
+        return _error(400, f"truto_response_format={q.response_format} is not supported here")
+    index = st.dataset.index_of(acc.id, request.match_info["id"])
+    if index is None:
+        return _error(404, "User not found.", headers)
+    st.stats.by_format[q.response_format] += 1
+    latency = st.latency_s()
+    if latency > 0:
+        await asyncio.sleep(latency)
+    if q.response_format == "raw":
+        body = st.renderer.remote_records(acc, index, index + 1)
+    else:
+        body = st.renderer.record(acc, index, q.excluded)
+    return web.Response(body=body, headers=headers, content_type="application/json",
+                        charset="utf-8")  # fmt: skip
+
+
+async def users_handler(request: web.Request) -> web.StreamResponse:
+    """``GET /unified/usage-metering/users``."""
+    st = request.app[STATE]
+    checked = await _unified_preamble(request, USERS_PATH)
+    if isinstance(checked, web.Response):
+        return checked
+    acc, headers = checked
     try:
         q = parse_users_query(acc.integration, list(request.query.items()))
         offset, page_index = 0, 0
@@ -685,4 +728,5 @@ def build_app(config: EmulatorConfig | EmulatorState) -> web.Application:
     app.router.add_get("/integrated-account", list_accounts)
     app.router.add_get("/integrated-account/{id}", get_account)
     app.router.add_get(USERS_PATH, users_handler)
+    app.router.add_get(USERS_PATH + "/{id}", user_handler)
     return app

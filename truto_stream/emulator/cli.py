@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="truto-stream emulator",
         description=(
-            "Run the local Truto emulator: GET /unified/usage-metering/users, "
+            "Run the local Truto emulator: GET /unified/usage-metering/users[/{id}], "
             "GET /integrated-account[/{id}], GET /_emulator/stats, POST /_emulator/reset. "
             f"Prints one line '{LISTENING_PREFIX}http://HOST:PORT' once listening."
         ),
