@@ -34,7 +34,7 @@ class Interrupted:
 
 
 def run_command(body: Callable[[Interrupted], Awaitable[int]]) -> int:
-    """Run ``body`` on asyncio (uvloop when installed); return its exit status.
+    """Run ``body`` on asyncio; return its exit status.
 
     ``body`` receives the :class:`Interrupted` flag so it can report an interruption in
     its own words (its cleanup runs inside the cancelled scope).
