@@ -6,8 +6,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from truto_stream.emulator import Emulator, EmulatorConfig
+
+# Property tests are deterministic (the same examples on every run, in CI too) and free of
+# per-example deadlines, which a loaded 2-core machine would trip at random.
+settings.register_profile("project", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("project")
 
 EmulatorFactory = Callable[..., Awaitable[Emulator]]
 

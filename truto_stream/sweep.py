@@ -167,6 +167,16 @@ class _Skipped:
 _Event = Page | _AccountFinished | _Skipped
 
 
+def _fold(report: AccountReport, stats: WalkStats, started: float) -> None:
+    """Copy a walk's counters into its account's report (each account is walked once)."""
+    report.pages = stats.pages
+    report.requests = stats.requests
+    report.retries = stats.retries
+    report.rate_limited = stats.rate_limited
+    report.bytes = stats.bytes
+    report.seconds = time.monotonic() - started
+
+
 def _split(page: Page, most: int) -> list[Page]:
     """Cut a page into parts of at most ``most`` records (only the last one is final)."""
     records = page.records
@@ -239,7 +249,9 @@ class Sweep:
         self._iterating = False
         self._failure: BaseException | None = None
         self._uncommitted: dict[str, int] = {}
-        self.report = SweepReport()
+        self._report = SweepReport()
+        # Walks in progress: their counters are folded into the report when it is read.
+        self._live: dict[str, tuple[WalkStats, float]] = {}
 
     @property
     def sweep_key(self) -> str:
@@ -252,6 +264,13 @@ class Sweep:
         }
         digest = hashlib.sha256(orjson.dumps(what, option=orjson.OPT_SORT_KEYS, default=str))
         return digest.hexdigest()[:32]
+
+    @property
+    def report(self) -> SweepReport:
+        """Per-account outcome so far: live while the sweep runs, final after it ends."""
+        for account_id, (stats, started) in self._live.items():
+            _fold(self._report.accounts[account_id], stats, started)
+        return self._report
 
     @property
     def peak_buffered_records(self) -> int:
@@ -291,8 +310,8 @@ class Sweep:
                     await self._done.wait()
             if self._receive is not None:
                 self._receive.close()
-            if self.report.finished_at is None:
-                self.report.finished_at = time.time()
+            if self._report.finished_at is None:
+                self._report.finished_at = time.time()
             if self._checkpoint is not None:
                 await self._checkpoint.aclose()
 
@@ -360,9 +379,9 @@ class Sweep:
     # -- consumer-side bookkeeping (runs when the caller pulls) ---------------------------
 
     def _account(self, account_id: str) -> AccountReport:
-        report = self.report.accounts.get(account_id)
+        report = self._report.accounts.get(account_id)
         if report is None:
-            report = self.report.accounts[account_id] = AccountReport(account_id)
+            report = self._report.accounts[account_id] = AccountReport(account_id)
         return report
 
     def _consumed(self, page: Page) -> None:
@@ -431,7 +450,7 @@ class Sweep:
                 except Exception as exc:  # discovery or a bug: re-raised to the caller
                     self._failure = _unwrap(exc)
         finally:
-            self.report.finished_at = time.time()
+            self._report.finished_at = time.time()
             done.set()
 
     @staticmethod
@@ -513,16 +532,13 @@ class Sweep:
                 await events.send(part)
 
         started = time.monotonic()
+        self._live[account_id] = (stats, started)
         error: TrutoError | None = None
         try:
             await self._client.fetcher.walk(request, emit, start_cursor=start_cursor, stats=stats)
         except TrutoError as exc:
             error = exc
         finally:
-            report.pages += stats.pages
-            report.requests += stats.requests
-            report.retries += stats.retries
-            report.rate_limited += stats.rate_limited
-            report.bytes += stats.bytes
-            report.seconds += time.monotonic() - started
+            del self._live[account_id]
+            _fold(report, stats, started)
         await events.send(_AccountFinished(account_id, error))

@@ -251,3 +251,20 @@ async def test_discovery_is_lazy_and_filters(emulator: Any) -> None:
     assert set(sweep.report.accounts) == {
         a.id for a in emu.dataset.accounts if a.integration == "claude"
     }
+
+
+async def test_the_report_is_live_while_accounts_run(emulator: Any) -> None:
+    accounts = (
+        AccountSpec(integration="openai", tenant_id="t", users=2_000, faults="502@#1,500@#2"),
+    )
+    emu = await emulator(accounts=accounts)
+    account = emu.dataset.accounts[0].id
+    async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
+        async with client.sweep("usage-metering", "users", accounts=[account]) as sweep:
+            async for item in sweep:
+                if item.page.index == 5:
+                    live = sweep.report.accounts[account]
+                    assert live.state == "running"
+                    assert live.retries == 2
+                    assert live.requests >= 8
+                    break
