@@ -42,7 +42,7 @@ class Settings:
     scale: float = 1.0
     rounds: int = 3
     slow_rounds: int = 1
-    heavy_rounds: int = 1
+    heavy_rounds: int = 2
     only: list[int] = field(default_factory=list)
     real_sdk: bool = True
     docs: bool = True
@@ -220,7 +220,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--slow-rounds", type=int, default=1, help="rounds for the slow SDK baselines"
     )
     parser.add_argument(
-        "--heavy-rounds", type=int, default=1, help="rounds for the 1M-user scenarios (2, 6)"
+        "--heavy-rounds", type=int, default=2, help="rounds for the 1M-user scenarios (2, 6)"
     )
     parser.add_argument(
         "--no-real-sdk", action="store_true", help="skip the PyPI truto-python-sdk side"
@@ -261,7 +261,7 @@ def command_line(settings: Settings) -> str:
         parts.append(f"--scale {settings.scale:g}")
     if settings.rounds != 3:
         parts.append(f"--rounds {settings.rounds}")
-    if settings.heavy_rounds != 1:
+    if settings.heavy_rounds != 2:
         parts.append(f"--heavy-rounds {settings.heavy_rounds}")
     if settings.slow_rounds != 1:
         parts.append(f"--slow-rounds {settings.slow_rounds}")

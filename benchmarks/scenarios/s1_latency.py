@@ -59,7 +59,7 @@ def run(ctx: Context) -> ScenarioResult:
                 "The real truto-python-sdk side was skipped: "
                 + (sdk_venv.last_error or "disabled (--no-real-sdk or --smoke).")
             )
-        ctx.warm(emu, Side("baselines:naive_gather", args))
+        ctx.warm(emu, Side("baselines:warm_pages", args))
         runs = ctx.measure(emu, sides)
     result.raw = runs
     ours = median(runs["ours (batches)"], "users_per_s")

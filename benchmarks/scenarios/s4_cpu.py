@@ -47,7 +47,7 @@ def run(ctx: Context) -> ScenarioResult:
                 "(b) naive": Side("baselines:naive_gather", args),
                 "(c) orjson.loads per page": Side("baselines:parse_ceilings", args),
             }
-            ctx.warm(emu, sides["(b) naive"])
+            ctx.warm(emu, Side("baselines:warm_pages", args))
             # CPU time per user is noisy on a shared 2-core machine and each run is short:
             # take at least 5 rounds.
             runs = ctx.measure(emu, sides, rounds=ctx.rounds if ctx.smoke else max(ctx.rounds, 5))

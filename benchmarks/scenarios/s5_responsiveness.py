@@ -38,7 +38,7 @@ def run(ctx: Context) -> ScenarioResult:
             "params": {"limit": 100},
             "repeat": 3 if ctx.smoke else 7,
         }
-        ctx.warm(emu, Side("baselines:naive_gather", args))
+        ctx.warm(emu, Side("baselines:warm_pages", args))
         runs = ctx.measure(
             emu,
             {

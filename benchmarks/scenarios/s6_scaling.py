@@ -44,7 +44,7 @@ def run(ctx: Context) -> ScenarioResult:
                 "ours": Side("ours:ours_sweep", args),
                 "(b) naive gather": Side("baselines:naive_gather", args),
             }
-            ctx.warm(emu, sides["(b) naive gather"])
+            ctx.warm(emu, Side("baselines:warm_pages", args))
             runs = ctx.measure(emu, sides, rounds=ctx.heavy_rounds)
         label = f"{n_accounts:,} x {users:,}"
         for name, res in runs.items():
