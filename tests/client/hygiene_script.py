@@ -27,7 +27,7 @@ async def main() -> None:
         async with Client(token=TOKEN, base_url=emu.url) as client:
             # Break out of plain loops, in both modes, and of a sweep.
             for mode in ("paged", "stream"):
-                async for _ in client.list("usage-metering", "users", account=ids[0], mode=mode):  # type: ignore[arg-type]
+                async for _ in client.list("usage-metering", "users", account=ids[0], mode=mode):
                     break
             async with contextlib.aclosing(
                 client.pages("usage-metering", "users", account=ids[1])

@@ -31,4 +31,5 @@ def peak_rss_kib() -> int:
 
 
 if __name__ == "__main__":
-    anyio.run(main, *sys.argv[1:4], backend="asyncio")
+    url, account, mode = sys.argv[1:4]
+    anyio.run(main, url, account, mode, backend="asyncio")

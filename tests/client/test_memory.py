@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
+from truto_stream.emulator.config import StreamFraming
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ def _peak_kib(url: str, account: str, mode: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("framing", ["envelope", "ndjson"])
-def test_a_large_stream_costs_what_a_small_one_does(framing: str) -> None:
+def test_a_large_stream_costs_what_a_small_one_does(framing: StreamFraming) -> None:
     # The million-user figure lives in benchmarks/; here 200k vs 2k users (~120 MB vs
     # ~1 MB of body) in a subprocess each, measuring peak RSS.
     accounts = (
