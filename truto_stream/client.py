@@ -118,7 +118,7 @@ class Client:
             session=session,
         )
         self._budget = rate_limits.budget() if rate_limits is not None else None
-        self.fetcher = Fetcher(
+        self._fetcher = Fetcher(
             self._transport, retry=self._retry, timeouts=self._timeouts, budget=self._budget
         )
         self._task_group: TaskGroup | None = None
@@ -163,7 +163,7 @@ class Client:
 
     # -- listing ---------------------------------------------------------------------
 
-    def request(
+    def _request(
         self,
         model: str,
         resource: str,
@@ -174,7 +174,7 @@ class Client:
         framing: Framing | str | None = None,
         max_pages: int | None = None,
     ) -> ListRequest:
-        """Describe a list request (used by :meth:`pages`, :meth:`list` and sweeps)."""
+        """Describe a list request for :meth:`pages` and :meth:`list`."""
         return ListRequest.unified(
             model,
             resource,
@@ -203,7 +203,7 @@ class Client:
         ``mode="stream"`` asks for ``truto_response_format=stream`` and detects the
         body's framing (``framing`` overrides it). ``cursor`` resumes a walk.
         """
-        request = self.request(
+        request = self._request(
             model,
             resource,
             account=account,
@@ -212,7 +212,7 @@ class Client:
             framing=framing,
             max_pages=max_pages,
         )
-        async with contextlib.aclosing(self.walk(request, cursor=cursor)) as pages:
+        async with contextlib.aclosing(self._walk(request, cursor=cursor)) as pages:
             async for page in pages:
                 yield page
 
@@ -245,7 +245,7 @@ class Client:
                 for record in page.records:
                     yield record
 
-    async def walk(
+    async def _walk(
         self,
         request: ListRequest,
         *,
@@ -255,7 +255,7 @@ class Client:
         """Yield the pages of a prepared :class:`ListRequest`, fetching ahead in a task."""
 
         async def produce(send: MemoryObjectSendStream[Page | _Failed]) -> None:
-            await self.fetcher.walk(request, send.send, start_cursor=cursor, stats=stats)
+            await self._fetcher.walk(request, send.send, start_cursor=cursor, stats=stats)
 
         async with contextlib.aclosing(self._background(produce)) as items:
             async for page in items:
@@ -352,9 +352,10 @@ class Client:
             if value is not None:
                 query[key] = value
         request = ListRequest("/integrated-account", query, None)
-        async for page in self.walk(request):
-            for account in page.records:
-                yield cast(IntegratedAccount, account)
+        async with contextlib.aclosing(self._walk(request)) as pages:
+            async for page in pages:
+                for account in page.records:
+                    yield cast(IntegratedAccount, account)
 
 
 async def _run_producer(

@@ -535,7 +535,7 @@ class Sweep:
         self._live[account_id] = (stats, started)
         error: TrutoError | None = None
         try:
-            await self._client.fetcher.walk(request, emit, start_cursor=start_cursor, stats=stats)
+            await self._client._fetcher.walk(request, emit, start_cursor=start_cursor, stats=stats)
         except TrutoError as exc:
             error = exc
         finally:
