@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -195,6 +196,26 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    commit = os.environ.get("BENCH_COMMIT", "")
+    if not commit:
+        try:
+            head = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            commit = head + (" (with uncommitted changes)" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            commit = "unknown"
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -206,6 +227,7 @@ def machine() -> dict[str, Any]:
         "ijson": f"{ijson.__version__} ({ijson.get_backend('yajl2_c').backend_name})",
         "anyio": anyio.__version__ if hasattr(anyio, "__version__") else "",
         "loadavg_start": os.getloadavg(),
+        "commit": commit,
     }
 
 
@@ -293,10 +315,10 @@ def header_for(payload: dict[str, Any], sids: Sequence[int] | None = None) -> st
         f"{which} {started:%Y-%m-%d %H:%M} UTC on {info['cpu']}, {info['cores']} cores, "
         f"{info['memory_gib']} GiB, Python {info['python']}, aiohttp {info['aiohttp']}, "
         f"orjson {info['orjson']}, ijson {info['ijson']}; load average "
-        f"{info['loadavg_start'][0]:.1f} at start, {info['loadavg_end'][0]:.1f} at end. "
-        f"Command: `{payload['command']}` ({rounds} interleaved rounds, heavy "
-        f"{settings['heavy_rounds']}, SDK {settings['slow_rounds']}; medians; each side in "
-        "its own process).\n"
+        f"{info['loadavg_start'][0]:.1f} at start, {info['loadavg_end'][0]:.1f} at end; "
+        f"commit {info.get('commit', 'unknown')}. Command: `{payload['command']}` "
+        f"({rounds} interleaved rounds, heavy {settings['heavy_rounds']}, SDK "
+        f"{settings['slow_rounds']}; medians; each side in its own process).\n"
     )
 
 
