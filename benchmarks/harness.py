@@ -317,8 +317,9 @@ def header_for(payload: dict[str, Any], sids: Sequence[int] | None = None) -> st
         f"orjson {info['orjson']}, ijson {info['ijson']}; load average "
         f"{info['loadavg_start'][0]:.1f} at start, {info['loadavg_end'][0]:.1f} at end; "
         f"commit {info.get('commit', 'unknown')}. Command: `{payload['command']}` "
-        f"({rounds} interleaved round{'s' if rounds != 1 else ''}, heavy {settings['heavy_rounds']}, SDK "
-        f"{settings['slow_rounds']}; medians; each side in its own process).\n"
+        f"({rounds} interleaved round{'s' if rounds != 1 else ''}, heavy "
+        f"{settings['heavy_rounds']}, SDK {settings['slow_rounds']}; medians; each side in "
+        "its own process).\n"
     )
 
 
