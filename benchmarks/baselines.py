@@ -35,6 +35,7 @@ __all__ = [
     "fetch_bodies",
     "naive_first_record",
     "naive_gather",
+    "naive_stream_ijson",
     "parse_ceilings",
     "sdk_style_sweep",
     "warm_pages",
@@ -379,3 +380,31 @@ async def warm_pages(args: dict[str, Any]) -> dict[str, Any]:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {args['token']}"}) as s:
             await asyncio.gather(*(one(s, a) for a in args["accounts"]))
     return {"wall_s": sw.wall, "pages": pages}
+
+
+async def naive_stream_ijson(args: dict[str, Any]) -> dict[str, Any]:
+    """(b') the obvious streaming client: ``ijson.items_async`` straight over aiohttp.
+
+    One stream response, ``ijson.items_async(resp.content, prefix)`` with the framing known
+    in advance, no batching, no hand-off between tasks: the floor of what streaming over
+    this network path costs. (Not for the ``page`` framing, whose cursor it cannot see.)
+    """
+    framing = args.get("framing", "envelope")
+    prefix = {"envelope": "result.item", "array": "item", "ndjson": ""}[framing]
+    url = f"{args['url']}/{USERS_PATH}"
+    params = {"integrated_account_id": args["accounts"][0], "truto_response_format": "stream"}
+    headers = {"Authorization": f"Bearer {args['token']}"}
+    timeout = aiohttp.ClientTimeout(total=None)
+    users = 0
+    with Stopwatch() as sw:
+        async with (
+            aiohttp.ClientSession(headers=headers, timeout=timeout) as session,
+            session.get(url, params=params) as response,
+        ):
+            response.raise_for_status()
+            async for user in ijson.items_async(
+                response.content, prefix, use_float=True, multiple_values=framing == "ndjson"
+            ):
+                users += 1
+                user["id"]
+    return sw.result(users)

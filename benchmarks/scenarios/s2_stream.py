@@ -59,6 +59,10 @@ def run(ctx: Context) -> ScenarioResult:
                 "(c) ijson in memory": Side("baselines:parse_ceilings", ijson_args),
                 "(c) orjson in memory": Side("baselines:parse_ceilings", orjson_args, rounds=1),
             }
+            if framing != "page":
+                sides["(b') ijson.items_async over HTTP"] = Side(
+                    "baselines:naive_stream_ijson", args, rounds=1
+                )
             runs = ctx.measure(emu, sides, rounds=ctx.heavy_rounds)
         for name, res in runs.items():
             result.raw[f"{framing}/{name}"] = res
@@ -71,6 +75,7 @@ def run(ctx: Context) -> ScenarioResult:
         ijson_ups = _ceiling(runs["(c) ijson in memory"], "ijson")
         orjson_ups = _ceiling(runs["(c) orjson in memory"], "orjson")
         library_ups = _ceiling(runs["(c) ijson in memory"], "library")
+        direct_ups = median(runs.get("(b') ijson.items_async over HTTP", []), "users_per_s")
         naive_ups = median(runs["(b) naive whole body"], "users_per_s")
         size = median(runs["(c) ijson in memory"], "bytes") / 2**20
         what = f"{framing}, {users:,} users ({fmt(size, 'MiB')})"
@@ -93,6 +98,7 @@ def run(ctx: Context) -> ScenarioResult:
                 f">= {SPEED_TARGET}x",
                 status(ours_ups / ijson_ups >= SPEED_TARGET if ijson_ups == ijson_ups else None),
             ),
+            *_direct_row(framing, ours_ups, direct_ups),
             Row(
                 f"users/s, {framing}, our parser alone over the bytes in memory (diagnostic)",
                 fmt(library_ups),
@@ -111,3 +117,19 @@ def run(ctx: Context) -> ScenarioResult:
             ),
         ]
     return result
+
+
+def _direct_row(framing: str, ours_ups: float, direct_ups: float) -> list[Row]:
+    """The (b') row: the floor of streaming over this network path (not for ``page``)."""
+    if framing == "page":
+        return []
+    return [
+        Row(
+            f"users/s, {framing}",
+            fmt(ours_ups),
+            "(b') `ijson.items_async(resp.content)` over HTTP",
+            fmt(direct_ups),
+            f"{ratio(ours_ups, direct_ups):.2f}x",
+            "(reference)",
+        )
+    ]
