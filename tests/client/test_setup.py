@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 import trio
 
@@ -99,3 +100,18 @@ async def test_framing_override(emulator: Any, client_for: ClientFor, framing: s
             )
         ]
     assert [u["id"] for u in users] == list(emu.dataset.user_ids(account))
+
+
+def test_runs_on_uvloop() -> None:
+    async def main() -> list[str]:
+        from truto_stream.emulator import Emulator, EmulatorConfig
+
+        config = EmulatorConfig(
+            tokens=(TOKEN,), accounts=(AccountSpec(integration="claude", tenant_id="t", users=250),)
+        )
+        async with Emulator(config) as emu, Client(token=TOKEN, base_url=emu.url) as client:
+            account = emu.dataset.accounts[0].id
+            return [u["id"] async for u in client.list("usage-metering", "users", account=account)]
+
+    ids = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+    assert len(ids) == 250
