@@ -40,12 +40,16 @@ def achieved_rate(stats: dict[str, Any], limit: int) -> tuple[float, int]:
 
 
 def window_profile(stats: dict[str, Any], window: float) -> tuple[int, float]:
-    """(most requests in any window on the server's clock, spread of the first burst)."""
+    """(most requests in any window on the server's clock, spread of the first burst).
+
+    Windows are half-open, ``[t, t + window)``, as the emulator's: a hit exactly one
+    window old no longer counts.
+    """
     stamps = sorted(t for times in stats["request_times"].values() for t in times)
     if not stamps:
         return 0, float("nan")
-    most = max(bisect.bisect_right(stamps, t + window) - i for i, t in enumerate(stamps))
-    first_window = bisect.bisect_right(stamps, stamps[0] + window)
+    most = max(bisect.bisect_left(stamps, t + window) - i for i, t in enumerate(stamps))
+    first_window = bisect.bisect_left(stamps, stamps[0] + window)
     return most, stamps[first_window - 1] - stamps[0]
 
 
