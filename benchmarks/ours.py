@@ -135,6 +135,17 @@ async def ours_first_record(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _open_connections(stats: dict[str, Any]) -> int:
+    """Open connections in an ``/_emulator/stats`` snapshot (fails loudly if absent)."""
+    connections = stats.get("connections")
+    value = connections.get("open") if isinstance(connections, dict) else None
+    if value is None:
+        value = stats.get("connections_open")
+    if value is None:
+        raise KeyError("the emulator's stats report no open-connection count")
+    return int(value)
+
+
 async def poll_connections(url: str, *, deadline_s: float = 5.0) -> tuple[float, int]:
     """Poll ``/_emulator/stats`` until only our own poll connection is open.
 
@@ -153,7 +164,7 @@ async def poll_connections(url: str, *, deadline_s: float = 5.0) -> tuple[float,
         raw = await reader.read()
         writer.close()
         stats = orjson.loads(raw.split(b"\r\n\r\n", 1)[1])
-        others = int(stats.get("connections_open") or 0) - 1
+        others = _open_connections(stats) - 1
         if others <= 0:
             return time.perf_counter() - t0, others
         await asyncio.sleep(0.002)
