@@ -45,7 +45,12 @@ def test_markdown_marks_misses_and_reports_emulator_share() -> None:
 def test_achieved_rate_after_the_first_burst() -> None:
     # A perfect client under 10 per 1 s: bursts of 10 at t = 0, 1, 2 (30 requests).
     times = [float(t) for t in (0, 1, 2) for _ in range(10)]
-    stats = {"request_times": {"a": times}, "status_counts": {"200": 30}}
+    stats = {
+        "request_times": {"a": times},
+        "status_counts": {"200": 31, "429": 2},  # 31: the reset's own answer counts too
+        "requests": {"by_route": {"/unified/usage-metering/users": 32}},
+        "rate_limited": {"truto": 2, "remote": 0},
+    }
     rate, ok = achieved_rate(stats, 10)
     assert ok == 30
     assert rate == pytest.approx(10.0)
