@@ -57,6 +57,8 @@ class Side:
 
     ``rounds`` caps how many of the scenario's rounds this side takes part in (the slow
     SDK baselines); ``script``/``python`` run a standalone script with another interpreter.
+    ``expect_users``: every user count the side reports must equal it, or the run counts
+    as failed (a fast but wrong client must not look good).
     """
 
     target: str
@@ -64,6 +66,16 @@ class Side:
     rounds: int | None = None
     script: Path | None = None
     python: str | None = None
+    expect_users: int | None = None
+
+
+def _user_counts(result: SideResult) -> list[int]:
+    """Every ``users`` figure in a side's result (nested per parser for the ceilings)."""
+    counts = [int(result["users"])] if "users" in result else []
+    for value in result.values():
+        if isinstance(value, dict) and "users" in value:
+            counts.append(int(value["users"]))
+    return counts
 
 
 def median(results: Sequence[SideResult], key: str) -> float:
@@ -125,6 +137,10 @@ class Context:
         except (SideError, OSError, ValueError) as exc:
             result = {"error": str(exc)}
         wall = time.perf_counter() - t0
+        if side.expect_users is not None and "error" not in result:
+            seen = _user_counts(result)
+            if any(n != side.expect_users for n in seen):
+                result["error"] = f"saw {seen} users, expected {side.expect_users:,}"
         result["emulator_cpu_s"] = emu.cpu_seconds() - cpu0
         result["process_wall_s"] = wall
         if count:

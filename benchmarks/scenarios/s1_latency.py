@@ -25,6 +25,7 @@ def run(ctx: Context) -> ScenarioResult:
     users = ctx.size(1_000, 300)
     latency_ms = 5.0 if ctx.smoke else 50.0
     specs = accounts(n_accounts, users)
+    total = n_accounts * users
     config = EmulatorConfig(
         accounts=specs,
         latency_ms=latency_ms,
@@ -44,15 +45,24 @@ def run(ctx: Context) -> ScenarioResult:
         ours_args = dict(args, rate_limits=NON_BINDING_LIMITS)
         slow = ctx.settings.slow_rounds
         sides = {
-            "ours (batches)": Side("ours:ours_sweep", ours_args),
-            "ours (records)": Side("ours:ours_sweep", dict(ours_args, consume="records")),
-            "(b) naive gather": Side("baselines:naive_gather", args),
-            "(a) SDK approach": Side("baselines:sdk_style_sweep", args, rounds=slow),
+            "ours (batches)": Side("ours:ours_sweep", ours_args, expect_users=total),
+            "ours (records)": Side(
+                "ours:ours_sweep", dict(ours_args, consume="records"), expect_users=total
+            ),
+            "(b) naive gather": Side("baselines:naive_gather", args, expect_users=total),
+            "(a) SDK approach": Side(
+                "baselines:sdk_style_sweep", args, rounds=slow, expect_users=total
+            ),
         }
         real = sdk_venv.ensure(ctx) if ctx.settings.real_sdk else None
         if real is not None:
             sides["(a') truto-python-sdk"] = Side(
-                "", args, rounds=slow, script=sdk_venv.SCRIPT, python=str(real)
+                "",
+                args,
+                rounds=slow,
+                script=sdk_venv.SCRIPT,
+                python=str(real),
+                expect_users=total,
             )
         else:
             result.notes.append(

@@ -52,16 +52,22 @@ def run(ctx: Context) -> ScenarioResult:
             ijson_args = dict(args, parsers=["ijson", "library"])
             orjson_args = dict(args, parsers=["orjson"])
             sides = {
-                "ours": Side("ours:ours_walk", dict(args, framing=None)),  # detected
+                "ours": Side("ours:ours_walk", dict(args, framing=None), expect_users=users),
                 # The whole-body sides take 20-40 s and GBs each at 1M users: one round.
-                "(b) naive whole body": Side("baselines:naive_gather", args, rounds=1),
+                "(b) naive whole body": Side(
+                    "baselines:naive_gather", args, rounds=1, expect_users=users
+                ),
                 # One process per parser: a 5 GB orjson heap would slow the ijson run after it.
-                "(c) ijson in memory": Side("baselines:parse_ceilings", ijson_args),
-                "(c) orjson in memory": Side("baselines:parse_ceilings", orjson_args, rounds=1),
+                "(c) ijson in memory": Side(
+                    "baselines:parse_ceilings", ijson_args, expect_users=users
+                ),
+                "(c) orjson in memory": Side(
+                    "baselines:parse_ceilings", orjson_args, rounds=1, expect_users=users
+                ),
             }
             if framing != "page":
                 sides["(b') ijson.items_async over HTTP"] = Side(
-                    "baselines:naive_stream_ijson", args, rounds=1
+                    "baselines:naive_stream_ijson", args, rounds=1, expect_users=users
                 )
             runs = ctx.measure(emu, sides, rounds=ctx.heavy_rounds)
         for name, res in runs.items():

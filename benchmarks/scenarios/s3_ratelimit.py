@@ -99,7 +99,7 @@ def run(ctx: Context) -> ScenarioResult:
                 "window": window,
             },
         }
-        side = Side("ours:ours_sweep", args)
+        side = Side("ours:ours_sweep", args, expect_users=n_accounts * pages * page_users)
         for r in range(ctx.rounds):
             emu.reset(rate_limits=True)
             run = ctx.run_once(emu, f"ours round {r + 1}", side)

@@ -43,9 +43,11 @@ def run(ctx: Context) -> ScenarioResult:
                 "rate_limits": NON_BINDING_LIMITS,
             }
             sides = {
-                "ours": Side("ours:ours_walk", args),
-                "(b) naive": Side("baselines:naive_gather", args),
-                "(c) orjson.loads per page": Side("baselines:parse_ceilings", args),
+                "ours": Side("ours:ours_walk", args, expect_users=users),
+                "(b) naive": Side("baselines:naive_gather", args, expect_users=users),
+                "(c) orjson.loads per page": Side(
+                    "baselines:parse_ceilings", args, expect_users=users
+                ),
             }
             ctx.warm(emu, Side("baselines:warm_pages", args))
             # CPU time per user is noisy on a shared 2-core machine and each run is short:

@@ -41,8 +41,8 @@ def run(ctx: Context) -> ScenarioResult:
                 "rate_limits": NON_BINDING_LIMITS,
             }
             sides = {
-                "ours": Side("ours:ours_sweep", args),
-                "(b) naive gather": Side("baselines:naive_gather", args),
+                "ours": Side("ours:ours_sweep", args, expect_users=total),
+                "(b) naive gather": Side("baselines:naive_gather", args, expect_users=total),
             }
             ctx.warm(emu, Side("baselines:warm_pages", args))
             runs = ctx.measure(emu, sides, rounds=ctx.heavy_rounds)
