@@ -67,6 +67,7 @@ class _SdkStyleClient:
         }
 
     async def get(self, endpoint: str, params: dict[str, Any]) -> Any:
+        """GET ``endpoint?params`` on a session of its own; the parsed JSON body."""
         url = f"{self.base_url}/{endpoint}"
         query = _dict_to_query_string(params) if params else ""
         async with (

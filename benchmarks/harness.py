@@ -102,6 +102,7 @@ class Context:
 
     @property
     def smoke(self) -> bool:
+        """True in ``--smoke`` runs (tiny sizes, one round, no warm-ups)."""
         return self.settings.smoke
 
     def size(self, full: int, smoke: int) -> int:
@@ -121,6 +122,7 @@ class Context:
         return 1 if self.settings.smoke else max(1, self.settings.heavy_rounds)
 
     def log(self, message: str) -> None:
+        """A timestamped progress line on stderr."""
         print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
     def run_once(

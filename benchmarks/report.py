@@ -37,6 +37,7 @@ class ScenarioResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the result file's ``scenarios`` entries)."""
         return asdict(self)
 
 

@@ -28,9 +28,11 @@ class GcTimer:
             self.collections += 1
 
     def start(self) -> None:
+        """Start timing collections."""
         gc.callbacks.append(self._callback)
 
     def stop(self) -> None:
+        """Stop timing collections."""
         if self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
 
