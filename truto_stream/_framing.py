@@ -49,6 +49,7 @@ __all__ = [
     "Framing",
     "LineSplitter",
     "detect_framing",
+    "find_result_value",
     "is_json_seq",
     "scan_envelope_head",
     "scan_envelope_tail",
@@ -253,7 +254,8 @@ def _scan_object(
 
     Returns ``(members before "result" or the end, saw_result, end)``; ``end`` is the index
     just past the closing brace, or None when the window ran out inside a member (members
-    decoded so far are returned). ``values=False`` records keys with None values.
+    decoded so far are returned); when ``saw_result``, it is the index just past the
+    ``"result"`` key. ``values=False`` records keys with None values.
     """
     out: dict[str, Any] = {}
     n = len(data)
@@ -273,7 +275,7 @@ def _scan_object(
         if not isinstance(key, str):  # pragma: no cover - a JSON string always decodes to str
             raise MalformedBody("bad member name")
         if key == "result":
-            return out, True, None
+            return out, True, key_end
         j = _ws(data, key_end)
         if j >= n:
             return out, False, None
@@ -320,6 +322,37 @@ def scan_envelope_head(head: bytes) -> dict[str, Any]:
         raise MalformedBody(f"not a JSON object (starts with {_preview(head[i:])!r})")
     members, _saw_result, _end = _scan_object(head, i, complete=False, values=True)
     return members
+
+
+def find_result_value(head: bytes) -> tuple[dict[str, Any], int] | None:
+    """Where an envelope's ``result`` value starts: ``(members before it, index)``.
+
+    ``None`` when the head ends before the value's first byte. Raises
+    :class:`MalformedBody` when the head is not the start of an envelope.
+    """
+    i = _skip_bom_ws(head, 0)
+    if i >= len(head):
+        return None
+    if head[i] != 0x7B:
+        raise MalformedBody(f"not a JSON object (starts with {_preview(head[i:])!r})")
+    try:
+        members, saw_result, key_end = _scan_object(head, i, complete=False, values=True)
+    except _Cut:
+        return None
+    if not saw_result:
+        if key_end is not None:  # the object closed without a result member
+            raise MalformedBody("not a Truto list envelope (no 'result' member)")
+        return None
+    assert key_end is not None
+    j = _ws(head, key_end)
+    if j >= len(head):
+        return None
+    if head[j] != 0x3A:  # :
+        raise MalformedBody(f"expected ':' at byte {j}")
+    j = _ws(head, j + 1)
+    if j >= len(head):
+        return None
+    return members, j
 
 
 # --- backward scan --------------------------------------------------------------------------
