@@ -21,6 +21,7 @@ from truto_stream._framing import Framing
 from truto_stream._http import Timeouts, Transport, check_base_url
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
+from truto_stream._streams import receive_next
 from truto_stream.errors import ConfigurationError
 from truto_stream.models import IntegratedAccount, User
 from truto_stream.sweep import AccountQuery, OnError, Sweep
@@ -276,7 +277,8 @@ class Client:
         scope, done = await self._task_group.start(_run_producer, produce, send)
         try:
             async with receive:
-                async for item in receive:
+                # Items are never None: None marks the end of the stream.
+                while (item := await receive_next(receive)) is not None:
                     if isinstance(item, _Failed):
                         raise item.error
                     yield item

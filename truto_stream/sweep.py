@@ -33,6 +33,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from truto_stream._fetch import ListRequest, Mode, Page, WalkStats
 from truto_stream._framing import Framing
+from truto_stream._streams import receive_next
 from truto_stream.checkpoint import Checkpoint
 from truto_stream.errors import ConfigurationError, TrutoError
 
@@ -333,7 +334,7 @@ class Sweep:
         if self._iterating:
             raise ConfigurationError("a sweep can be iterated once")
         self._iterating = True
-        async for event in self._receive:
+        while (event := await receive_next(self._receive)) is not None:
             if isinstance(event, Page):
                 yield event
                 # The caller asked for more: it has pulled past this part.
