@@ -82,6 +82,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, delta)
 
 
+_SHARED_RNG = random.Random()
+
+
 class Backoff:
     """Retry bookkeeping for one logical request (or one stream with :meth:`reset`).
 
@@ -91,7 +94,9 @@ class Backoff:
 
     def __init__(self, policy: RetryPolicy, rng: random.Random | None = None) -> None:
         self.policy = policy
-        self._rng = rng if rng is not None else random.Random()
+        # One shared generator by default: seeding a new one per page costs more than the
+        # rest of the retry bookkeeping.
+        self._rng = rng if rng is not None else _SHARED_RNG
         self.attempts = 0
         """Failed attempts recorded by :meth:`next_delay` since creation or :meth:`reset`."""
 
