@@ -51,12 +51,11 @@ __all__ = [
     "parser_backend",
 ]
 
-#: Bodies up to this size, when their length is known in advance, are read whole and
-#: decoded with orjson (about 1.4x faster than ijson per byte, measured here); larger or
-#: unknown-length bodies are parsed incrementally. The bound keeps what one in-flight
-#: page can cost small: a sweep's memory is at most ``concurrency`` times this, plus the
-#: record buffer.
-ORJSON_MAX_BYTES: Final = 2**20
+#: Bodies up to this size, when their length is known in advance (or when they have
+#: arrived whole), are decoded with one orjson.loads; larger ones run by run. Measured
+#: with ``python -m benchmarks.threshold``: one decode is cheaper per user below ~0.4 MiB,
+#: runs of records above (the whole-body decode pays for its garbage collector).
+ORJSON_MAX_BYTES: Final = 2**19
 #: How much of the start and of the end of a body is kept to read envelope metadata.
 #: The members besides ``result`` (next_cursor, result_count...) must fit in these on
 #: their side of ``result``. The tail scan is Python code walking back into ``result``
