@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -434,17 +434,7 @@ async def _send_body(
         request, response, st.stats, fault=rule, trigger_at=trigger,
         bandwidth_bps=st.config.bandwidth_bps,
     )  # fmt: skip
-    try:
-        await writer.write(body)
-        await response.write_eof()
-    except ServerClosed:
-        st.stats.closed_by_fault += 1
-        return response
-    except ConnectionError:
-        st.stats.aborted += 1
-        return response
-    st.stats.completed += 1
-    return response
+    return await _finish(st, response, writer.write(body))
 
 
 async def _unified_preamble(
@@ -643,16 +633,22 @@ async def _chunked(
         request, response, st.stats, fault=body_rule, trigger_at=trigger,
         bandwidth_bps=st.config.bandwidth_bps,
     )  # fmt: skip
+    return await _finish(st, response, _write_stream(st, writer, acc, q, page, framing, meta_at))
+
+
+async def _finish(
+    st: EmulatorState, response: web.StreamResponse, body: Coroutine[Any, Any, None]
+) -> web.StreamResponse:
+    """Write a streamed body to its end, counting how the response ended."""
     try:
-        await _write_stream(st, writer, acc, q, page, framing, meta_at)
+        await body
         await response.write_eof()
     except ServerClosed:
         st.stats.closed_by_fault += 1
-        return response
     except ConnectionError:
         st.stats.aborted += 1
-        return response
-    st.stats.completed += 1
+    else:
+        st.stats.completed += 1
     return response
 
 
