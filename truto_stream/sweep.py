@@ -76,7 +76,11 @@ class SweepItem:
 
 @dataclass
 class AccountReport:
-    """What a sweep did with one account and why it stopped."""
+    """What a sweep did with one account and why it stopped.
+
+    ``error`` says why an account failed or was skipped; ``note`` says anything else
+    worth knowing (e.g. that a checkpoint had it finished already).
+    """
 
     account_id: str
     state: AccountState = "pending"
@@ -90,6 +94,7 @@ class AccountReport:
     resumed_from: str | None = None
     error: str | None = None
     error_type: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -468,7 +473,7 @@ class Sweep:
         async with work, events:
             if not isinstance(self._accounts, AccountQuery):
                 for account_id in dict.fromkeys(self._accounts):
-                    await self._offer(account_id, work, events)
+                    await self._offer(account_id, work)
                 return
             query = self._accounts
             async for account in self._client.integrated_accounts(
@@ -483,20 +488,16 @@ class Sweep:
                     self._account(account_id)
                     await events.send(_Skipped(account_id, "account is blocked"))
                 else:
-                    await self._offer(account_id, work, events)
+                    await self._offer(account_id, work)
 
-    async def _offer(
-        self,
-        account_id: str,
-        work: MemoryObjectSendStream[str],
-        events: MemoryObjectSendStream[_Event],
-    ) -> None:
+    async def _offer(self, account_id: str, work: MemoryObjectSendStream[str]) -> None:
         report = self._account(account_id)
         if self._checkpoint is not None:
             progress = self._checkpoint.get(account_id)
             if progress is not None and progress.state in ("done", "skipped"):
                 report.state = progress.state
-                report.error = progress.error or "already complete in the checkpoint"
+                report.error = progress.error
+                report.note = "finished in an earlier run (checkpoint)"
                 return
         await work.send(account_id)
 

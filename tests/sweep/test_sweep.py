@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -268,3 +269,28 @@ async def test_the_report_is_live_while_accounts_run(emulator: Any) -> None:
                     assert live.retries == 2
                     assert live.requests >= 8
                     break
+
+
+async def test_a_rerun_with_the_checkpoint_skips_finished_accounts(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emu = await emulator(accounts=mixed_accounts(5, 300, seed=6))
+    ids = [a.id for a in emu.dataset.accounts]
+    checkpoint = tmp_path / "sweep.db"
+    async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
+        async with client.sweep(
+            "usage-metering", "users", accounts=ids, checkpoint=checkpoint
+        ) as first:
+            got = Counter([(i.account_id, i.record["id"]) async for i in first])
+        assert got == expected(emu)
+        requests = emu.stats_snapshot()["requests"]["total"]
+        async with client.sweep(
+            "usage-metering", "users", accounts=ids, checkpoint=checkpoint
+        ) as second:
+            assert [i async for i in second] == []
+    assert emu.stats_snapshot()["requests"]["total"] == requests
+    for account_id in ids:
+        report = second.report.accounts[account_id]
+        assert report.state == "done"
+        assert report.note is not None
+        assert report.error is None
