@@ -256,7 +256,13 @@ class Client:
         """Yield the pages of a prepared :class:`ListRequest`, fetching ahead in a task."""
 
         async def produce(send: MemoryObjectSendStream[Page | _Failed]) -> None:
-            await self._fetcher.walk(request, send.send, start_cursor=cursor, stats=stats)
+            async def emit(page: Page) -> None:
+                try:
+                    send.send_nowait(page)  # room in the buffer: no scheduling point
+                except anyio.WouldBlock:
+                    await send.send(page)
+
+            await self._fetcher.walk(request, emit, start_cursor=cursor, stats=stats)
 
         async with contextlib.aclosing(self._background(produce)) as items:
             async for page in items:

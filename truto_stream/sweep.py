@@ -145,13 +145,24 @@ class _RecordGate:
         self._freed = anyio.Event()
 
     async def reserve(self, n: int) -> None:
+        if not self._turn.locked() and self._fits(n):
+            # Nobody is waiting and there is room: no scheduling point, so a worker goes
+            # straight on to its next request.
+            self._take(n)
+            return
         async with self._turn:
-            # A part larger than the whole budget passes alone, so nothing deadlocks.
-            while self.buffered and self.buffered + n > self.capacity:
+            while not self._fits(n):
                 await self._freed.wait()
                 self._freed = anyio.Event()
-            self.buffered += n
-            self.peak = max(self.peak, self.buffered)
+            self._take(n)
+
+    def _fits(self, n: int) -> bool:
+        # A part larger than the whole budget passes alone, so nothing deadlocks.
+        return not self.buffered or self.buffered + n <= self.capacity
+
+    def _take(self, n: int) -> None:
+        self.buffered += n
+        self.peak = max(self.peak, self.buffered)
 
     def release(self, n: int) -> None:
         self.buffered -= n
@@ -483,10 +494,10 @@ class Sweep:
                 status = account.get("status")
                 if status != "active":
                     self._account(account_id)
-                    await events.send(_Skipped(account_id, f"account status is {status!r}"))
+                    events.send_nowait(_Skipped(account_id, f"account status is {status!r}"))
                 elif account.get("is_blocked"):
                     self._account(account_id)
-                    await events.send(_Skipped(account_id, "account is blocked"))
+                    events.send_nowait(_Skipped(account_id, "account is blocked"))
                 else:
                     await self._offer(account_id, work)
 
@@ -531,7 +542,7 @@ class Sweep:
         async def emit(page: Page) -> None:
             for part in _split(page, self._gate.capacity):
                 await self._gate.reserve(len(part.records))
-                await events.send(part)
+                events.send_nowait(part)  # unbounded: the gate above is the bound
 
         started = time.monotonic()
         self._live[account_id] = (stats, started)
@@ -543,4 +554,4 @@ class Sweep:
         finally:
             del self._live[account_id]
             _fold(report, stats, started)
-        await events.send(_AccountFinished(account_id, error))
+        events.send_nowait(_AccountFinished(account_id, error))
