@@ -95,24 +95,15 @@ class TrutoError(Exception):
         return f"{type(self).__name__}({self._render()!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Keep errors picklable (shards run in other processes) without their context
-        # objects: rebuild from the rendered message.
-        return (_rebuild, (type(self), self._render()))
+        # Picklable (shards report errors across processes) whatever the subclass's
+        # constructor: rebuild from the class, the attributes and the rendered message.
+        return (_rebuild, (type(self), dict(self.__dict__), str(self)))
 
 
-def _rebuild(cls: type[TrutoError], text: str) -> TrutoError:
+def _rebuild(cls: type[TrutoError], state: dict[str, Any], text: str) -> TrutoError:
     err = cls.__new__(cls)
     Exception.__init__(err, text)
-    err.message = text
-    err.account_id = None
-    err.path = None
-    if isinstance(err, HTTPError):
-        err.status = 0
-        err.error = None
-        err.truto_message = None
-        err.insight = {}
-        err.is_remote = False
-        err.retry_after = None
+    err.__dict__.update(state)
     return err
 
 

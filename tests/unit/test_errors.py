@@ -59,3 +59,6 @@ def test_errors_pickle_round_trip() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is e.AccountBlocked
     assert str(back) == str(err)
+    assert (back.status, back.account_id, back.error) == (503, "a", "Service Unavailable")
+    timeout = pickle.loads(pickle.dumps(e.RequestTimeout("slow", path="/p")))
+    assert (type(timeout), timeout.path, timeout.retryable) == (e.RequestTimeout, "/p", True)
