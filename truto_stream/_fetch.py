@@ -189,7 +189,7 @@ class Fetcher:
         part = 0
         while True:
             # Records handed on by an earlier attempt at this page are skipped on retry.
-            skip = delivered
+            before = skip = delivered
 
             async def on_batch(records: list[Any]) -> None:
                 nonlocal skip, delivered, part
@@ -206,6 +206,10 @@ class Fetcher:
             try:
                 meta = await self._attempt(request, cursor, on_batch, stats)
             except TrutoError as err:
+                if delivered > before:
+                    # This attempt made progress (a long stream cut part-way): the retry
+                    # budget is for attempts that get nowhere, so it starts again.
+                    backoff.reset()
                 delay = backoff.next_delay(err)
                 if delay is None:
                     raise

@@ -289,3 +289,22 @@ async def test_token_never_leaks(emulator: Any, caplog: pytest.LogCaptureFixture
                 pass
     assert type(refused.value) is AuthError  # a bad token, not a remote re-auth
     assert bad not in str(refused.value) + repr(refused.value) + caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_stream_cut_again_and_again_still_finishes_if_it_progresses(
+    emulator: Any, client_for: ClientFor
+) -> None:
+    # Cut part-way through on 10 attempts in a row, each time further in: more failures
+    # than the retry budget (8 attempts), but each attempt delivers more, so the budget
+    # starts again each time.
+    cuts = ",".join(f"cut:{n * 1_000_000}@#0x{n}" for n in range(1, 11))
+    emu = await emulator(accounts=one(users=20_000, faults=cuts), stream_framing="ndjson")
+    account = emu.dataset.accounts[0].id
+    async with client_for(emu) as client:
+        ids = [
+            u["id"]
+            async for u in client.list("usage-metering", "users", account=account, mode="stream")
+        ]
+    assert ids == list(emu.dataset.user_ids(account))
+    assert emu.stats_snapshot()["requests"]["total"] == 11
