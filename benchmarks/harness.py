@@ -358,7 +358,9 @@ def combine(paths: Sequence[str], *, docs: bool) -> int:
     for n, payload in enumerate(payloads):
         sids = [sid for sid, (m, _) in sorted(chosen.items()) if m == n]
         if sids:
-            header += header_for(payload, sids if len(payloads) > 1 else None)
+            header += ("\n" if header else "") + header_for(
+                payload, sids if len(payloads) > 1 else None
+            )
     table = markdown(results)
     print(header + "\n" + table)
     if docs:
