@@ -169,10 +169,12 @@ class Fetcher:
         index = 0
         while not walk.done:
             cursor = walk.request_cursor()
-            meta = await self._fetch_page(request, cursor, index, emit, stats)
-            walk.advance(meta.next_cursor)
+            # Only the cursor is kept: holding the page's metadata (and so its records)
+            # while the next request is in flight costs the garbage collector dearly.
+            next_cursor = await self._fetch_page(request, cursor, index, emit, stats)
+            walk.advance(next_cursor)
             stats.pages += 1
-            stats.last_cursor = meta.next_cursor
+            stats.last_cursor = next_cursor
             index += 1
         return stats
 
@@ -183,7 +185,8 @@ class Fetcher:
         index: int,
         emit: Emit,
         stats: WalkStats,
-    ) -> BodyMeta:
+    ) -> str | None:
+        """Fetch one page (retrying as the policy allows); return its ``next_cursor``."""
         backoff = Backoff(self._retry)
         delivered = 0
         part = 0
@@ -234,7 +237,7 @@ class Fetcher:
                     meta=meta.members,
                 )
             )
-            return meta
+            return meta.next_cursor
 
     async def _attempt(
         self,
