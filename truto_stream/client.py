@@ -37,16 +37,18 @@ class RateLimits:
     """Client-side budgets, kept below Truto's published limits.
 
     Truto allows 500 requests per 10 s per token and 50 per 10 s per integrated account.
-    The client spaces requests so that it never exceeds either (padding the window by
-    ``safety_fraction`` and ``safety_s`` against clock skew) and adapts to the
-    ``ratelimit-remaining`` / ``ratelimit-reset`` headers and to any 429.
+    The client spaces requests so that it never exceeds either and adapts to the
+    ``ratelimit-remaining`` / ``ratelimit-reset`` headers and to any 429. Each request is
+    counted from the moment its answer arrives, which is never before the server counted
+    it; so the window needs only a small pad (``safety_fraction * window + safety_s``,
+    0.06 s on a 10 s window) for clock-rate differences and boundary rounding.
     """
 
     token_limit: int = 500
     account_limit: int = 50
     window: float = 10.0
-    safety_fraction: float = 0.02
-    safety_s: float = 0.02
+    safety_fraction: float = 0.005
+    safety_s: float = 0.01
 
     def budget(self) -> RateBudget:
         return RateBudget(
