@@ -100,13 +100,15 @@ class ListRequest:
         account_id: str,
         params: Mapping[str, Any] | None = None,
         mode: Mode = "paged",
-        framing: Framing | None = None,
+        framing: Framing | str | None = None,
         max_pages: int | None = None,
     ) -> ListRequest:
         """A ``GET /unified/{model}/{resource}`` list for one integrated account."""
         if mode not in ("paged", "stream"):
             raise ValueError(f"mode must be 'paged' or 'stream', not {mode!r}")
         path = f"/unified/{quote(model, safe='')}/{quote(resource, safe='')}"
+        if isinstance(framing, str):
+            framing = Framing(framing)  # ValueError names the framings allowed
         return cls(path, dict(params or {}), account_id, mode, framing, max_pages)
 
     def query(self, cursor: str | None) -> str:

@@ -166,28 +166,6 @@ class Client:
 
     # -- listing ---------------------------------------------------------------------
 
-    def _request(
-        self,
-        model: str,
-        resource: str,
-        *,
-        account: str,
-        params: Mapping[str, Any] | None = None,
-        mode: Mode = "paged",
-        framing: Framing | str | None = None,
-        max_pages: int | None = None,
-    ) -> ListRequest:
-        """Describe a list request for :meth:`pages` and :meth:`list`."""
-        return ListRequest.unified(
-            model,
-            resource,
-            account_id=account,
-            params=params,
-            mode=mode,
-            framing=Framing(framing) if isinstance(framing, str) else framing,
-            max_pages=max_pages if max_pages is not None else self._max_pages,
-        )
-
     async def pages(
         self,
         model: str,
@@ -206,14 +184,14 @@ class Client:
         ``mode="stream"`` asks for ``truto_response_format=stream`` and detects the
         body's framing (``framing`` overrides it). ``cursor`` resumes a walk.
         """
-        request = self._request(
+        request = ListRequest.unified(
             model,
             resource,
-            account=account,
+            account_id=account,
             params=params,
             mode=mode,
             framing=framing,
-            max_pages=max_pages,
+            max_pages=max_pages if max_pages is not None else self._max_pages,
         )
         async with contextlib.aclosing(self._walk(request, cursor=cursor)) as pages:
             async for page in pages:
