@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     fmt.add_argument(
         "--large-page-records", type=int, metavar="N",
-        help="unified pages with more records than this (Cursor's whole-team page) are sent "
+        help="unified pages with more records than this (a whole team in one page) are sent "
         f"chunked, batch by batch, instead of with Content-Length (default {d.large_page_records})",
     )  # fmt: skip
     fmt.add_argument(

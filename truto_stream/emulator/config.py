@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from truto_stream.emulator.vendors import INTEGRATIONS
+
 __all__ = [
     "DEFAULT_TOKEN",
     "INTEGRATIONS",
@@ -18,9 +20,6 @@ __all__ = [
 
 #: The API token the emulator accepts when none is configured (a development value).
 DEFAULT_TOKEN = "truto-emulator-dev-token"
-
-#: Integrations the emulator serves for ``usage-metering/users``.
-INTEGRATIONS: tuple[str, ...] = ("claude", "openai", "cursor")
 
 #: Integrated-account statuses Truto documents.
 STATUSES: tuple[str, ...] = (

@@ -5,18 +5,13 @@ Nothing is stored per user: user ``i`` of an account is a pure function of
 (no I/O, no clock) and can be rebuilt from the same :class:`EmulatorConfig` in another
 process to compute the expected records.
 
-Field support follows the seed document: ``id``, ``name``, ``emails``, ``status`` for every
-integration; ``created_at`` only ``openai``; ``last_active_at`` only ``claude``; ``roles``
-only ``openai`` and ``cursor``. ``remote_data`` is the vendor's own record:
-
-- claude: a row of Anthropic's ``GET /v1/organizations/analytics/users``;
-- openai: an ``organization.user`` of ``GET /v1/organization/users``;
-- cursor: a member of Cursor's ``GET /teams/members``.
+What a record holds (field support, the vendor's own record in ``remote_data``, the id
+scheme) is the integration's :class:`~truto_stream.emulator.vendors.Vendor`'s business;
+this module draws the facts those templates are filled with.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -24,117 +19,26 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from truto_stream.emulator.codes import (
+    M32,
+    admin_time,
+    chunk_table,
+    decode32,
+    encode32,
+    id_tail,
+    mix32,
+    mix64,
+    unmix32,
+    unmix64,
+)
 from truto_stream.emulator.config import AccountSpec, EmulatorConfig
 from truto_stream.emulator.faults import FaultRule, parse_faults
+from truto_stream.emulator.vendors import Vendor, vendor_for
 
 __all__ = ["SLOTS", "Account", "Dataset", "mix32", "mix64", "unmix32", "unmix64"]
 
 #: Distinct (name, status, metrics...) combinations per integration; see Dataset.slot.
 SLOTS = 4096
-
-_M = (1 << 64) - 1
-_C1 = 0xBF58476D1CE4E5B9
-_C2 = 0x94D049BB133111EB
-_C0 = 0x9E3779B97F4A7C15
-_C1_INV = pow(_C1, -1, 1 << 64)
-_C2_INV = pow(_C2, -1, 1 << 64)
-
-
-def mix64(x: int) -> int:
-    """splitmix64's finaliser: a bijection on 64-bit integers (so ids never collide)."""
-    z = (x + _C0) & _M
-    z = ((z ^ (z >> 30)) * _C1) & _M
-    z = ((z ^ (z >> 27)) * _C2) & _M
-    return z ^ (z >> 31)
-
-
-_K32 = 0x045D9F3B
-_K32_INV = pow(_K32, -1, 1 << 32)
-_M32 = 0xFFFFFFFF
-
-
-def mix32(x: int) -> int:
-    """Two multiply-xorshift rounds: a cheap bijection on 32-bit integers.
-
-    User ids are built from ``mix32(i ^ account salt)``, so ids never collide within an
-    account and :meth:`Dataset.index_of` can invert them.
-    """
-    x = ((x ^ (x >> 16)) * _K32) & _M32
-    x = ((x ^ (x >> 16)) * _K32) & _M32
-    return x ^ (x >> 16)
-
-
-def unmix32(x: int) -> int:
-    """The inverse of :func:`mix32` (a 16-bit xorshift of a 32-bit value is an involution)."""
-    x ^= x >> 16
-    x = (x * _K32_INV) & _M32
-    x ^= x >> 16
-    x = (x * _K32_INV) & _M32
-    return x ^ (x >> 16)
-
-
-def _unshift(z: int, s: int) -> int:
-    x = z
-    for _ in range(64 // s + 1):
-        x = z ^ (x >> s)
-    return x & _M
-
-
-def unmix64(z: int) -> int:
-    """The inverse of :func:`mix64`."""
-    z = _unshift(z, 31)
-    z = (z * _C2_INV) & _M
-    z = _unshift(z, 27)
-    z = (z * _C1_INV) & _M
-    z = _unshift(z, 30)
-    return (z - _C0) & _M
-
-
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_B58_PAIRS = [a + b for a in _B58 for b in _B58]
-_B62_PAIRS = [a + b for a in _B62 for b in _B62]
-
-
-def _enc11(v: int, pairs: list[str], alphabet: str) -> str:
-    """Fixed-width (11 characters) big-endian encoding of a 64-bit value."""
-    base2 = len(pairs)
-    v, a = divmod(v, base2)
-    v, b = divmod(v, base2)
-    v, c = divmod(v, base2)
-    v, d = divmod(v, base2)
-    v, e = divmod(v, base2)
-    return alphabet[v] + pairs[e] + pairs[d] + pairs[c] + pairs[b] + pairs[a]
-
-
-@lru_cache(maxsize=2)
-def _chunk_table(alphabet: str) -> tuple[str, ...]:
-    """65,536 distinct 3-character codes: 16 bits of a 64-bit value per lookup."""
-    n = len(alphabet)
-    stride = 40503  # odd and coprime with n**3: spreads the codes over the whole space
-    out = []
-    for k in range(1 << 16):
-        c = (k * stride) % (n**3)
-        out.append(alphabet[c // (n * n)] + alphabet[(c // n) % n] + alphabet[c % n])
-    return tuple(out)
-
-
-@lru_cache(maxsize=2)
-def _chunk_index(alphabet: str) -> dict[str, int]:
-    return {code: k for k, code in enumerate(_chunk_table(alphabet))}
-
-
-def encode32(v: int, alphabet: str) -> str:
-    """A 32-bit value as 6 characters of ``alphabet`` (injective)."""
-    t = _chunk_table(alphabet)
-    return t[v >> 16] + t[v & 0xFFFF]
-
-
-def decode32(s: str, alphabet: str) -> int:
-    """The inverse of :func:`encode32` (``KeyError`` if ``s`` is not a valid code)."""
-    idx = _chunk_index(alphabet)
-    return (idx[s[0:3]] << 16) | idx[s[3:6]]
-
 
 # (display name, e-mail slug). A few non-ASCII names on purpose: orjson writes UTF-8.
 _FIRST: tuple[tuple[str, str], ...] = tuple(
@@ -188,30 +92,6 @@ _COMPANIES = (
 
 _FN = len(_FIRST)
 _LN = len(_LAST)
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-#: Fixed reference instant (2026-06-30): timestamps never depend on today's date.
-_REF_DAY = (dt.date(2026, 6, 30) - dt.date(1970, 1, 1)).days
-
-
-@lru_cache(maxsize=8192)
-def _day(day: int) -> str:
-    return dt.date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
-
-
-def iso_utc(ts: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.000Z`` for a Unix time in seconds."""
-    day, secs = divmod(ts, 86400)
-    h, rem = divmod(secs, 3600)
-    m, s = divmod(rem, 60)
-    return f"{_day(day)}T{h:02d}:{m:02d}:{s:02d}.000Z"
-
-
-def admin_time(ts: int) -> str:
-    """Truto's admin timestamp form, ``YYYY-MM-DD HH:MM:SS``."""
-    day, secs = divmod(ts, 86400)
-    h, rem = divmod(secs, 3600)
-    m, s = divmod(rem, 60)
-    return f"{_day(day)} {h:02d}:{m:02d}:{s:02d}"
 
 
 def _h(*parts: object) -> int:
@@ -227,11 +107,12 @@ def _uuid(*parts: object) -> str:
 @lru_cache(maxsize=16)
 def _slot_table(seed: int, integration: str) -> list[dict[str, Any]]:
     # Shared by every Dataset with this seed: tests and benchmarks build many.
-    return [_make_slot(seed, integration, j) for j in range(SLOTS)]
+    vendor = vendor_for(integration)
+    return [_make_slot(seed, vendor, j) for j in range(SLOTS)]
 
 
-def _make_slot(seed: int, integration: str, j: int) -> dict[str, Any]:
-    h2 = _h(seed, "slot", integration, j)
+def _make_slot(seed: int, vendor: Vendor, j: int) -> dict[str, Any]:
+    h2 = _h(seed, "slot", vendor.name, j)
     first, fslug = _FIRST[h2 % _FN]
     last, lslug = _LAST[(h2 >> 12) % _LN]
     pct = (h2 >> 24) % 100
@@ -242,36 +123,9 @@ def _make_slot(seed: int, integration: str, j: int) -> dict[str, Any]:
         "name": f"{first} {last}",
         "slug": f"{fslug}.{lslug}",
         "status": status,
-        "tail": (_enc11(h2, _B58_PAIRS, _B58) + _enc11(~h2 & _M, _B58_PAIRS, _B58))[:18],
-        "tail62": (_enc11(h2, _B62_PAIRS, _B62) + _enc11(~h2 & _M, _B62_PAIRS, _B62))[:18],
+        "tail": id_tail(h2, vendor.id_alphabet),
     }
-    t = h2 >> 32
-    if integration == "claude":
-        day = _REF_DAY - t % 90
-        secs = (t >> 8) % 86400
-        f["day"] = _day(day)
-        f["last_active_at"] = iso_utc(day * 86400 + secs)
-        m = mix64(h2)
-        active = status == "active"
-        conv = m % 40 if active else 0
-        f["conv"] = conv
-        f["msgs"] = conv * 3 + (m >> 8) % 7 if active else 0
-        f["sessions"] = (m >> 16) % 12 if active else 0
-        f["commits"] = (m >> 24) % 9 if active else 0
-        f["added"] = (m >> 32) % 900 if active else 0
-        f["removed"] = (m >> 42) % 300 if active else 0
-        f["prs"] = (m >> 52) % 4 if active else 0
-        f["searches"] = (m >> 56) % 20 if active else 0
-    elif integration == "openai":
-        added = 1640995200 + t % (4 * 365 * 86400)
-        f["added_at"] = added
-        f["created_at"] = iso_utc(added)
-        f["role"] = "owner" if (h2 >> 20) % 25 == 0 else "reader"
-    else:
-        r = (h2 >> 20) % 100
-        f["role"] = "owner" if r < 3 else "free-owner" if r < 5 else "member"
-        f["removed"] = status == "deleted"
-        f["removed_js"] = "true" if status == "deleted" else "false"
+    f.update(vendor.slot_facts(h2, status))
     return f
 
 
@@ -295,6 +149,11 @@ class Account:
     salt: int = field(default=0, repr=False)
     salt2: int = field(default=0, repr=False)
     id_base: int = field(default=0, repr=False)
+
+    @property
+    def vendor(self) -> Vendor:
+        """The integration's vendor (field support, query semantics, shapes)."""
+        return vendor_for(self.integration)
 
     def to_admin(self) -> dict[str, Any]:
         """The admin-API representation (``/integrated-account``)."""
@@ -408,8 +267,8 @@ class Dataset:
             domain=f"{company}.example.com",
             org_name=company.capitalize(),
             faults=parse_faults(spec.faults) if spec.faults is not None else global_faults,
-            salt=_h(self.seed, "salt", acc_id) & _M32,
-            salt2=_h(self.seed, "salt2", acc_id) & _M32,
+            salt=_h(self.seed, "salt", acc_id) & M32,
+            salt2=_h(self.seed, "salt2", acc_id) & M32,
             id_base=10_000_000 + (h >> 7) % 80_000_000,
         )
 
@@ -439,9 +298,8 @@ class Dataset:
         ctx = self._id_ctx.get(integration)
         if ctx is None:
             slots = [self.slot(integration, j) for j in range(SLOTS)]
-            alphabet = _B62 if integration == "openai" else _B58
-            key = "tail62" if integration == "openai" else "tail"
-            ctx = ([s["slug"] for s in slots], [s[key] for s in slots], _chunk_table(alphabet))
+            table = chunk_table(vendor_for(integration).id_alphabet)
+            ctx = ([s["slug"] for s in slots], [s["tail"] for s in slots], table)
             self._id_ctx[integration] = ctx
         return ctx
 
@@ -449,15 +307,13 @@ class Dataset:
         """(slot index, id, email) of user ``i``: the parts unique within the account."""
         v = mix32(acc.salt ^ i)
         j = (v ^ acc.salt2) & (SLOTS - 1)
-        integration = acc.integration
-        if integration == "claude":
-            uid = "user_" + encode32(v, _B58) + self.slot(integration, j)["tail"]
-        elif integration == "openai":
-            uid = "user-" + encode32(v, _B62) + self.slot(integration, j)["tail62"]
-        else:
+        vendor = acc.vendor
+        slot = self.slot(vendor.name, j)
+        if vendor.id_prefix is None:
             uid = str(acc.id_base + i)
-        slug = self.slot(integration, j)["slug"]
-        return j, uid, f"{slug}{i}@{acc.domain}"
+        else:
+            uid = vendor.id_prefix + encode32(v, vendor.id_alphabet) + slot["tail"]
+        return j, uid, f"{slot['slug']}{i}@{acc.domain}"
 
     def facts(self, acc: Account, i: int) -> dict[str, Any]:
         """Every piece user ``i`` is made of, JSON-ready (strings need no escaping)."""
@@ -476,75 +332,14 @@ class Dataset:
         return self._user(acc, i)
 
     def _user(self, acc: Account, i: int) -> dict[str, Any]:
-        f = self.facts(acc, i)
-        out: dict[str, Any] = {
-            "id": f["id"],
-            "name": f["name"],
-            "emails": [{"email": f["email"], "is_primary": True}],
-            "status": f["status"],
-        }
-        if acc.integration == "claude":
-            out["last_active_at"] = f["last_active_at"]
-        elif acc.integration == "openai":
-            out["created_at"] = f["created_at"]
-            out["roles"] = [{"id": f["role"], "name": f["role"]}]
-        else:
-            out["roles"] = [{"id": f["role"], "name": f["role"]}]
-        out["remote_data"] = self._remote(acc, f)
-        return out
+        return acc.vendor.record(self.facts(acc, i))
 
     def remote_user(self, account_id: str, i: int) -> dict[str, Any]:
         """User ``i`` in the vendor's own shape (``remote_data``, one raw-page row)."""
         acc = self._by_id[account_id]
         if not 0 <= i < acc.user_count:
             raise IndexError(i)
-        return self._remote(acc, self.facts(acc, i))
-
-    @staticmethod
-    def _remote(acc: Account, f: dict[str, Any]) -> dict[str, Any]:
-        if acc.integration == "claude":
-            return {
-                "user": {"id": f["id"], "email_address": f["email"], "type": "user"},
-                "chat_metrics": {
-                    "distinct_conversation_count": f["conv"],
-                    "message_count": f["msgs"],
-                },
-                "claude_code_metrics": {
-                    "core_metrics": {
-                        "commit_count": f["commits"],
-                        "distinct_session_count": f["sessions"],
-                        "lines_of_code": {
-                            "added_count": f["added"],
-                            "removed_count": f["removed"],
-                        },
-                        "pull_request_count": f["prs"],
-                    },
-                    "tool_actions": {
-                        "edit_tool": {"accepted_count": f["sessions"], "rejected_count": 0}
-                    },
-                },
-                "web_search_count": f["searches"],
-                "last_activity_date": f["day"],
-                "rbac_group_id": None,
-                "rbac_group_name": None,
-                "distinct_user_count": None,
-            }
-        if acc.integration == "openai":
-            return {
-                "object": "organization.user",
-                "id": f["id"],
-                "name": f["name"],
-                "email": f["email"],
-                "role": f["role"],
-                "added_at": f["added_at"],
-            }
-        return {
-            "id": f["num"],
-            "name": f["name"],
-            "email": f["email"],
-            "role": f["role"],
-            "isRemoved": f["removed"],
-        }
+        return acc.vendor.remote_record(self.facts(acc, i))
 
     def users(
         self, account_id: str, start: int = 0, stop: int | None = None
@@ -570,13 +365,14 @@ class Dataset:
     def index_of(self, account_id: str, user_id: str) -> int | None:
         """The index of a user id of this account, or ``None`` (inverse of the id maps)."""
         acc = self._by_id[account_id]
+        vendor = acc.vendor
+        prefix = vendor.id_prefix
         try:
-            if acc.integration == "cursor":
+            if prefix is None:
                 i = int(user_id) - acc.id_base
-            elif acc.integration == "claude" and user_id.startswith("user_"):
-                i = unmix32(decode32(user_id[5:11], _B58)) ^ acc.salt
-            elif acc.integration == "openai" and user_id.startswith("user-"):
-                i = unmix32(decode32(user_id[5:11], _B62)) ^ acc.salt
+            elif user_id.startswith(prefix):
+                code = user_id[len(prefix) : len(prefix) + 6]
+                i = unmix32(decode32(code, vendor.id_alphabet)) ^ acc.salt
             else:
                 return None
         except (KeyError, ValueError):

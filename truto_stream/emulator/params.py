@@ -6,9 +6,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from truto_stream.emulator.vendors import LimitRule, Vendor, vendor_for
+
 __all__ = [
     "FORMATS",
-    "LIMITS",
     "ParamError",
     "UsersQuery",
     "parse_bool",
@@ -16,12 +17,6 @@ __all__ = [
 ]
 
 FORMATS = ("unified", "normalized", "raw", "debug", "stream")
-#: integration -> (default page size, max page size); None = the whole team in one page.
-LIMITS: dict[str, tuple[int, int] | None] = {
-    "claude": (100, 1000),
-    "openai": (100, 100),
-    "cursor": None,
-}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -66,6 +61,38 @@ def _excluded(items: list[tuple[str, str]]) -> set[str]:
     return out
 
 
+def _limit(vendor: Vendor, query: dict[str, str]) -> int | None:
+    rule: LimitRule | None = vendor.limit
+    if rule is None:
+        return None
+    raw_limit = query.get("limit")
+    if raw_limit is None or raw_limit == "" or parse_bool(query.get("truto_ignore_limit", "0")):
+        return rule.default
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise ParamError(f"limit must be an integer, got {raw_limit!r}") from None
+    if not rule.minimum <= limit <= rule.maximum:
+        raise ParamError(
+            f"limit must be between {rule.minimum} and {rule.maximum} for {vendor.name}"
+        )
+    return limit
+
+
+def _date(query: dict[str, str], today: dt.date | None) -> str:
+    raw_date = query.get("date")
+    if not raw_date:
+        base = today if today is not None else dt.datetime.now(dt.UTC).date()
+        return (base - dt.timedelta(days=3)).isoformat()
+    if not _DATE.match(raw_date):
+        raise ParamError(f"date must be in YYYY-MM-DD format, got {raw_date!r}")
+    try:
+        dt.date.fromisoformat(raw_date)
+    except ValueError:
+        raise ParamError(f"date is not a valid calendar date: {raw_date!r}") from None
+    return raw_date
+
+
 def parse_users_query(
     integration: str,
     items: list[tuple[str, str]],
@@ -73,6 +100,7 @@ def parse_users_query(
     today: dt.date | None = None,
 ) -> UsersQuery:
     """Validate and normalise the query (``items`` keeps repeated keys, decoded)."""
+    vendor = vendor_for(integration)
     query: dict[str, str] = {}
     for key, value in items:
         query.setdefault(key, value)
@@ -81,34 +109,8 @@ def parse_users_query(
         raise ParamError(
             f"Invalid truto_response_format {fmt!r}; expected one of {', '.join(FORMATS)}"
         )
-    limits = LIMITS[integration]
-    limit: int | None = None
-    if limits is not None:
-        default, maximum = limits
-        raw_limit = query.get("limit")
-        if raw_limit is None or raw_limit == "" or parse_bool(query.get("truto_ignore_limit", "0")):
-            limit = default
-        else:
-            try:
-                limit = int(raw_limit)
-            except ValueError:
-                raise ParamError(f"limit must be an integer, got {raw_limit!r}") from None
-            if not 1 <= limit <= maximum:
-                raise ParamError(f"limit must be between 1 and {maximum} for {integration}")
-    date: str | None = None
-    if integration == "claude":
-        raw_date = query.get("date")
-        if raw_date:
-            if not _DATE.match(raw_date):
-                raise ParamError(f"date must be in YYYY-MM-DD format, got {raw_date!r}")
-            try:
-                dt.date.fromisoformat(raw_date)
-            except ValueError:
-                raise ParamError(f"date is not a valid calendar date: {raw_date!r}") from None
-            date = raw_date
-        else:
-            base = today if today is not None else dt.datetime.now(dt.UTC).date()
-            date = (base - dt.timedelta(days=3)).isoformat()
+    limit = _limit(vendor, query)
+    date = _date(query, today) if vendor.takes_date else None
     excluded = _excluded(items)
     if "truto_ignore_remote_data" in query and parse_bool(query["truto_ignore_remote_data"]):
         excluded.add("remote_data")

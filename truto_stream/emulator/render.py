@@ -17,61 +17,16 @@ from typing import Any
 
 import orjson
 
-from truto_stream.emulator.data import _K32, _M32, SLOTS, Account, Dataset
+from truto_stream.emulator.codes import K32, M32
+from truto_stream.emulator.data import SLOTS, Account, Dataset
+from truto_stream.emulator.vendors import VENDORS
 
 __all__ = ["UNIFIED_FIELDS", "PageCache", "Renderer"]
 
-_EMAILS = '[{"email":"%(email)s","is_primary":true}]'
-_ROLES = '[{"id":"%(role)s","name":"%(role)s"}]'
-_REMOTE = {
-    "claude": (
-        '{"user":{"id":"%(id)s","email_address":"%(email)s","type":"user"},'
-        '"chat_metrics":{"distinct_conversation_count":%(conv)s,"message_count":%(msgs)s},'
-        '"claude_code_metrics":{"core_metrics":{"commit_count":%(commits)s,'
-        '"distinct_session_count":%(sessions)s,"lines_of_code":{"added_count":%(added)s,'
-        '"removed_count":%(removed)s},"pull_request_count":%(prs)s},"tool_actions":'
-        '{"edit_tool":{"accepted_count":%(sessions)s,"rejected_count":0}}},'
-        '"web_search_count":%(searches)s,"last_activity_date":"%(day)s",'
-        '"rbac_group_id":null,"rbac_group_name":null,"distinct_user_count":null}'
-    ),
-    "openai": (
-        '{"object":"organization.user","id":"%(id)s","name":"%(name)s",'
-        '"email":"%(email)s","role":"%(role)s","added_at":%(added_at)s}'
-    ),
-    "cursor": (
-        '{"id":%(num)s,"name":"%(name)s","email":"%(email)s","role":"%(role)s",'
-        '"isRemoved":%(removed_js)s}'
-    ),
-}
 #: Unified fields per integration, in output order, with their value templates.
 UNIFIED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "claude": (
-        ("id", '"%(id)s"'),
-        ("name", '"%(name)s"'),
-        ("emails", _EMAILS),
-        ("status", '"%(status)s"'),
-        ("last_active_at", '"%(last_active_at)s"'),
-        ("remote_data", _REMOTE["claude"]),
-    ),
-    "openai": (
-        ("id", '"%(id)s"'),
-        ("name", '"%(name)s"'),
-        ("emails", _EMAILS),
-        ("status", '"%(status)s"'),
-        ("created_at", '"%(created_at)s"'),
-        ("roles", _ROLES),
-        ("remote_data", _REMOTE["openai"]),
-    ),
-    "cursor": (
-        ("id", '"%(id)s"'),
-        ("name", '"%(name)s"'),
-        ("emails", _EMAILS),
-        ("status", '"%(status)s"'),
-        ("roles", _ROLES),
-        ("remote_data", _REMOTE["cursor"]),
-    ),
+    name: vendor.unified_fields for name, vendor in VENDORS.items()
 }
-
 
 _KEEP = {"id": "%(id)s", "email": "%(email)s", "num": "%(num)s"}
 
@@ -82,8 +37,8 @@ _Joiner = Callable[[list[tuple[bytes, ...]], _Ctx, Account, int, int], list[byte
 
 
 @lru_cache(maxsize=64)
-def _joiner(integration: str, pattern: tuple[str, ...]) -> _Joiner:
-    """A loop specialised to one integration and placeholder order.
+def _joiner(id_prefix: str | None, pattern: tuple[str, ...]) -> _Joiner:
+    """A loop specialised to one id scheme and placeholder order.
 
     It inlines :meth:`Dataset.unique` (same arithmetic; a test pins the output to
     ``orjson.dumps(dataset.user(...))``) and joins literal pieces with the values, which
@@ -96,11 +51,10 @@ def _joiner(integration: str, pattern: tuple[str, ...]) -> _Joiner:
     for n, key in enumerate(pattern):
         items += [f"p[{n}]", names[key]]
     items.append(f"p[{len(pattern)}]")
-    if integration == "cursor":
+    if id_prefix is None:
         uid = "        uid = b'%d' % (base + i)\n"
     else:
-        prefix = "user_" if integration == "claude" else "user-"
-        uid = f"        uid = b'{prefix}' + t[v >> 16] + t[v & 65535] + tails[j]\n"
+        uid = f"        uid = {id_prefix.encode()!r} + t[v >> 16] + t[v & 65535] + tails[j]\n"
     src = (
         "def render(pieces, ctx, acc, start, stop):\n"
         "    slugs, tails, t = ctx\n"
@@ -112,8 +66,8 @@ def _joiner(integration: str, pattern: tuple[str, ...]) -> _Joiner:
         "    domain = ('@' + acc.domain).encode()\n"
         "    for i in range(start, stop):\n"
         "        z = salt ^ i\n"
-        f"        z = ((z ^ (z >> 16)) * {_K32}) & {_M32}\n"
-        f"        z = ((z ^ (z >> 16)) * {_K32}) & {_M32}\n"
+        f"        z = ((z ^ (z >> 16)) * {K32}) & {M32}\n"
+        f"        z = ((z ^ (z >> 16)) * {K32}) & {M32}\n"
         "        v = z ^ (z >> 16)\n"
         f"        j = (v ^ salt2) & {SLOTS - 1}\n"
         + uid
@@ -123,7 +77,7 @@ def _joiner(integration: str, pattern: tuple[str, ...]) -> _Joiner:
         "    return out\n"
     )
     namespace: dict[str, Any] = {}
-    exec(src, namespace)  # generated from fixed names and integers, no outside input
+    exec(src, namespace)  # generated from fixed names, integers and a vendor's id prefix
     fn: _Joiner = namespace["render"]
     return fn
 
@@ -199,21 +153,10 @@ class Renderer:
     def __init__(self, dataset: Dataset, cache_bytes: int = 64 << 20) -> None:
         self.dataset = dataset
         self.cache = PageCache(cache_bytes)
-        self._templates: dict[tuple[str, frozenset[str]], str] = {}
 
     def template(self, integration: str, excluded: frozenset[str]) -> str:
         """The ``%``-template of one unified record without the ``excluded`` fields."""
-        key = (integration, excluded)
-        tmpl = self._templates.get(key)
-        if tmpl is None:
-            parts = [
-                f'"{name}":{value}'
-                for name, value in UNIFIED_FIELDS[integration]
-                if name not in excluded
-            ]
-            tmpl = "{" + ",".join(parts) + "}"
-            self._templates[key] = tmpl
-        return tmpl
+        return VENDORS[integration].record_template(excluded)
 
     def slot_templates(
         self, integration: str, excluded: frozenset[str] | None
@@ -222,12 +165,13 @@ class Renderer:
 
         ``excluded=None`` gives the vendor row (``remote_data``) templates.
         """
+        vendor = VENDORS[integration]
+        if excluded is not None:
+            excluded = vendor.known_fields(excluded)
         key = (self.dataset.seed, integration, excluded)
         entry = _SLOT_TEMPLATES.get(key)
         if entry is None:
-            base = (
-                _REMOTE[integration] if excluded is None else self.template(integration, excluded)
-            )
+            base = vendor.remote_template if excluded is None else vendor.record_template(excluded)
             slot = self.dataset.slot
             pieces: list[tuple[bytes, ...]] = []
             pattern: tuple[str, ...] = ()
@@ -236,7 +180,7 @@ class Renderer:
                 split = _PLACEHOLDER.split(filled)
                 pieces.append(tuple(x.encode() for x in split[0::2]))
                 pattern = tuple(split[1::2])
-            entry = (pieces, _joiner(integration, pattern))
+            entry = (pieces, _joiner(vendor.id_prefix, pattern))
             _SLOT_TEMPLATES[key] = entry
             while len(_SLOT_TEMPLATES) > 48:  # bounded: oldest first
                 _SLOT_TEMPLATES.pop(next(iter(_SLOT_TEMPLATES)))
@@ -336,20 +280,6 @@ class Renderer:
     ) -> bytes:
         """The vendor's own page body for users ``start .. stop-1``."""
         rows = self.remote_records(acc, start, stop)
-        if acc.integration == "claude":
-            return b'{"data":[' + rows + b'],"next_page":' + orjson.dumps(vendor_next) + b"}"
-        if acc.integration == "openai":
-            first = self.dataset.facts(acc, start)["id"] if stop > start else None
-            last = self.dataset.facts(acc, stop - 1)["id"] if stop > start else None
-            return (
-                b'{"object":"list","data":['
-                + rows
-                + b'],"first_id":'
-                + orjson.dumps(first)
-                + b',"last_id":'
-                + orjson.dumps(last)
-                + b',"has_more":'
-                + (b"true" if vendor_next is not None else b"false")
-                + b"}"
-            )
-        return b'{"teamMembers":[' + rows + b"]}"
+        first = self.dataset.unique(acc, start)[1] if stop > start else None
+        last = self.dataset.unique(acc, stop - 1)[1] if stop > start else None
+        return acc.vendor.raw_page(rows, first, last, vendor_next)

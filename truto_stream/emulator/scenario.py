@@ -1,19 +1,7 @@
 """Scenario files: a JSON description of tenants, accounts and every emulator option.
 
-::
-
-    {
-      "options": {"seed": 7, "latency_ms": 5, "faults": "502@0.05"},
-      "tenants": [
-        {"id": "acme", "accounts": [
-          {"integration": "claude", "users": 250000},
-          {"integration": "openai", "users": 40, "status": "needs_reauth"},
-          {"integration": "cursor", "users": "10-20", "is_blocked": true},
-          {"integration": "claude", "users": 500, "faults": "cut@#2x2, loop@#5",
-           "id": "4b0c1a8e-0000-4000-8000-000000000001"}
-        ]}
-      ]
-    }
+The format, with an example, is in docs/emulator.md ("Scenario files"; a test checks that
+the example loads).
 
 ``options`` takes any :class:`EmulatorConfig` field by name (option keys may also sit at the
 top level). ``users`` is a number, ``"MIN-MAX"`` or ``[MIN, MAX]`` (per account: drawn
@@ -101,25 +89,26 @@ def _option(name: str, value: Any) -> Any:
     return value
 
 
-def config_from_mapping(data: dict[str, Any], base: EmulatorConfig | None = None) -> EmulatorConfig:
-    """Build a config from a parsed scenario (``base`` supplies unset options)."""
-    if not isinstance(data, dict):
-        raise ScenarioError("a scenario is a JSON object")
-    options: dict[str, Any] = {}
+def _options(data: dict[str, Any]) -> dict[str, Any]:
+    """The option keys of a scenario (top level and ``options``), by field name."""
     raw_options = data.get("options", {})
     if not isinstance(raw_options, dict):
         raise ScenarioError("options must be an object")
     top = {k: v for k, v in data.items() if k not in ("options", "tenants", "accounts")}
     if isinstance(data.get("tenants"), int):
         top["tenants"] = data["tenants"]
+    options: dict[str, Any] = {}
     for source in (top, raw_options):
         for name, value in source.items():
             key = name.replace("-", "_")
             if key not in _FIELDS:
                 raise ScenarioError(f"unknown option {name!r}")
             options[key] = _option(key, value)
-    accounts_raw = options.pop("accounts", None) or data.get("accounts") or []
-    seed = int(options.get("seed", base.seed if base is not None else 0))
+    return options
+
+
+def _specs(data: dict[str, Any], accounts_raw: list[Any], seed: int) -> list[AccountSpec]:
+    """Declared accounts: ``tenants[].accounts[]`` first, then the ``accounts`` list."""
     specs: list[AccountSpec] = []
     tenants = data.get("tenants")
     if isinstance(tenants, list):
@@ -133,6 +122,17 @@ def config_from_mapping(data: dict[str, Any], base: EmulatorConfig | None = None
             specs.append(raw)
         else:
             specs.append(_account(seed, len(specs), raw, None))
+    return specs
+
+
+def config_from_mapping(data: dict[str, Any], base: EmulatorConfig | None = None) -> EmulatorConfig:
+    """Build a config from a parsed scenario (``base`` supplies unset options)."""
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario is a JSON object")
+    options = _options(data)
+    accounts_raw = options.pop("accounts", None) or data.get("accounts") or []
+    seed = int(options.get("seed", base.seed if base is not None else 0))
+    specs = _specs(data, list(accounts_raw), seed)
     if specs:
         options["accounts"] = tuple(specs)
     try:

@@ -14,7 +14,7 @@ from truto_stream.emulator.limits import SlidingWindow
 from truto_stream.emulator.render import Renderer
 from truto_stream.emulator.stats import Stats
 
-__all__ = ["EmulatorState"]
+__all__ = ["STATE", "EmulatorState"]
 
 
 class EmulatorState:
@@ -60,3 +60,7 @@ class EmulatorState:
             self.account_window.clear()
         if faults:
             self.attempts.clear()
+
+
+#: Where an application keeps its :class:`EmulatorState`.
+STATE = web.AppKey("truto_emulator_state", EmulatorState)

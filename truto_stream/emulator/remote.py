@@ -1,0 +1,72 @@
+"""Errors that come from the vendor: Truto's remote-error body around the vendor's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from truto_stream.emulator.data import Account
+from truto_stream.emulator.faults import FaultRule
+from truto_stream.emulator.limits import format_seconds
+from truto_stream.emulator.replies import error_reply
+from truto_stream.emulator.state import EmulatorState
+
+__all__ = ["needs_reauth", "remote_error_extra", "status_fault"]
+
+
+def remote_error_extra(
+    acc: Account, status: int, raw: Any, *, rate_limited: bool = False
+) -> dict[str, Any]:
+    """``truto_is_remote_error``, ``raw_response`` and ``truto_error_insight`` keys."""
+    label = acc.vendor.label
+    insight: dict[str, Any] = {
+        "remote_error": {
+            "description": f"The {label} API returned an error ({status}).",
+            "value": raw,
+        }
+    }
+    if rate_limited:
+        insight["rate_limit_error"] = {
+            "description": f"The {label} API rate limit was exceeded; retry after "
+            "the Retry-After header."
+        }
+    return {"truto_is_remote_error": True, "raw_response": raw, "truto_error_insight": insight}
+
+
+def needs_reauth(acc: Account, headers: dict[str, str]) -> web.Response:
+    """The remote 401 of an account whose status is not ``active``."""
+    return error_reply(
+        401,
+        f"The integrated account needs to be re-authenticated (status: {acc.status}).",
+        headers,
+        **remote_error_extra(acc, 401, acc.vendor.error_401()),
+    )
+
+
+def _remote_429(
+    st: EmulatorState, acc: Account, rule: FaultRule, headers: dict[str, str]
+) -> web.Response:
+    st.stats.rate_limited_remote += 1
+    retry = rule.arg if rule.arg is not None else st.config.remote_retry_after_s
+    retry_after = format_seconds(retry)
+    raw, vendor_headers = acc.vendor.error_429(retry_after)
+    vendor_headers["Retry-After"] = retry_after
+    extra = remote_error_extra(acc, 429, raw, rate_limited=True)
+    return error_reply(429, "", {**headers, **vendor_headers}, **extra)
+
+
+def status_fault(
+    st: EmulatorState, acc: Account, rule: FaultRule, headers: dict[str, str]
+) -> web.Response:
+    """The error answer of a status fault (``500``, ``502``, ``504``, ``remote429``)."""
+    st.stats.faults[rule.kind] += 1
+    if rule.kind == "remote429":
+        return _remote_429(st, acc, rule, headers)
+    status = int(rule.kind)
+    message = {
+        500: "Internal server error (emulated).",
+        502: f"Bad gateway: no clean response from {acc.integration} (emulated).",
+        504: f"Gateway timeout: {acc.integration} did not answer in time (emulated).",
+    }[status]
+    return error_reply(status, message, headers)

@@ -1,0 +1,116 @@
+"""Claude: Anthropic's ``GET /v1/organizations/analytics/users`` behind Truto."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import orjson
+
+from truto_stream.emulator.codes import B58, REF_DAY, day_text, iso_utc, mix64
+from truto_stream.emulator.vendors.base import COMMON_FIELDS, CursorStyle, LimitRule, Vendor
+
+__all__ = ["Claude"]
+
+_ROW = (
+    '{"user":{"id":"%(id)s","email_address":"%(email)s","type":"user"},'
+    '"chat_metrics":{"distinct_conversation_count":%(conv)s,"message_count":%(msgs)s},'
+    '"claude_code_metrics":{"core_metrics":{"commit_count":%(commits)s,'
+    '"distinct_session_count":%(sessions)s,"lines_of_code":{"added_count":%(added)s,'
+    '"removed_count":%(removed)s},"pull_request_count":%(prs)s},"tool_actions":'
+    '{"edit_tool":{"accepted_count":%(sessions)s,"rejected_count":0}}},'
+    '"web_search_count":%(searches)s,"last_activity_date":"%(day)s",'
+    '"rbac_group_id":null,"rbac_group_name":null,"distinct_user_count":null}'
+)
+
+
+class Claude(Vendor):
+    """Per-user activity rows; ``limit`` 1-1000 (default 100), ``date``, page tokens."""
+
+    name: ClassVar[str] = "claude"
+    label: ClassVar[str] = "Claude"
+    api_url: ClassVar[str] = "https://api.anthropic.com/v1/organizations/analytics/users"
+    credential_headers: ClassVar[dict[str, str]] = {
+        "x-api-key": "[redacted]",
+        "anthropic-version": "2023-06-01",
+    }
+    id_prefix: ClassVar[str | None] = "user_"
+    id_alphabet: ClassVar[str] = B58
+    limit: ClassVar[LimitRule | None] = LimitRule(default=100, minimum=1, maximum=1000)
+    takes_date: ClassVar[bool] = True
+    cursor_style: ClassVar[CursorStyle] = "page_token"
+    unified_fields: ClassVar[tuple[tuple[str, str], ...]] = (
+        *COMMON_FIELDS,
+        ("last_active_at", '"%(last_active_at)s"'),
+        ("remote_data", _ROW),
+    )
+    remote_template: ClassVar[str] = _ROW
+
+    def slot_facts(self, h: int, status: str) -> dict[str, Any]:
+        t = h >> 32
+        day = REF_DAY - t % 90
+        secs = (t >> 8) % 86400
+        m = mix64(h)
+        active = status == "active"
+        conv = m % 40 if active else 0
+        return {
+            "day": day_text(day),
+            "last_active_at": iso_utc(day * 86400 + secs),
+            "conv": conv,
+            "msgs": conv * 3 + (m >> 8) % 7 if active else 0,
+            "sessions": (m >> 16) % 12 if active else 0,
+            "commits": (m >> 24) % 9 if active else 0,
+            "added": (m >> 32) % 900 if active else 0,
+            "removed": (m >> 42) % 300 if active else 0,
+            "prs": (m >> 52) % 4 if active else 0,
+            "searches": (m >> 56) % 20 if active else 0,
+        }
+
+    def extra_fields(self, f: dict[str, Any]) -> dict[str, Any]:
+        return {"last_active_at": f["last_active_at"]}
+
+    def remote_record(self, f: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "user": {"id": f["id"], "email_address": f["email"], "type": "user"},
+            "chat_metrics": {
+                "distinct_conversation_count": f["conv"],
+                "message_count": f["msgs"],
+            },
+            "claude_code_metrics": {
+                "core_metrics": {
+                    "commit_count": f["commits"],
+                    "distinct_session_count": f["sessions"],
+                    "lines_of_code": {"added_count": f["added"], "removed_count": f["removed"]},
+                    "pull_request_count": f["prs"],
+                },
+                "tool_actions": {
+                    "edit_tool": {"accepted_count": f["sessions"], "rejected_count": 0}
+                },
+            },
+            "web_search_count": f["searches"],
+            "last_activity_date": f["day"],
+            "rbac_group_id": None,
+            "rbac_group_name": None,
+            "distinct_user_count": None,
+        }
+
+    def request_params(
+        self, limit: int | None, date: str | None, vendor_cursor: str | None
+    ) -> dict[str, str]:
+        params = {"date": date or "", "limit": str(limit)}
+        if vendor_cursor:
+            params["page"] = vendor_cursor
+        return params
+
+    def raw_page(
+        self, rows: bytes, first_id: str | None, last_id: str | None, vendor_next: str | None
+    ) -> bytes:
+        return b'{"data":[' + rows + b'],"next_page":' + orjson.dumps(vendor_next) + b"}"
+
+    def error_401(self) -> Any:
+        return {"type": "error", "error": {"type": "authentication_error",
+                                           "message": "invalid x-api-key"}}  # fmt: skip
+
+    def error_429(self, retry_after: str) -> tuple[Any, dict[str, str]]:
+        body = {"type": "error", "error": {"type": "rate_limit_error",
+                                           "message": "Rate limit exceeded"}}  # fmt: skip
+        return body, {"anthropic-ratelimit-requests-remaining": "0"}
