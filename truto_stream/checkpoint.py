@@ -53,10 +53,12 @@ import anyio.to_thread
 
 from truto_stream.errors import ConfigurationError
 
-__all__ = ["AccountProgress", "AccountState", "Checkpoint"]
+__all__ = ["AccountProgress", "Checkpoint", "ProgressState"]
 
-AccountState = Literal["in_progress", "done", "failed", "skipped"]
-_STATES: frozenset[str] = frozenset(get_args(AccountState))
+#: What a checkpoint stores about an account (a sweep's report has its own, richer
+#: ``AccountState``: pending and running accounts are ``in_progress`` here).
+ProgressState = Literal["in_progress", "done", "failed", "skipped"]
+_STATES: frozenset[str] = frozenset(get_args(ProgressState))
 
 SCHEMA_VERSION = 1
 
@@ -104,7 +106,7 @@ class AccountProgress:
     """
 
     account_id: str
-    state: AccountState
+    state: ProgressState
     cursor: str | None
     records: int
     pages: int
@@ -291,7 +293,7 @@ class Checkpoint:
         _check_text("account_id", account_id)
         self._put(AccountProgress(account_id, "in_progress", None, 0, 0, None, time.time()))
 
-    def _set_state(self, account_id: str, state: AccountState, error: str | None) -> None:
+    def _set_state(self, account_id: str, state: ProgressState, error: str | None) -> None:
         self._check_open()
         _check_text("account_id", account_id)
         if error is not None:
@@ -394,7 +396,7 @@ class Checkpoint:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._task_group = tg
-        tg.start_soon(self._flusher, name=f"checkpoint flusher {self._path.name}")
+        tg.start_soon(self.run_flusher, name=f"checkpoint flusher {self._path.name}")
         return self
 
     async def __aexit__(
@@ -423,7 +425,13 @@ class Checkpoint:
         await self.aclose()
         return suppress
 
-    async def _flusher(self) -> None:
+    async def run_flusher(self) -> None:
+        """Flush every ``flush_interval`` seconds, or sooner at ``max_pending`` updates.
+
+        Runs until the checkpoint is closed or the task is cancelled; a failed write ends
+        it with the error. ``async with`` runs it for you; a caller that keeps the
+        checkpoint open longer than its writers (the sweep) runs it in a task of its own.
+        """
         while not self._closed:
             with anyio.move_on_after(self._flush_interval):
                 await self._wake.wait()

@@ -6,22 +6,20 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self, cast
 
 import aiohttp
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
-from anyio.streams.memory import MemoryObjectSendStream
 
-from truto_stream._fetch import Fetcher, ListRequest, Mode, Page, WalkStats
+from truto_stream._fetch import Fetcher, ListRequest, Mode, Page
 from truto_stream._framing import Framing
 from truto_stream._http import Timeouts, Transport, check_base_url
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
-from truto_stream._streams import receive_next
+from truto_stream._runtime import Runtime
 from truto_stream.errors import ConfigurationError
 from truto_stream.models import IntegratedAccount, User
 from truto_stream.sweep import AccountQuery, OnError, Sweep
@@ -60,15 +58,6 @@ class RateLimits:
         )
 
 
-class _Failed:
-    """An error raised in a producer task, carried to the consumer to re-raise."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
 class Client:
     """An async client for Truto's unified API list endpoints.
 
@@ -85,7 +74,9 @@ class Client:
     ``token`` defaults to ``$TRUTO_API_TOKEN``. ``base_url`` must be https unless the host
     is loopback or ``allow_insecure`` is set. ``prefetch`` bounds how many page parts are
     fetched ahead of the caller (memory and backpressure); ``rate_limits=None`` turns the
-    client-side budgets off.
+    client-side budgets off. ``stop_timeout`` bounds how long closing a list or a sweep
+    waits for its cancelled background task (``None``: no bound); a task that overruns it
+    is reported with a :class:`RuntimeWarning` and stopped when the client closes.
     """
 
     def __init__(
@@ -101,6 +92,7 @@ class Client:
         prefetch: int = 2,
         max_pages: int | None = None,
         allow_insecure: bool = False,
+        stop_timeout: float | None = 10.0,
     ) -> None:
         _require_asyncio()
         token = token if token is not None else os.environ.get(TOKEN_ENV)
@@ -109,22 +101,22 @@ class Client:
         if prefetch < 1:
             raise ConfigurationError("prefetch must be at least 1")
         self._base_url = check_base_url(base_url, allow_insecure=allow_insecure)
-        self._timeouts = timeouts or Timeouts()
-        self._retry = retry or RetryPolicy()
-        self._prefetch = prefetch
+        timeouts = timeouts or Timeouts()
+        retry = retry or RetryPolicy()
         self._max_pages = max_pages
         self._transport = Transport(
             self._base_url,
             token,
-            timeouts=self._timeouts,
+            timeouts=timeouts,
             max_connections=max_connections,
             session=session,
         )
-        self._budget = rate_limits.budget() if rate_limits is not None else None
-        self._fetcher = Fetcher(
-            self._transport, retry=self._retry, timeouts=self._timeouts, budget=self._budget
+        budget = rate_limits.budget() if rate_limits is not None else None
+        fetcher = Fetcher(self._transport, retry=retry, timeouts=timeouts, budget=budget)
+        # Everything lists and sweeps need from the client, in one object.
+        self._runtime = Runtime(
+            fetcher, base_url=str(self._base_url), prefetch=prefetch, stop_timeout=stop_timeout
         )
-        self._task_group: TaskGroup | None = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self.usage_metering = UsageMetering(self)
 
@@ -142,7 +134,9 @@ class Client:
         async with contextlib.AsyncExitStack() as stack:
             await self._transport.open()
             stack.push_async_callback(self._transport.close)
-            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._runtime.attach(task_group)
+            stack.callback(self._runtime.attach, None)
             self._exit_stack = stack.pop_all()
         return self
 
@@ -159,9 +153,10 @@ class Client:
         stack, self._exit_stack = self._exit_stack, None
         if stack is None:
             return
-        if self._task_group is not None:
-            self._task_group.cancel_scope.cancel()
-        self._task_group = None
+        task_group = self._runtime.task_group
+        if task_group is not None:
+            task_group.cancel_scope.cancel()
+        self._runtime.attach(None)
         await stack.aclose()
 
     # -- listing ---------------------------------------------------------------------
@@ -193,7 +188,7 @@ class Client:
             framing=framing,
             max_pages=max_pages if max_pages is not None else self._max_pages,
         )
-        async with contextlib.aclosing(self._walk(request, cursor=cursor)) as pages:
+        async with contextlib.aclosing(self._runtime.walk(request, cursor=cursor)) as pages:
             async for page in pages:
                 yield page
 
@@ -225,53 +220,6 @@ class Client:
             async for page in pages:
                 for record in page.records:
                     yield record
-
-    async def _walk(
-        self,
-        request: ListRequest,
-        *,
-        cursor: str | None = None,
-        stats: WalkStats | None = None,
-    ) -> AsyncGenerator[Page, None]:
-        """Yield the pages of a prepared :class:`ListRequest`, fetching ahead in a task."""
-
-        async def produce(send: MemoryObjectSendStream[Page | _Failed]) -> None:
-            async def emit(page: Page) -> None:
-                try:
-                    send.send_nowait(page)  # room in the buffer: no scheduling point
-                except anyio.WouldBlock:
-                    await send.send(page)
-
-            await self._fetcher.walk(request, emit, start_cursor=cursor, stats=stats)
-
-        async with contextlib.aclosing(self._background(produce)) as items:
-            async for page in items:
-                yield page
-
-    async def _background(
-        self, produce: Callable[[MemoryObjectSendStream[Any]], Awaitable[None]]
-    ) -> AsyncGenerator[Any, None]:
-        """Run ``produce`` in the client's task group; yield what it sends, in order.
-
-        The memory stream between them is bounded by ``prefetch``: a slow caller makes
-        the producer wait (backpressure). Closing this generator cancels the producer
-        and waits for it to release its connection.
-        """
-        if self._task_group is None:
-            raise ConfigurationError("the client is not open: use `async with Client(...)`")
-        send, receive = anyio.create_memory_object_stream[Any](self._prefetch)
-        scope, done = await self._task_group.start(_run_producer, produce, send)
-        try:
-            async with receive:
-                # Items are never None: None marks the end of the stream.
-                while (item := await receive_next(receive)) is not None:
-                    if isinstance(item, _Failed):
-                        raise item.error
-                    yield item
-        finally:
-            scope.cancel()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                await done.wait()
 
     def sweep(
         self,
@@ -306,7 +254,7 @@ class Client:
             print(sweep.report.to_dict())
         """
         return Sweep(
-            self,
+            self._runtime,
             model,
             resource,
             accounts=accounts,
@@ -331,39 +279,12 @@ class Client:
         params: Mapping[str, Any] | None = None,
     ) -> AsyncGenerator[IntegratedAccount, None]:
         """Yield the integrated accounts matching the filters (``GET /integrated-account``)."""
-        query = dict(params or {})
-        for key, value in (
-            ("tenant_id", tenant_id),
-            ("integration.name", integration),
-            ("status", status),
-        ):
-            if value is not None:
-                query[key] = value
-        request = ListRequest("/integrated-account", query, None)
-        async with contextlib.aclosing(self._walk(request)) as pages:
+        query = AccountQuery(tenant_id=tenant_id, integration=integration, status=status)
+        request = query.request(params)
+        async with contextlib.aclosing(self._runtime.walk(request)) as pages:
             async for page in pages:
                 for account in page.records:
                     yield cast(IntegratedAccount, account)
-
-
-async def _run_producer(
-    produce: Callable[[MemoryObjectSendStream[Any]], Awaitable[None]],
-    send: MemoryObjectSendStream[Any],
-    *,
-    task_status: TaskStatus[tuple[anyio.CancelScope, anyio.Event]],
-) -> None:
-    done = anyio.Event()
-    try:
-        with anyio.CancelScope() as scope:
-            task_status.started((scope, done))
-            async with send:
-                try:
-                    await produce(send)
-                except Exception as exc:  # handed to the consumer, who re-raises it
-                    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        await send.send(_Failed(exc))
-    finally:
-        done.set()
 
 
 def _require_asyncio(*, running: bool = False) -> None:

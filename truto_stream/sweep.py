@@ -24,21 +24,17 @@ import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
 import anyio
 import orjson
-from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from truto_stream._fetch import ListRequest, Mode, Page, WalkStats
 from truto_stream._framing import Framing
-from truto_stream._streams import receive_next
+from truto_stream._runtime import Producer, Runtime
 from truto_stream.checkpoint import Checkpoint
 from truto_stream.errors import ConfigurationError, TrutoError
-
-if TYPE_CHECKING:
-    from truto_stream.client import Client
 
 __all__ = [
     "AccountQuery",
@@ -63,6 +59,18 @@ class AccountQuery:
     tenant_id: str | None = None
     integration: str | None = None
     status: str | None = None
+
+    def request(self, params: Mapping[str, Any] | None = None) -> ListRequest:
+        """The ``GET /integrated-account`` list for these filters (plus ``params``)."""
+        query = dict(params or {})
+        for key, value in (
+            ("tenant_id", self.tenant_id),
+            ("integration.name", self.integration),
+            ("status", self.status),
+        ):
+            if value is not None:
+                query[key] = value
+        return ListRequest("/integrated-account", query, None)
 
 
 @dataclass(frozen=True)
@@ -212,12 +220,6 @@ def _split(page: Page, most: int) -> list[Page]:
     ]
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
 class Sweep:
     """A running sweep. Open it with ``async with client.sweep(...)`` (or iterate it).
 
@@ -227,7 +229,7 @@ class Sweep:
 
     def __init__(
         self,
-        client: Client,
+        runtime: Runtime,
         model: str,
         resource: str,
         *,
@@ -247,7 +249,7 @@ class Sweep:
             raise ConfigurationError("buffer_records must be at least 1")
         if on_error not in ("continue", "raise"):
             raise ConfigurationError("on_error must be 'continue' or 'raise'")
-        self._client = client
+        self._runtime = runtime
         self._model = model
         self._resource = resource
         self._accounts = accounts if isinstance(accounts, AccountQuery) else list(accounts)
@@ -260,11 +262,8 @@ class Sweep:
         self._max_pages = max_pages
         self._gate = _RecordGate(buffer_records)
         self._checkpoint: Checkpoint | None = None
-        self._receive: MemoryObjectReceiveStream[_Event] | None = None
-        self._scope: anyio.CancelScope | None = None
-        self._done: anyio.Event | None = None
+        self._producer: Producer[_Event] | None = None
         self._iterating = False
-        self._failure: BaseException | None = None
         self._uncommitted: dict[str, int] = {}
         self._report = SweepReport()
         # Walks in progress: their counters are folded into the report when it is read.
@@ -274,7 +273,7 @@ class Sweep:
     def sweep_key(self) -> str:
         """Identifies what is swept, so a checkpoint is never resumed by another sweep."""
         what = {
-            "base_url": self._client.base_url,
+            "base_url": self._runtime.base_url,
             "path": f"{self._model}/{self._resource}",
             "params": self._params,
             "mode": self._mode,
@@ -297,16 +296,18 @@ class Sweep:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        task_group = self._client._task_group
-        if task_group is None:
+        if self._runtime.task_group is None:
             raise ConfigurationError("the client is not open: use `async with Client(...)`")
-        if self._receive is not None:
+        if self._producer is not None:
             raise ConfigurationError("a sweep runs once; create a new one to run again")
         if self._checkpoint_path is not None:
             self._checkpoint = await Checkpoint.open(self._checkpoint_path, self.sweep_key)
         # Unbounded in items: the record gate bounds what is buffered, and markers are tiny.
-        send, self._receive = anyio.create_memory_object_stream[_Event](float("inf"))
-        self._scope, self._done = await task_group.start(self._run, send)
+        self._producer = await self._runtime.start(
+            self._run,
+            buffer=float("inf"),
+            name=f"truto_stream sweep {self._model}/{self._resource}",
+        )
         return self
 
     async def __aexit__(
@@ -319,14 +320,9 @@ class Sweep:
 
     async def aclose(self) -> None:
         """Stop every worker, close every connection, flush the checkpoint."""
-        if self._scope is not None:
-            self._scope.cancel()
         with anyio.CancelScope(shield=True):
-            if self._done is not None:
-                with anyio.move_on_after(10):
-                    await self._done.wait()
-            if self._receive is not None:
-                self._receive.close()
+            if self._producer is not None:
+                await self._producer.stop()
             if self._report.finished_at is None:
                 self._report.finished_at = time.time()
             if self._checkpoint is not None:
@@ -338,19 +334,20 @@ class Sweep:
         After a plain ``async for`` is broken out of, asyncio closes the loop's generator
         in a task of its own, a moment later; this waits for that to finish.
         """
-        if self._done is not None:
-            await self._done.wait()
+        if self._producer is not None:
+            await self._producer.wait()
 
     # -- iteration -----------------------------------------------------------------------
 
     async def pages(self) -> AsyncGenerator[Page, None]:
         """Yield page parts from every account, interleaved as they arrive."""
-        if self._receive is None:
+        if self._producer is None:
             raise ConfigurationError("open the sweep first: `async with client.sweep(...)`")
         if self._iterating:
             raise ConfigurationError("a sweep can be iterated once")
         self._iterating = True
-        while (event := await receive_next(self._receive)) is not None:
+        # The producer's error (discovery failed, or a bug) is raised after its events.
+        while (event := await self._producer.next()) is not None:
             if isinstance(event, Page):
                 yield event
                 # The caller asked for more: it has pulled past this part.
@@ -360,8 +357,6 @@ class Sweep:
                 self._skipped(event)
             else:
                 self._finished(event)
-        if self._failure is not None:
-            raise self._failure
 
     async def batches(self) -> AsyncGenerator[tuple[str, list[dict[str, Any]]], None]:
         """Yield ``(account_id, records)`` batches: the cheapest way to consume a sweep."""
@@ -378,7 +373,7 @@ class Sweep:
                     yield SweepItem(account, record, page)
 
     def __aiter__(self) -> AsyncGenerator[SweepItem, None]:
-        if self._receive is not None:
+        if self._producer is not None:
             return self._items()
         return self._open_and_iterate()
 
@@ -441,42 +436,26 @@ class Sweep:
 
     # -- producer side -------------------------------------------------------------------
 
-    async def _run(
-        self,
-        send: MemoryObjectSendStream[_Event],
-        *,
-        task_status: TaskStatus[tuple[anyio.CancelScope, anyio.Event]],
-    ) -> None:
-        done = anyio.Event()
+    async def _run(self, send: MemoryObjectSendStream[_Event]) -> None:
+        """The coordinator: discovery and the workers, plus the checkpoint's flusher.
+
+        It never closes ``send`` itself: the runtime does, after handing on its error.
+        """
         try:
-            with anyio.CancelScope() as scope:
-                task_status.started((scope, done))
-                try:
-                    async with send, anyio.create_task_group() as background:
-                        if self._checkpoint is not None:
-                            background.start_soon(self._flush_periodically, self._checkpoint)
-                        work_send, work_receive = anyio.create_memory_object_stream[str](
-                            self._concurrency
-                        )
-                        async with anyio.create_task_group() as tg:
-                            tg.start_soon(self._discover, work_send, send.clone())
-                            for _ in range(self._concurrency):
-                                tg.start_soon(self._worker, work_receive.clone(), send.clone())
-                            work_receive.close()
-                        background.cancel_scope.cancel()
-                except Exception as exc:  # discovery or a bug: re-raised to the caller
-                    self._failure = _unwrap(exc)
+            async with anyio.create_task_group() as background:
+                if self._checkpoint is not None:
+                    # Stopped when the workers end: the caller's later commits are flushed
+                    # by aclose(), which keeps the checkpoint open while records remain.
+                    background.start_soon(self._checkpoint.run_flusher)
+                work_send, work_receive = anyio.create_memory_object_stream[str](self._concurrency)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._discover, work_send, send.clone())
+                    for _ in range(self._concurrency):
+                        tg.start_soon(self._worker, work_receive.clone(), send.clone())
+                    work_receive.close()
+                background.cancel_scope.cancel()
         finally:
             self._report.finished_at = time.time()
-            done.set()
-
-    @staticmethod
-    async def _flush_periodically(checkpoint: Checkpoint, interval: float = 0.25) -> None:
-        # The caller's commits after the workers end are flushed by aclose(), which owns
-        # the checkpoint: it stays open as long as the caller may still pull records.
-        while True:
-            await anyio.sleep(interval)
-            await checkpoint.flush()
 
     async def _discover(
         self, work: MemoryObjectSendStream[str], events: MemoryObjectSendStream[_Event]
@@ -486,20 +465,27 @@ class Sweep:
                 for account_id in dict.fromkeys(self._accounts):
                     await self._offer(account_id, work)
                 return
-            query = self._accounts
-            async for account in self._client.integrated_accounts(
-                tenant_id=query.tenant_id, integration=query.integration, status=query.status
-            ):
-                account_id = str(account["id"])
-                status = account.get("status")
-                if status != "active":
-                    self._account(account_id)
-                    events.send_nowait(_Skipped(account_id, f"account status is {status!r}"))
-                elif account.get("is_blocked"):
-                    self._account(account_id)
-                    events.send_nowait(_Skipped(account_id, "account is blocked"))
-                else:
-                    await self._offer(account_id, work)
+            async with contextlib.aclosing(self._runtime.walk(self._accounts.request())) as pages:
+                async for page in pages:
+                    for account in page.records:
+                        await self._discovered(account, work, events)
+
+    async def _discovered(
+        self,
+        account: Mapping[str, Any],
+        work: MemoryObjectSendStream[str],
+        events: MemoryObjectSendStream[_Event],
+    ) -> None:
+        account_id = str(account["id"])
+        status = account.get("status")
+        if status != "active":
+            self._account(account_id)
+            events.send_nowait(_Skipped(account_id, f"account status is {status!r}"))
+        elif account.get("is_blocked"):
+            self._account(account_id)
+            events.send_nowait(_Skipped(account_id, "account is blocked"))
+        else:
+            await self._offer(account_id, work)
 
     async def _offer(self, account_id: str, work: MemoryObjectSendStream[str]) -> None:
         report = self._account(account_id)
@@ -548,7 +534,7 @@ class Sweep:
         self._live[account_id] = (stats, started)
         error: TrutoError | None = None
         try:
-            await self._client._fetcher.walk(request, emit, start_cursor=start_cursor, stats=stats)
+            await self._runtime.fetcher.walk(request, emit, start_cursor=start_cursor, stats=stats)
         except TrutoError as exc:
             error = exc
         finally:

@@ -14,7 +14,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from truto_stream import Client, NeedsReauth
+from truto_stream import AuthError, Client, NeedsReauth
 from truto_stream.client import RateLimits
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 from truto_stream.sweep import AccountQuery
@@ -294,3 +294,16 @@ async def test_a_rerun_with_the_checkpoint_skips_finished_accounts(
         assert report.state == "done"
         assert report.note is not None
         assert report.error is None
+
+
+async def test_a_failed_discovery_is_raised_as_one_typed_error(emulator: Any) -> None:
+    emu = await emulator(accounts=mixed_accounts(3, 50, seed=2))
+    async with Client(token="not-the-token", base_url=emu.url, retry=FAST_RETRY) as client:
+        with pytest.raises(AuthError) as refused:
+            async with client.sweep("usage-metering", "users", accounts=AccountQuery()) as sweep:
+                async for _ in sweep:
+                    pass
+    # Not an exception group (the sweep's tasks run in groups): the caller handles one error.
+    assert type(refused.value) is AuthError
+    assert sweep.report.finished_at is not None
+    assert sweep.report.accounts == {}

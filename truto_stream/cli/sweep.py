@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 import orjson
 
+from truto_stream._runtime import single_error
 from truto_stream.cli.common import (
     DEFAULT_BASE_URL,
     EXIT_FAILED,
@@ -247,14 +248,7 @@ async def _drain_with_progress(
             tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # One failure (the drain's) is what callers handle: not a group of one.
-        raise _first_error(group) from None
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return error
+        raise single_error(group) from None
 
 
 async def _drain(batches: Any, output: Output) -> None:
