@@ -1,6 +1,5 @@
 """truto-stream: pull records out of Truto's unified API, fast and with bounded memory."""
 
-from truto_stream._fetch import Page
 from truto_stream._framing import Framing
 from truto_stream._http import Timeouts
 from truto_stream._retry import RetryPolicy
@@ -30,6 +29,7 @@ from truto_stream.errors import (
     Unprocessable,
 )
 from truto_stream.models import Email, IntegratedAccount, Organization, Role, SpendLimit, User
+from truto_stream.page import Page
 from truto_stream.shard import Shard, plan_shards, run_shard
 from truto_stream.sweep import AccountQuery, AccountReport, Sweep, SweepItem, SweepReport
 

@@ -1,75 +1,49 @@
 """Walking one integrated account's list, page by page, with retries and rate budgets.
 
 This is the loop the client and the sweep share: build the request, wait for the rate
-budget, send, classify the answer, parse the body into :class:`Page` parts, follow
+budget, send it through the :class:`~truto_stream._transport.Transport`, classify the
+answer, parse the body into :class:`~truto_stream.page.Page` parts, follow
 ``next_cursor``. A failed attempt is retried per the :class:`RetryPolicy`; a retried
-response re-requests the same cursor and skips the records it already delivered, so
-within one run every record is handed on exactly once.
+response re-requests the same cursor and skips the records it already delivered
+(:class:`~truto_stream._retry.SkipOnRetry`), so within one run every record is handed on
+exactly once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, Final
 from urllib.parse import quote
 
-import aiohttp
 import anyio
 import orjson
 
 from truto_stream._framing import Framing
-from truto_stream._http import Timeouts, Transport, translate_client_error
 from truto_stream._paging import CursorWalk
 from truto_stream._parse import BodyMeta, parse_body
 from truto_stream._query import encode_query
 from truto_stream._ratelimit import RateBudget, RateLimiter
-from truto_stream._retry import Backoff, RetryPolicy, parse_retry_after
+from truto_stream._retry import Backoff, RetryPolicy, SkipOnRetry, parse_retry_after
+from truto_stream._transport import BodySource, Response, Transport
 from truto_stream.errors import (
     RateLimited,
-    TruncatedBody,
     TrutoError,
     UnexpectedContentType,
     error_for_status,
 )
+from truto_stream.page import Mode, Page
 
-__all__ = ["Fetcher", "ListRequest", "Mode", "Page", "WalkStats"]
-
-Mode = Literal["paged", "stream"]
+__all__ = ["Fetcher", "ListRequest", "PageSink", "WalkStats"]
 
 #: An error body larger than this is not read further (it is only for diagnostics).
 _ERROR_BODY_MAX: Final = 2**16
 
 
-@dataclass(frozen=True)
-class Page:
-    """A batch of records from one response, with the page's metadata.
-
-    A page parsed whole arrives as one ``Page``. A large page or a stream is handed on in
-    several parts as it is parsed (``part`` counts them); only the last part has
-    ``final=True`` and carries ``next_cursor``: once a caller has processed a final part,
-    resuming from its ``next_cursor`` loses nothing.
-    """
-
-    records: list[Any]
-    account_id: str | None
-    cursor: str | None
-    """The cursor sent for this page (None for the first page)."""
-    index: int
-    """The page's position in the walk, from 0."""
-    part: int = 0
-    final: bool = True
-    next_cursor: str | None = None
-    result_count: int | None = None
-    is_partial_response: bool | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
-    """Every other envelope member (``prev_cursor``, ``debug``...) on the final part."""
-
-
 @dataclass
 class WalkStats:
-    """Counters of one walk, for progress and reports."""
+    """Counters of one walk, for progress and reports (``pages``: pages received)."""
 
     requests: int = 0
     pages: int = 0
@@ -77,7 +51,6 @@ class WalkStats:
     retries: int = 0
     rate_limited: int = 0
     bytes: int = 0
-    last_cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +108,8 @@ class ListRequest:
         )
 
 
-Emit = Callable[[Page], Awaitable[None]]
+#: Where a walk hands its page parts (the client's queue, the sweep's gate).
+PageSink = Callable[[Page], Awaitable[None]]
 
 
 class Fetcher:
@@ -146,13 +120,11 @@ class Fetcher:
         transport: Transport,
         *,
         retry: RetryPolicy,
-        timeouts: Timeouts,
         budget: RateBudget | None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self._retry = retry
-        self._timeouts = timeouts
         self._budget = budget
         self._limiter = RateLimiter(budget, clock) if budget is not None else None
         self._clock = clock
@@ -160,132 +132,86 @@ class Fetcher:
     async def walk(
         self,
         request: ListRequest,
-        emit: Emit,
+        sink: PageSink,
         *,
         start_cursor: str | None = None,
         stats: WalkStats | None = None,
     ) -> WalkStats:
-        """Fetch every page of ``request`` from ``start_cursor``, handing parts to ``emit``."""
+        """Fetch every page of ``request`` from ``start_cursor``, handing parts to ``sink``."""
         stats = stats or WalkStats()
         walk = CursorWalk(start_cursor, max_pages=request.max_pages)
-        index = 0
         while not walk.done:
-            cursor = walk.request_cursor()
             # Only the cursor is kept: holding the page's metadata (and so its records)
             # while the next request is in flight costs the garbage collector dearly.
-            next_cursor = await self._fetch_page(request, cursor, index, emit, stats)
+            page = _PageFetch(request, walk.request_cursor(), walk.pages, sink, stats)
+            next_cursor = await self._fetch_page(page)
             walk.advance(next_cursor)
-            stats.pages += 1
-            stats.last_cursor = next_cursor
-            index += 1
+            stats.pages = walk.pages
         return stats
 
-    async def _fetch_page(
-        self,
-        request: ListRequest,
-        cursor: str | None,
-        index: int,
-        emit: Emit,
-        stats: WalkStats,
-    ) -> str | None:
+    async def _fetch_page(self, page: _PageFetch) -> str | None:
         """Fetch one page (retrying as the policy allows); return its ``next_cursor``."""
         backoff = Backoff(self._retry)
-        delivered = 0
-        part = 0
         while True:
-            # Records handed on by an earlier attempt at this page are skipped on retry.
-            before = skip = delivered
-
-            async def on_batch(records: list[Any]) -> None:
-                nonlocal skip, delivered, part
-                if skip:
-                    if len(records) <= skip:
-                        skip -= len(records)
-                        return
-                    records, skip = records[skip:], 0
-                delivered += len(records)
-                stats.records += len(records)
-                await emit(Page(records, request.account_id, cursor, index, part, final=False))
-                part += 1
-
+            page.skip.begin()
             try:
-                meta = await self._attempt(request, cursor, on_batch, stats)
+                meta = await self._attempt(page)
             except TrutoError as err:
-                if delivered > before:
+                if page.skip.progressed:
                     # This attempt made progress (a long stream cut part-way): the retry
                     # budget is for attempts that get nowhere, so it starts again.
                     backoff.reset()
                 delay = backoff.next_delay(err)
                 if delay is None:
                     raise
-                stats.retries += 1
+                page.stats.retries += 1
                 await anyio.sleep(delay)
                 continue
-            records = meta.records[skip:] if skip < len(meta.records) else []
-            stats.records += len(records)
-            count = meta.members.get("result_count")
-            partial = meta.members.get("is_partial_response")
-            await emit(
-                Page(
-                    records,
-                    request.account_id,
-                    cursor,
-                    index,
-                    part,
-                    final=True,
-                    next_cursor=meta.next_cursor,
-                    result_count=count if isinstance(count, int) else None,
-                    is_partial_response=partial if isinstance(partial, bool) else None,
-                    meta=meta.members,
-                )
-            )
+            await page.finish(meta)
             return meta.next_cursor
 
-    async def _attempt(
-        self,
-        request: ListRequest,
-        cursor: str | None,
-        on_batch: Callable[[list[Any]], Awaitable[None]],
-        stats: WalkStats,
-    ) -> BodyMeta:
-        account = request.account_id
-        slot = await self._limiter.acquire(account) if self._limiter is not None else None
-        stats.requests += 1
-        try:
-            response = await self._transport.send(request.path, request.query(cursor))
-        finally:
-            if self._budget is not None and slot is not None:
-                # The server counted the request before its answer came back.
-                self._budget.settle(account, slot, self._clock())
+    async def _attempt(self, page: _PageFetch) -> BodyMeta:
+        request, stats = page.request, page.stats
+        response = await self._send(request, page.cursor, stats)
         try:
             if self._budget is not None:
-                self._budget.observe_headers(account, response.headers, self._clock())
+                self._budget.observe_headers(request.account_id, response.headers, self._clock())
             if response.status >= 300:
-                raise await self._error(request, response, stats)
+                raise await self._http_error(request, response, stats)
             content_type = response.headers.get("Content-Type")
             _check_content_type(content_type, request)
-            source = _SafeSource(response.content, request.path)
+            body = response.body
             try:
-                meta = await parse_body(
-                    source,
+                return await parse_body(
+                    body,
                     content_type=content_type,
                     content_length=response.content_length,
-                    emit=on_batch,
+                    emit=page.hand_on,
                     framing=request.framing,
                     keyed=request.keyed,
                     whole=request.response_format in ("debug", "raw"),
                     raw=request.response_format == "raw",
                 )
             finally:
-                stats.bytes += source.bytes_read
-            return meta
+                stats.bytes += body.bytes_read
         finally:
             response.release()
 
-    async def _error(
-        self, request: ListRequest, response: aiohttp.ClientResponse, stats: WalkStats
+    async def _send(self, request: ListRequest, cursor: str | None, stats: WalkStats) -> Response:
+        account = request.account_id
+        slot = await self._limiter.acquire(account) if self._limiter is not None else None
+        stats.requests += 1
+        try:
+            return await self._transport.send(request.path, request.query(cursor))
+        finally:
+            if self._budget is not None and slot is not None:
+                # The server counted the request before its answer came back.
+                self._budget.settle(account, slot, self._clock())
+
+    async def _http_error(
+        self, request: ListRequest, response: Response, stats: WalkStats
     ) -> TrutoError:
-        body = await _read_error_body(response)
+        body = await _read_error_body(response.body)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         err = error_for_status(
             response.status,
@@ -303,6 +229,61 @@ class Fetcher:
         return err
 
 
+class _PageFetch:
+    """One page of a walk being fetched: where its parts go and what they carry."""
+
+    __slots__ = ("cursor", "index", "part", "request", "sink", "skip", "stats")
+
+    def __init__(
+        self,
+        request: ListRequest,
+        cursor: str | None,
+        index: int,
+        sink: PageSink,
+        stats: WalkStats,
+    ) -> None:
+        self.request = request
+        self.cursor = cursor
+        self.index = index
+        self.sink = sink
+        self.stats = stats
+        self.skip = SkipOnRetry()
+        self.part = 0
+
+    async def hand_on(self, batch: list[Any]) -> None:
+        """A batch parsed before the end of the body: a non-final part."""
+        records = self.skip.take(batch)
+        if records is None:
+            return
+        self.stats.records += len(records)
+        request = self.request
+        await self.sink(
+            Page(records, request.account_id, self.cursor, self.index, self.part, final=False)
+        )
+        self.part += 1
+
+    async def finish(self, meta: BodyMeta) -> None:
+        """The body's last records and its metadata: the final part."""
+        records = self.skip.take(meta.records) or []
+        self.stats.records += len(records)
+        count = meta.members.get("result_count")
+        partial = meta.members.get("is_partial_response")
+        await self.sink(
+            Page(
+                records,
+                self.request.account_id,
+                self.cursor,
+                self.index,
+                self.part,
+                final=True,
+                next_cursor=meta.next_cursor,
+                result_count=count if isinstance(count, int) else None,
+                is_partial_response=partial if isinstance(partial, bool) else None,
+                meta=meta.members,
+            )
+        )
+
+
 def _check_content_type(content_type: str | None, request: ListRequest) -> None:
     if content_type is None:
         return
@@ -315,47 +296,15 @@ def _check_content_type(content_type: str | None, request: ListRequest) -> None:
         )
 
 
-async def _read_error_body(response: aiohttp.ClientResponse) -> dict[str, Any] | None:
+async def _read_error_body(body: BodySource) -> dict[str, Any] | None:
+    """Truto's error object, read up to ``_ERROR_BODY_MAX`` bytes; None if it is not one."""
+    chunks: list[bytes] = []
+    size = 0
     try:
-        data = await response.content.read(_ERROR_BODY_MAX)
-        document = orjson.loads(data)
-    except (aiohttp.ClientError, OSError, TimeoutError, orjson.JSONDecodeError):
+        while size < _ERROR_BODY_MAX and (chunk := await body.read(_ERROR_BODY_MAX - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        document = orjson.loads(b"".join(chunks))
+    except (TrutoError, orjson.JSONDecodeError):
         return None
     return document if isinstance(document, dict) else None
-
-
-class _SafeSource:
-    """A response body reader whose failures are truto-stream errors."""
-
-    def __init__(self, content: aiohttp.StreamReader, path: str) -> None:
-        self._content = content
-        self._path = path
-        self.bytes_read = 0
-
-    async def read(self, n: int = -1) -> bytes:
-        try:
-            data = await self._content.read(n)
-        except aiohttp.ClientPayloadError:
-            raise TruncatedBody(
-                f"the connection closed mid-body after {self.bytes_read} bytes", path=self._path
-            ) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise translate_client_error(exc, self._path) from None
-        self.bytes_read += len(data)
-        return data
-
-    def read_buffered(self, n: int) -> bytes:
-        """What has already arrived, up to ``n`` bytes, without waiting (may be empty)."""
-        try:
-            data = self._content.read_nowait(n)
-        except aiohttp.ClientPayloadError:
-            raise TruncatedBody(
-                f"the connection closed mid-body after {self.bytes_read} bytes", path=self._path
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise translate_client_error(exc, self._path) from None
-        self.bytes_read += len(data)
-        return data
-
-    def at_eof(self) -> bool:
-        return self._content.at_eof()

@@ -1,9 +1,12 @@
-"""The aiohttp transport: the only module that does network I/O.
+"""The aiohttp transport: the only module that imports aiohttp (the emulator aside).
 
-It owns (or borrows) one pooled ``aiohttp.ClientSession``, adds the bearer token to each
-request, and turns aiohttp's exceptions into :mod:`truto_stream.errors` ones. aiohttp's
-own exceptions can carry the request headers (and so the token) in their ``request_info``;
-none of them leaves this module.
+:class:`AiohttpTransport` implements :class:`truto_stream._transport.Transport`: it owns
+(or borrows) one pooled ``aiohttp.ClientSession``, adds the bearer token to each request
+and returns the project's own :class:`~truto_stream._transport.Response`, whose body
+reads through :class:`_AiohttpBody`. Every aiohttp, OS or timeout exception, raised while
+sending or while reading a body, is mapped by :func:`map_error`, the one place that does
+it. aiohttp's exceptions can carry request headers (and so the token) and raw server
+bytes; none of them leaves this module.
 """
 
 from __future__ import annotations
@@ -17,10 +20,17 @@ from typing import Final
 import aiohttp
 import yarl
 
+from truto_stream._transport import Response
 from truto_stream._version import __version__
-from truto_stream.errors import ConfigurationError, RequestTimeout, TransportError
+from truto_stream.errors import (
+    ConfigurationError,
+    RequestTimeout,
+    TransportError,
+    TruncatedBody,
+    TrutoError,
+)
 
-__all__ = ["Timeouts", "Transport", "check_base_url"]
+__all__ = ["AiohttpTransport", "Timeouts", "check_base_url", "map_error"]
 
 USER_AGENT: Final = f"truto-stream/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -82,8 +92,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class Transport:
-    """A pooled HTTP session bound to one base URL and one token."""
+class AiohttpTransport:
+    """A pooled aiohttp session bound to one base URL and one token."""
 
     def __init__(
         self,
@@ -102,7 +112,7 @@ class Transport:
         self._owns_session = session is None
 
     def __repr__(self) -> str:
-        return f"Transport(base_url={str(self._base_url)!r}, token=<redacted>)"
+        return f"AiohttpTransport(base_url={str(self._base_url)!r}, token=<redacted>)"
 
     async def open(self) -> None:
         if self._session is None:
@@ -134,7 +144,7 @@ class Transport:
             sock_read=self._timeouts.read_idle,
         )
 
-    async def send(self, path: str, query: str) -> aiohttp.ClientResponse:
+    async def send(self, path: str, query: str) -> Response:
         """GET ``path?query`` (query already encoded) and return once headers are in.
 
         The caller must ``release()`` the response; an unread body makes aiohttp close
@@ -150,24 +160,95 @@ class Transport:
             # asyncio's own timeout: a third of anyio.fail_after's cost per request, and
             # this module is asyncio-only anyway (aiohttp).
             async with asyncio.timeout(self._timeouts.request):
-                return await self._session.get(
+                response = await self._session.get(
                     url, headers=headers, timeout=self._client_timeout(), allow_redirects=False
                 )
-        except TimeoutError as exc:
-            raise RequestTimeout(f"timed out: {_describe(exc)}", path=path) from None
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"connection failed: {_describe(exc)}", path=path) from None
+        except _FOREIGN as exc:
+            error = map_error(exc, path)
+        else:
+            return _response(response, path)
+        raise error  # outside the except block: no foreign exception in its context
 
 
-def translate_client_error(exc: BaseException, path: str | None = None) -> TransportError:
-    """Map an aiohttp/OS error raised while reading a body to a :class:`TransportError`."""
+def _response(response: aiohttp.ClientResponse, path: str) -> Response:
+    # A compressed body's Content-Length counts compressed bytes: the decoded length is
+    # unknown, and the parser must not take the compressed size for it.
+    compressed = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+    return Response(
+        status=response.status,
+        headers=response.headers,
+        body=_AiohttpBody(response.content, path),
+        content_length=None if compressed else response.content_length,
+        on_release=response.release,
+        on_close=response.close,
+    )
+
+
+class _AiohttpBody:
+    """A response body whose every failure is a truto-stream error."""
+
+    __slots__ = ("_content", "_path", "bytes_read")
+
+    def __init__(self, content: aiohttp.StreamReader, path: str) -> None:
+        self._content = content
+        self._path = path
+        self.bytes_read = 0
+
+    async def read(self, n: int = -1) -> bytes:
+        try:
+            data = await self._content.read(n)
+        except _FOREIGN as exc:
+            error = map_error(exc, self._path, self.bytes_read)
+        else:
+            self.bytes_read += len(data)
+            return data
+        raise error
+
+    def read_buffered(self, n: int) -> bytes:
+        try:
+            data = self._content.read_nowait(n)
+        except _FOREIGN as exc:
+            error = map_error(exc, self._path, self.bytes_read)
+        else:
+            self.bytes_read += len(data)
+            return data
+        raise error
+
+    def at_eof(self) -> bool:
+        return self._content.at_eof()
+
+
+#: What aiohttp, the OS or a timeout may raise while sending or reading.
+_FOREIGN = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+def map_error(exc: BaseException, path: str | None = None, body_bytes: int = 0) -> TrutoError:
+    """The truto-stream error for an aiohttp, OS or timeout exception (the one mapping).
+
+    Only exception type names and the OS's own words are kept: aiohttp's messages can
+    quote raw server bytes (a bad status line, a header, a line too long) and its
+    ``request_info`` carries the request headers, so neither is used.
+    """
     if isinstance(exc, TimeoutError):
-        return RequestTimeout(f"timed out: {_describe(exc)}", path=path)
-    return TransportError(f"connection failed: {_describe(exc)}", path=path)
+        return RequestTimeout(f"timed out ({_name(exc)})", path=path)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return TruncatedBody(
+            f"the body ended badly after {body_bytes} bytes ({_name(exc)})", path=path
+        )
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Raised while reading the status line and headers: not valid HTTP.
+        return TransportError(f"the answer is not valid HTTP ({_name(exc)})", path=path)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(f"connection failed ({_name(exc)}: {exc.strerror})", path=path)
+    if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError):
+        return TransportError(f"connection failed ({_name(exc)}: {exc.strerror})", path=path)
+    return TransportError(f"connection failed ({_name(exc)})", path=path)
 
 
-def _describe(exc: BaseException) -> str:
-    # Only the exception's type and its own message: never request_info or headers.
-    text = str(exc) if not isinstance(exc, aiohttp.ClientResponseError) else exc.message
+def _name(exc: BaseException) -> str:
+    """The exception's type, and that of the exception it wraps (aiohttp nests parser errors)."""
     name = type(exc).__name__
-    return f"{name}: {text}" if text else name
+    cause = exc.__cause__
+    if isinstance(exc, aiohttp.ClientError) and isinstance(cause, Exception):
+        return f"{name}: {type(cause).__name__}"
+    return name

@@ -62,7 +62,7 @@ class CursorWalk:
         self._failed = False
         self.pages = 0
         """Pages received (``advance`` calls that succeeded or raised a walk error)."""
-        self.last_cursor: str | None = self._cursor
+        self.last_sent_cursor: str | None = self._cursor
         """The cursor sent for the most recently received page (``start_cursor`` before
         any): resuming from it re-fetches that page, so a checkpoint stays at-least-once."""
 
@@ -95,7 +95,7 @@ class CursorWalk:
                 path=self._path,
             )
         self.pages += 1
-        self.last_cursor = self._cursor
+        self.last_sent_cursor = self._cursor
         if not next_cursor:
             self._done = True
             return

@@ -19,10 +19,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from truto_stream.errors import ConfigurationError, HTTPError, TrutoError
 
-__all__ = ["Backoff", "RetryPolicy", "parse_retry_after"]
+__all__ = ["Backoff", "RetryPolicy", "SkipOnRetry", "parse_retry_after"]
 
 # delta-seconds per RFC 9110 is digits only; a decimal fraction is tolerated.
 _DELTA = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -125,3 +126,43 @@ class Backoff:
     def reset(self) -> None:
         """Start the budget again after progress (a page delivered, a stream moving)."""
         self.attempts = 0
+
+
+class SkipOnRetry:
+    """Which records of one page were handed on, so that a retry hands each on once.
+
+    A retried attempt re-sends the same cursor and the answer starts again from the
+    page's first record: the records earlier attempts handed on are dropped from it.
+    Call :meth:`begin` before each attempt and pass every batch the attempt parses
+    through :meth:`take`.
+    """
+
+    __slots__ = ("_at_begin", "_skip", "delivered")
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        """Records of this page handed on, over every attempt."""
+        self._skip = 0
+        self._at_begin = 0
+
+    def begin(self) -> None:
+        """A new attempt starts: its first ``delivered`` records are skipped."""
+        self._skip = self._at_begin = self.delivered
+
+    def take(self, records: list[Any]) -> list[Any] | None:
+        """The records of this batch not handed on before (counted as handed on now).
+
+        None when the whole batch was handed on by an earlier attempt.
+        """
+        if self._skip:
+            if len(records) <= self._skip:
+                self._skip -= len(records)
+                return None
+            records, self._skip = records[self._skip :], 0
+        self.delivered += len(records)
+        return records
+
+    @property
+    def progressed(self) -> bool:
+        """Whether the current attempt handed on records no earlier attempt had."""
+        return self.delivered > self._at_begin

@@ -19,9 +19,10 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from truto_stream._fetch import Fetcher, ListRequest, Page, WalkStats
+from truto_stream._fetch import Fetcher, ListRequest, WalkStats
 from truto_stream._streams import receive_next
 from truto_stream.errors import ConfigurationError
+from truto_stream.page import Page
 
 __all__ = ["Producer", "Runtime", "single_error"]
 

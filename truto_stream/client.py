@@ -9,20 +9,23 @@ import sys
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Self, cast
+from typing import TYPE_CHECKING, Any, Final, Self, cast
 
-import aiohttp
 import anyio
 
-from truto_stream._fetch import Fetcher, ListRequest, Mode, Page
+from truto_stream._fetch import Fetcher, ListRequest
 from truto_stream._framing import Framing
-from truto_stream._http import Timeouts, Transport, check_base_url
+from truto_stream._http import AiohttpTransport, Timeouts, check_base_url
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
 from truto_stream._runtime import Runtime
 from truto_stream.errors import ConfigurationError
 from truto_stream.models import IntegratedAccount, User
+from truto_stream.page import Mode, Page
 from truto_stream.sweep import AccountQuery, OnError, Sweep
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "RateLimits"]
 
@@ -104,7 +107,7 @@ class Client:
         timeouts = timeouts or Timeouts()
         retry = retry or RetryPolicy()
         self._max_pages = max_pages
-        self._transport = Transport(
+        self._transport = AiohttpTransport(
             self._base_url,
             token,
             timeouts=timeouts,
@@ -112,7 +115,7 @@ class Client:
             session=session,
         )
         budget = rate_limits.budget() if rate_limits is not None else None
-        fetcher = Fetcher(self._transport, retry=retry, timeouts=timeouts, budget=budget)
+        fetcher = Fetcher(self._transport, retry=retry, budget=budget)
         # Everything lists and sweeps need from the client, in one object.
         self._runtime = Runtime(
             fetcher, base_url=str(self._base_url), prefetch=prefetch, stop_timeout=stop_timeout

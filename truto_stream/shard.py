@@ -20,9 +20,9 @@ from typing import Any
 
 import anyio
 
-from truto_stream._fetch import Mode
 from truto_stream.client import DEFAULT_BASE_URL, Client, RateLimits
 from truto_stream.errors import ConfigurationError
+from truto_stream.page import Mode
 from truto_stream.sweep import SweepReport
 
 __all__ = ["Shard", "plan_shards", "run_shard"]

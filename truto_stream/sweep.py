@@ -30,11 +30,12 @@ import anyio
 import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from truto_stream._fetch import ListRequest, Mode, Page, WalkStats
+from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._framing import Framing
 from truto_stream._runtime import Producer, Runtime
 from truto_stream.checkpoint import Checkpoint
 from truto_stream.errors import ConfigurationError, TrutoError
+from truto_stream.page import Mode, Page
 
 __all__ = [
     "AccountQuery",

@@ -15,13 +15,13 @@ def test_first_page_sends_no_cursor_and_walk_follows_cursors() -> None:
     assert walk.request_cursor() is None
     assert walk.request_cursor() is None  # idempotent: a retry asks for the same page
     walk.advance("c1")
-    assert (walk.request_cursor(), walk.pages, walk.last_cursor) == ("c1", 1, None)
+    assert (walk.request_cursor(), walk.pages, walk.last_sent_cursor) == ("c1", 1, None)
     walk.advance("c2")
-    assert (walk.request_cursor(), walk.pages, walk.last_cursor) == ("c2", 2, "c1")
+    assert (walk.request_cursor(), walk.pages, walk.last_sent_cursor) == ("c2", 2, "c1")
     assert not walk.done
     walk.advance(None)
     assert walk.done
-    assert (walk.pages, walk.last_cursor) == (3, "c2")
+    assert (walk.pages, walk.last_sent_cursor) == (3, "c2")
 
 
 @pytest.mark.parametrize("end", [None, ""])
@@ -38,7 +38,7 @@ def test_falsy_cursor_ends(end: str | None) -> None:
 def test_resume_from_start_cursor() -> None:
     walk = CursorWalk("c5")
     assert walk.request_cursor() == "c5"
-    assert walk.last_cursor == "c5"
+    assert walk.last_sent_cursor == "c5"
     with pytest.raises(CursorLoop):
         walk.advance("c5")
     assert CursorWalk("").request_cursor() is None
@@ -117,7 +117,7 @@ def test_walk_requests_exact_sequence_and_detects_repetition(
             return
         walk.advance(nxt)
         assert walk.pages == i + 1
-        assert walk.last_cursor == expected_request
+        assert walk.last_sent_cursor == expected_request
         if nxt is None:
             assert walk.done
             return

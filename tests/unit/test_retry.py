@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from truto_stream import errors as e
-from truto_stream._retry import Backoff, RetryPolicy, parse_retry_after
+from truto_stream._retry import Backoff, RetryPolicy, SkipOnRetry, parse_retry_after
 
 NOW = 784111777.0  # Sun, 06 Nov 1994 08:49:37 GMT
 
@@ -209,3 +210,51 @@ def test_full_jitter_spreads_and_grows() -> None:
     # Mean of uniform(0, c) is c/2: 0.5, 1, 2, 4, 4 (capped at 8).
     for mean, ceiling in zip(means, [1.0, 2.0, 4.0, 8.0, 8.0], strict=True):
         assert ceiling * 0.4 < mean < ceiling * 0.6
+
+
+# --- SkipOnRetry -----------------------------------------------------------------------
+
+
+@settings(max_examples=200)
+@given(
+    attempts=st.lists(
+        st.tuples(st.integers(0, 60), st.lists(st.integers(1, 9), min_size=1, max_size=12)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_skip_on_retry_hands_each_record_on_once(
+    attempts: list[tuple[int, list[int]]],
+) -> None:
+    # Each attempt re-reads the same records from the start, up to some point, in
+    # batches of any size: what is handed on is the longest prefix, once, in order.
+    records = list(range(60))
+    skip = SkipOnRetry()
+    out: list[int] = []
+    for upto, sizes in attempts:
+        skip.begin()
+        before = skip.delivered
+        i = 0
+        for size in itertools.cycle(sizes):
+            if i >= upto:
+                break
+            batch = records[i : min(upto, i + size)]
+            i += len(batch)
+            taken = skip.take(batch)
+            if taken is not None:
+                out.extend(taken)
+        assert skip.progressed == (skip.delivered > before)
+    assert out == records[: max(upto for upto, _ in attempts)]
+    assert skip.delivered == len(out)
+
+
+def test_skip_on_retry_returns_none_for_a_batch_delivered_before() -> None:
+    skip = SkipOnRetry()
+    skip.begin()
+    assert skip.take([1, 2, 3]) == [1, 2, 3]
+    skip.begin()
+    assert skip.take([1, 2]) is None
+    assert not skip.progressed
+    assert skip.take([3, 4]) == [4]
+    assert skip.progressed
+    assert skip.take([]) == []  # an empty batch with nothing left to skip is handed on
