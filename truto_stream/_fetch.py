@@ -139,7 +139,12 @@ class Fetcher:
     ) -> WalkStats:
         """Fetch every page of ``request`` from ``start_cursor``, handing parts to ``sink``."""
         stats = stats or WalkStats()
-        walk = CursorWalk(start_cursor, max_pages=request.max_pages)
+        walk = CursorWalk(
+            start_cursor,
+            max_pages=request.max_pages,
+            account_id=request.account_id,
+            path=request.path,
+        )
         while not walk.done:
             # Only the cursor is kept: holding the page's metadata (and so its records)
             # while the next request is in flight costs the garbage collector dearly.

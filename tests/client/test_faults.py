@@ -132,6 +132,23 @@ async def test_looping_cursor_raises(emulator: Any, client_for: ClientFor) -> No
 
 
 @pytest.mark.anyio
+async def test_a_looping_cursor_names_the_account_and_path(
+    emulator: Any, client_for: ClientFor
+) -> None:
+    emu = await emulator(accounts=one(faults="loop@#3"))
+    account = emu.dataset.accounts[0].id
+    async with client_for(emu) as client:
+        with pytest.raises(CursorLoop) as info:
+            async for _ in client.list(
+                "usage-metering", "users", account=account, params={"limit": 50}
+            ):
+                pass
+    assert info.value.account_id == account
+    assert info.value.path == "/unified/usage-metering/users"
+    assert account in str(info.value)
+
+
+@pytest.mark.anyio
 async def test_page_cap(emulator: Any, client_for: ClientFor) -> None:
     emu = await emulator(accounts=one(users=500))
     account = emu.dataset.accounts[0].id

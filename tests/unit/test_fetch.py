@@ -22,7 +22,9 @@ from truto_stream._retry import RetryPolicy
 from truto_stream.errors import (
     AccountBlocked,
     BadRequest,
+    CursorLoop,
     MalformedBody,
+    PageLimitExceeded,
     RateLimited,
     RequestTimeout,
     ServerError,
@@ -271,3 +273,20 @@ async def test_html_is_refused_without_retry() -> None:
     with pytest.raises(UnexpectedContentType):
         await walk(transport)
     assert len(transport.sent) == 1
+
+
+@pytest.mark.anyio
+async def test_a_looping_cursor_names_the_account_and_path() -> None:
+    def answer(sent: Sent, _: int) -> Reply:
+        return Reply.json({"result": users(0, 2), "next_cursor": "same"})
+
+    with pytest.raises(CursorLoop) as info:
+        await walk(FakeTransport(answer))
+    assert (info.value.account_id, info.value.path) == (ACCOUNT, PATH)
+
+
+@pytest.mark.anyio
+async def test_the_page_cap_names_the_account_and_path() -> None:
+    with pytest.raises(PageLimitExceeded) as info:
+        await walk(paged(1_000, 100), request(max_pages=3))
+    assert (info.value.account_id, info.value.path) == (ACCOUNT, PATH)
