@@ -3,7 +3,8 @@
 Imports ``benchmarks.<module>``, calls ``function(args)`` (awaiting it on a fresh asyncio
 loop if it is a coroutine function) and prints ``BENCH_RESULT {json}`` with what the side
 returned plus this process's peak RSS. The side measures its own section (wall and CPU
-time) so that interpreter start-up and imports are not counted.
+time) so that interpreter start-up and imports are not counted. The arguments may come on
+stdin instead (``-`` in their place), as :func:`benchmarks.procs.run_side` sends them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def peak_rss_mb() -> float:
 def main(argv: list[str]) -> int:
     """Run one side and print its result line; exit 1 (with a result) on failure."""
     target, raw = argv[0], argv[1]
+    if raw == "-":
+        raw = sys.stdin.read()
     module_name, func_name = target.split(":")
     args: dict[str, Any] = json.loads(raw)
     start_rss = read_vm_kb("VmRSS") / 1024

@@ -25,7 +25,10 @@ class Row:
 
 @dataclass
 class ScenarioResult:
-    """What one scenario measured: table rows, notes, raw side results, emulator CPU."""
+    """What one scenario measured: table rows, notes, raw side results, emulator CPU.
+
+    ``tables``: extra markdown blocks printed after the notes (e.g. every side's figures).
+    """
 
     sid: int
     title: str
@@ -35,6 +38,7 @@ class ScenarioResult:
     emulator_cpu_s: float = 0.0
     sides_wall_s: float = 0.0
     seconds: float = 0.0
+    tables: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the result file's ``scenarios`` entries)."""
@@ -118,4 +122,7 @@ def markdown(results: list[ScenarioResult], *, header: str = "") -> str:
     if notes:
         lines += ["", "Notes:", ""]
         lines += [f"- ({sid}) {note}" for sid, note in notes]
+    for res in results:
+        for table in res.tables:
+            lines += ["", table.rstrip("\n")]
     return "\n".join(lines) + "\n"
