@@ -1,9 +1,11 @@
 """The harness: options, interleaved rounds of child processes, medians, output files.
 
-``python -m benchmarks`` runs every scenario; ``--only 1,3`` picks some, ``--smoke`` runs
-tiny sizes once (seconds), ``--scale 0.1`` shrinks every user count. Results go to
-``benchmarks/results/bench-<time>.json`` and ``.md``, the table is printed, and a full run
-rewrites the generated part of ``docs/benchmarks.md``.
+``python -m benchmarks`` runs every scenario; ``--only 1,3`` (or by name, ``--only
+tenant-scale``) picks some, ``--smoke`` runs tiny sizes once (seconds), ``--scale 0.1``
+shrinks every user count. ``--tenant-scale 1`` runs scenario 7 at the sizes of issue #15;
+``--ours-python before=/path/bin/python`` adds that interpreter's library to it as another
+"ours" side. Results go to ``benchmarks/results/bench-<time>.json`` and ``.md``, the table
+is printed, and a full run rewrites the generated part of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,19 @@ class Settings:
     docs: bool = True
     out: str = str(RESULTS)
     combine: list[str] = field(default_factory=list)
+    tenant_scale: float = 0.05
+    ours_python: list[str] = field(default_factory=list)
+
+    def ours_pythons(self) -> list[tuple[str, str]]:
+        """``--ours-python LABEL=PYTHON`` options as (label, interpreter) pairs."""
+        return [_label_and_python(spec) for spec in self.ours_python]
+
+
+def _label_and_python(spec: str) -> tuple[str, str]:
+    label, sep, python = spec.partition("=")
+    if not sep or not label or not python:
+        raise ValueError(f"--ours-python wants LABEL=PYTHON, not {spec!r}")
+    return label, python
 
 
 @dataclass
@@ -252,7 +267,9 @@ def machine() -> dict[str, Any]:
 def parse_args(argv: Sequence[str] | None) -> Settings:
     """The command line, as :class:`Settings`."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--only", default="", help="scenarios to run, e.g. 1,3 (default all)")
+    parser.add_argument(
+        "--only", default="", help="scenarios to run, e.g. 1,3 or tenant-scale (default all)"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one round")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every user count")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per side")
@@ -274,8 +291,27 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         help="measure nothing: publish scenarios from these result files (later ones win)",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--tenant-scale",
+        type=float,
+        default=Settings.tenant_scale,
+        help="tenant-scale scenario: account counts x this (1 = the sizes of issue #15)",
+    )
+    parser.add_argument(
+        "--ours-python",
+        action="append",
+        default=[],
+        metavar="LABEL=PYTHON",
+        help="tenant-scale scenario: also run 'ours' with this interpreter's truto_stream "
+        "(e.g. another commit's venv), labelled LABEL; repeatable",
+    )
     ns = parser.parse_args(argv)
-    only = [int(part) for part in ns.only.split(",") if part.strip()]
+    only = [scenario_id(part) for part in ns.only.split(",") if part.strip()]
+    for spec in ns.ours_python:
+        try:
+            _label_and_python(spec)
+        except ValueError as exc:
+            parser.error(str(exc))
     return Settings(
         smoke=ns.smoke,
         scale=ns.scale,
@@ -287,7 +323,21 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         docs=not ns.no_docs and not ns.smoke,
         out=ns.out,
         combine=ns.combine,
+        tenant_scale=ns.tenant_scale,
+        ours_python=ns.ours_python,
     )
+
+
+def scenario_id(name: str) -> int:
+    """A scenario's number from its number or its name (``tenant-scale``)."""
+    from benchmarks.scenarios import NAMES
+
+    name = name.strip()
+    if name.isdigit():
+        return int(name)
+    if name not in NAMES:
+        raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(sorted(NAMES))}")
+    return NAMES[name]
 
 
 def command_line(settings: Settings) -> str:
@@ -305,6 +355,9 @@ def command_line(settings: Settings) -> str:
         parts.append(f"--heavy-rounds {settings.heavy_rounds}")
     if settings.slow_rounds != 1:
         parts.append(f"--slow-rounds {settings.slow_rounds}")
+    if settings.tenant_scale != Settings.tenant_scale:
+        parts.append(f"--tenant-scale {settings.tenant_scale:g}")
+    parts += [f"--ours-python {spec}" for spec in settings.ours_python]
     return " ".join(parts)
 
 

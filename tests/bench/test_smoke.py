@@ -30,7 +30,7 @@ def test_benchmark_smoke_runs_every_scenario(tmp_path: Path) -> None:
     [result_file] = tmp_path.glob("bench-*.json")
     data = json.loads(result_file.read_text())
     scenarios = {s["sid"]: s for s in data["scenarios"]}
-    assert sorted(scenarios) == [1, 2, 3, 4, 5, 6]
+    assert sorted(scenarios) == [1, 2, 3, 4, 5, 6, 7]
     for scenario in scenarios.values():
         assert scenario["rows"], scenario["title"]
         for side, runs in scenario["raw"].items():
@@ -38,6 +38,12 @@ def test_benchmark_smoke_runs_every_scenario(tmp_path: Path) -> None:
                 assert "error" not in run, (scenario["title"], side, run["error"])
     assert "| # | measure |" in proc.stdout
     assert list(tmp_path.glob("bench-*.md"))
+    # Tenant scale: every code path ran (run_shard, discovery, the columnar floor, memory).
+    tenant = scenarios[7]["raw"]
+    for side in ("ours: run_shard", "ours: discovered", "(c) pyarrow.json floor"):
+        assert any(name.endswith("/" + side) for name in tenant), side
+    assert any("concurrency" in name for name in tenant)
+    assert "| workload | side | users | users/s |" in proc.stdout
 
 
 def test_smoke_leaves_docs_alone(tmp_path: Path) -> None:

@@ -1,0 +1,120 @@
+"""The memory row of the tenant-scale scenario: peak RSS against a stated bound.
+
+Issue #15: peak memory must not grow with concurrency beyond the configured buffer plus
+one page per worker. The bound, in records: ``buffer_records`` (the sweep's default) plus
+one page part per walk running at once (``min(concurrency, accounts)`` walks, a part as
+large as the largest batch the consumer was handed). In bytes: that many records times
+what one record costs as Python objects (``tracemalloc`` over ``orjson.loads`` of one of
+the workload's bodies, measured once in the harness). It is compared with the growth of
+the side's RSS from just before the sweep starts (interpreter and imports excluded) to its
+peak; per-connection buffers and the raw bytes being parsed count against it.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from benchmarks.baselines import USERS_PATH
+from benchmarks.procs import SideResult
+from benchmarks.report import Row, fmt, status
+from benchmarks.tenant_report import Figures, speed_row
+from benchmarks.tenant_workloads import MEMORY_CONCURRENCIES, Sized
+
+__all__ = ["memory_rows", "memory_variants", "record_footprint"]
+
+DEFAULT = "ours: default concurrency"
+
+
+def record_footprint(url: str, token: str, account: str) -> float:
+    """Bytes one record of ``account`` costs as Python objects (envelope stream body)."""
+    query = urllib.parse.urlencode(
+        {"integrated_account_id": account, "truto_response_format": "stream"}
+    )
+    request = urllib.request.Request(
+        f"{url}/{USERS_PATH}?{query}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = response.read()
+    tracemalloc.start()
+    try:
+        records = orjson.loads(body)["result"]
+        size, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return size / max(1, len(records))
+
+
+def memory_variants(*, smoke: bool = False) -> dict[str, int | None]:
+    """Side names of the memory row and the concurrency each passes (None: the default).
+
+    A smoke run measures the lowest concurrency and the default only.
+    """
+    concurrencies = MEMORY_CONCURRENCIES[:1] if smoke else MEMORY_CONCURRENCIES
+    named: dict[str, int | None] = {f"ours: concurrency {c}": c for c in concurrencies}
+    named[DEFAULT] = None
+    return named
+
+
+def _first(results: list[SideResult], key: str) -> Any:
+    for result in results:
+        if "error" not in result and result.get(key) is not None:
+            return result[key]
+    return None
+
+
+def _bound_row(
+    work: Sized, name: str, fig: Figures, results: list[SideResult], per_record: float
+) -> Row:
+    concurrency = memory_variants()[name] or _first(results, "default_concurrency")
+    buffer = _first(results, "default_buffer_records")
+    part = max((int(r.get("largest_batch", 0)) for r in results if "error" not in r), default=0)
+    # A default that is not a number (adaptive) may run every account at once.
+    workers = min(concurrency, work.accounts) if isinstance(concurrency, int) else work.accounts
+    growth = fig.peak_rss_mb - fig.rss_start_mb
+    label = f"concurrency {concurrency}" if name != DEFAULT else f"default ({concurrency})"
+    measure = (
+        f"peak RSS growth, {work.title()}, {label} "
+        f"({fmt(fig.users_per_s)} users/s, peak {fmt(fig.peak_rss_mb, 'MB')})"
+    )
+    if not isinstance(buffer, int) or not fig.ok:
+        return Row(measure, fmt(growth, "MB"), "bound: buffer unknown", "", "", "<= bound", "n/a")
+    bound_mb = (buffer + workers * part) * per_record / 2**20
+    return Row(
+        measure,
+        fmt(growth, "MB"),
+        f"bound: buffer {buffer:,} + {workers} walks x {part:,} records, {per_record:.0f} B each",
+        fmt(bound_mb, "MB"),
+        f"{growth / bound_mb:.2f}x of it",
+        "<= bound",
+        status(growth <= bound_mb),
+    )
+
+
+def memory_rows(
+    work: Sized,
+    figs: Mapping[str, Figures],
+    raw: Mapping[str, list[SideResult]],
+    per_record: float,
+) -> list[Row]:
+    """One bound row per concurrency, and the default concurrency against concurrency 2."""
+    names = memory_variants(smoke=work.smoke)
+    rows = [_bound_row(work, name, figs[name], raw[name], per_record) for name in names]
+    low = f"ours: concurrency {MEMORY_CONCURRENCIES[0]}"
+    rows.append(
+        speed_row(
+            f"users/s, {work.title()}, default concurrency against {MEMORY_CONCURRENCIES[0]} "
+            f"(peak RSS {fmt(figs[DEFAULT].peak_rss_mb, 'MB')} against "
+            f"{fmt(figs[low].peak_rss_mb, 'MB')})",
+            figs[DEFAULT],
+            f"concurrency {MEMORY_CONCURRENCIES[0]}",
+            figs[low],
+            1.0,
+        )
+    )
+    return rows

@@ -1,0 +1,130 @@
+"""The library's sides of the tenant-scale scenario, through its public API only.
+
+The same code runs against another commit's library in its own venv (``--ours-python``):
+it imports only top-level names of ``truto_stream`` that exist in both (``Client``,
+``RateLimits``, ``AccountQuery``, ``plan_shards``, ``run_shard``) and, from this package,
+only the stdlib-only stopwatch. What it assumes of that API: ``client.sweep(model,
+resource, accounts=..., params=..., mode=...)`` is an async context manager whose
+``batches()`` yields ``(account_id, records)`` pairs; ``run_shard`` is a generator of record
+lists; ``concurrency`` and ``buffer_records`` are keyword arguments of ``Client.sweep``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Final
+
+import truto_stream
+from benchmarks.procs import read_vm_kb
+from benchmarks.timing import Stopwatch
+from truto_stream import AccountQuery, Client, RateLimits, plan_shards, run_shard
+
+__all__ = ["library_info", "tenant_shard", "tenant_sweep"]
+
+MODEL: Final = "usage-metering"
+RESOURCE: Final = "users"
+
+
+def sweep_default(name: str) -> Any:
+    """The default of ``Client.sweep``'s keyword ``name`` in this library (None if absent)."""
+    parameter = inspect.signature(Client.sweep).parameters.get(name)
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return None
+    return parameter.default
+
+
+def library_info(args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Which ``truto_stream`` this interpreter imports, and the sweep defaults it has."""
+    return {
+        "library": str(Path(truto_stream.__file__).resolve().parent),
+        "version": getattr(truto_stream, "__version__", "?"),
+        "default_concurrency": sweep_default("concurrency"),
+        "default_buffer_records": sweep_default("buffer_records"),
+    }
+
+
+def _options(args: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``client.sweep``: only those the scenario sets."""
+    options: dict[str, Any] = {"params": args.get("params") or {}, "mode": args["mode"]}
+    for name in ("concurrency", "buffer_records"):
+        if args.get(name) is not None:
+            options[name] = int(args[name])
+    return options
+
+
+def _rss_mb() -> float:
+    return read_vm_kb("VmRSS") / 1024
+
+
+async def tenant_sweep(args: dict[str, Any]) -> dict[str, Any]:
+    """An in-process sweep, consumed with ``sweep.batches()`` (count, read ``id``).
+
+    ``discover`` sweeps ``AccountQuery(tenant_id=args["tenant"])`` instead of the ids.
+    Timed from creating the client (the naive gather's timing includes its session too).
+    """
+    accounts: AccountQuery | list[str]
+    if args.get("discover"):
+        accounts = AccountQuery(tenant_id=args["tenant"])
+    else:
+        accounts = list(args["accounts"])
+    users = 0
+    largest = 0
+    rss_start = _rss_mb()
+    with Stopwatch() as sw:
+        client = Client(
+            token=args["token"],
+            base_url=args["url"],
+            rate_limits=RateLimits(**args["rate_limits"]),
+        )
+        async with (
+            client,
+            client.sweep(MODEL, RESOURCE, accounts=accounts, **_options(args)) as sweep,
+        ):
+            async for _account, records in sweep.batches():
+                largest = max(largest, len(records))
+                for user in records:
+                    users += 1
+                    user["id"]
+    return sw.result(
+        users,
+        rss_sweep_start_mb=round(rss_start, 1),
+        largest_batch=largest,
+        peak_buffered_records=getattr(sweep, "peak_buffered_records", None),
+        **library_info(),
+    )
+
+
+def tenant_shard(args: dict[str, Any]) -> dict[str, Any]:
+    """The same accounts as one shard, through ``run_shard`` in this process.
+
+    The shard's concurrency is the in-process sweep's default (``Shard``'s own default
+    is lower), so both run the same number of walks at once.
+    """
+    concurrency = args.get("concurrency") or sweep_default("concurrency")
+    extra = {"concurrency": int(concurrency)} if isinstance(concurrency, int) else {}
+    users = 0
+    largest = 0
+    rss_start = _rss_mb()
+    with Stopwatch() as sw:
+        [shard] = plan_shards(
+            list(args["accounts"]),
+            1,
+            rate_limits=RateLimits(**args["rate_limits"]),
+            base_url=args["url"],
+            params=args.get("params") or {},
+            mode=args["mode"],
+            **extra,
+        )
+        for records in run_shard(shard, token=args["token"]):
+            largest = max(largest, len(records))
+            for user in records:
+                users += 1
+                user["id"]
+    return sw.result(
+        users,
+        rss_sweep_start_mb=round(rss_start, 1),
+        largest_batch=largest,
+        shard_concurrency=extra.get("concurrency"),
+        **library_info(),
+    )
