@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -217,3 +218,20 @@ def test_docs_scenario_example_is_valid() -> None:
     ds = Dataset(config)
     assert [a.tenant_id for a in ds.accounts] == ["acme"] * 4 + ["globex"]
     assert config.account_limit == 20
+
+
+def test_port_in_use_is_one_line_and_exit_2() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "truto_stream.emulator", "--port", str(port)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert str(port) in lines[0]
+    assert "in use" in lines[0]

@@ -203,3 +203,19 @@ def test_params_defaults() -> None:
 def test_params_rejects(items: list[tuple[str, str]]) -> None:
     with pytest.raises(ParamError):
         parse_users_query("openai", items)
+
+
+def test_remote_query_nested_and_repeated_keys() -> None:
+    q = parse_users_query(
+        "openai",
+        [
+            ("remote_query[team][id]", "42"),
+            ("remote_query[ids][]", "1"),
+            ("remote_query[ids][]", "2"),
+            ("remote_query[a][b][]", "z"),
+            ("remote_query[]", "no name"),
+            ("remote_query[x", "unclosed"),
+            ("remote_query[x]y", "trailing"),
+        ],
+    )
+    assert q.remote_query == {"team[id]": "42", "ids[]": ["1", "2"], "a[b][]": "z"}

@@ -332,6 +332,28 @@ async def test_remote_query_is_passed_to_vendor(emulator: EmulatorFactory) -> No
     assert "order=desc" in body["debug"]["requestUrl"]
 
 
+@pytest.mark.parametrize("integration", ["claude", "openai"])
+async def test_nested_remote_query_keeps_its_brackets(
+    emulator: EmulatorFactory, integration: str
+) -> None:
+    emu = await emulator()
+    acc = _account(emu, integration)
+    params = [
+        ("integrated_account_id", acc),
+        ("truto_response_format", "debug"),
+        ("remote_query[team][id]", "42"),
+        ("remote_query[ids][]", "1"),
+        ("remote_query[ids][]", "2"),
+        ("remote_query[a][b][c]", "x y"),
+    ]
+    url = (await get(emu, USERS, params)).json()["debug"]["requestUrl"]
+    query = url.split("?", 1)[1].split("&")
+    assert "team[id]=42" in query
+    assert [p for p in query if p.startswith("ids")] == ["ids[]=1", "ids[]=2"]
+    assert "a[b][c]=x+y" in query
+    assert "%5D" not in url
+
+
 async def test_needs_reauth_and_blocked(emulator: EmulatorFactory) -> None:
     emu = await emulator(needs_reauth_accounts=1, blocked_accounts=1, connecting_accounts=1)
     accounts = emu.dataset.accounts

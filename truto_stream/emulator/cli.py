@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -229,9 +230,21 @@ def config_from_args(argv: Sequence[str]) -> tuple[EmulatorConfig, dict[str, Any
     return config_from_mapping({"options": ns}, base) if ns else base, extra
 
 
+class _ListenError(Exception):
+    """The server could not listen (port in use, address not available...)."""
+
+
+def _listen_failure(config: EmulatorConfig, exc: OSError) -> str:
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    return f"cannot listen on {config.host}:{config.port}: {reason}"
+
+
 async def _serve(config: EmulatorConfig) -> None:
     emu = Emulator(config)
-    await emu.start()
+    try:
+        await emu.start()
+    except OSError as exc:
+        raise _ListenError(_listen_failure(config, exc)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -260,6 +273,10 @@ def main(argv: list[str]) -> int:
             runner = uvloop.run
         except ImportError:
             pass
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(_serve(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            runner(_serve(config))
+    except _ListenError as exc:
+        print(f"truto-stream emulator: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -18,6 +18,8 @@ __all__ = [
 
 FORMATS = ("unified", "normalized", "raw", "debug", "stream")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: ``remote_query[name]`` followed by any nested ``[key]`` / ``[]`` parts.
+_REMOTE_KEY = re.compile(r"^remote_query\[([^\[\]]+)\]((?:\[[^\[\]]*\])*)$")
 
 
 class ParamError(ValueError):
@@ -36,7 +38,7 @@ class UsersQuery:
     vendor_cursor: str | None = None
     excluded: frozenset[str] = frozenset()
     key_by: str | None = None
-    remote_query: dict[str, str] = field(default_factory=dict)
+    remote_query: dict[str, str | list[str]] = field(default_factory=dict)
 
 
 def parse_bool(value: str | None) -> bool:
@@ -58,6 +60,29 @@ def _excluded(items: list[tuple[str, str]]) -> set[str]:
             key.startswith("truto_exclude_fields[") and key.endswith("]")
         ):
             out.update(p.strip() for p in value.split(",") if p.strip())
+    return out
+
+
+def _remote_query(items: list[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """``remote_query[k]...=v`` pairs as the vendor's own keys, brackets kept.
+
+    ``remote_query[team][id]=42`` is ``team[id]=42`` for the vendor and
+    ``remote_query[ids][]=1&remote_query[ids][]=2`` is ``ids[]=1&ids[]=2``: a repeated key
+    keeps every value, in order.
+    """
+    out: dict[str, str | list[str]] = {}
+    for key, value in items:
+        m = _REMOTE_KEY.match(key)
+        if m is None:
+            continue
+        name = m[1] + m[2]
+        seen = out.get(name)
+        if seen is None:
+            out[name] = value
+        elif isinstance(seen, list):
+            seen.append(value)
+        else:
+            out[name] = [seen, value]
     return out
 
 
@@ -114,11 +139,7 @@ def parse_users_query(
     excluded = _excluded(items)
     if "truto_ignore_remote_data" in query and parse_bool(query["truto_ignore_remote_data"]):
         excluded.add("remote_data")
-    remote_query = {
-        key[len("remote_query[") : -1]: value
-        for key, value in items
-        if key.startswith("remote_query[") and key.endswith("]")
-    }
+    remote_query = _remote_query(items)
     return UsersQuery(
         integration=integration,
         response_format=fmt,

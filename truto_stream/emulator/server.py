@@ -64,7 +64,11 @@ class Emulator:
         )
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()  # nothing is left half set up when the port is taken
+            raise
         self._runner = runner
         self.state.server = runner.server
         for address in runner.addresses:

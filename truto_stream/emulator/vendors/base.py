@@ -137,7 +137,8 @@ class Vendor:
         params.update(remote_query)
         url = self.api_url
         if params:
-            url += "?" + urlencode(params)
+            # Brackets stay literal: nested remote_query keys read as the vendor sees them.
+            url += "?" + urlencode(params, doseq=True, safe="[]")
         return url, {"method": "GET", "headers": dict(self.credential_headers)}
 
     # ---- raw pages -------------------------------------------------------------------
