@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -11,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import EmulatorFactory
-from tests.emulator.helpers import TOKEN, USERS, users_page, walk
+from tests.emulator.helpers import TOKEN, USERS, get, users_page, walk
 from truto_stream.emulator import AccountSpec, Emulator
 from truto_stream.emulator.faults import (
     FAULT_KINDS,
@@ -39,15 +41,28 @@ def test_parse_examples() -> None:
     (r,) = parse_faults("empty:3@#2")
     assert (r.first_page, r.last_page) == (2, 4)
     assert len(parse_faults("500@#1, 502@#2 ,504@#3  reset@#4")) == 4
+    (r,) = parse_faults("echo:500@#2x3")
+    assert (r.kind, r.arg, r.first_page, r.times) == ("echo", 500.0, 2, 3)
+    assert [r.kind for r in parse_faults("remote500,remote502,remote504,echo")] == [
+        "remote500", "remote502", "remote504", "echo",
+    ]  # fmt: skip
     assert parse_faults("") == ()
 
 
 @pytest.mark.parametrize(
-    "spec", ["boom", "500@", "500@#", "500@1.5", "cut:x", "500x", "500@#5-3", "loop@@#1", "@#1"]
-)
+    "spec",
+    [
+        "boom", "500@", "500@#", "500@1.5", "cut:x", "500x", "500@#5-3", "loop@@#1", "@#1",
+        "echo:399", "echo:600", "echo:450.5", "remote503", "remote",
+    ],
+)  # fmt: skip
 def test_parse_rejects(spec: str) -> None:
     with pytest.raises(FaultSpecError):
         parse_faults(spec)
+
+
+def _arg(kind: str, value: int) -> int:
+    return 400 + value % 200 if kind == "echo" else value  # echo's ARG is an HTTP status
 
 
 _rules = st.tuples(
@@ -63,7 +78,7 @@ _rules = st.tuples(
 ).map(
     lambda t: (
         t[0]
-        + (f":{t[1]}" if t[1] is not None else "")
+        + (f":{_arg(t[0], t[1])}" if t[1] is not None else "")
         + (f"@{t[2]}" if t[2] is not None else "")
         + (f"x{t[3]}" if t[3] is not None else "")
     )
@@ -132,6 +147,11 @@ def _is_json(body: bytes) -> bool:
         ("502", 502),
         ("504", 504),
         ("remote429", 429),
+        ("remote500", 500),
+        ("remote502", 502),
+        ("remote504", 504),
+        ("echo", 400),
+        ("echo:500", 500),
         ("cut", "payload-error"),
         ("reset", "payload-error"),
         ("cut:100", "payload-error"),
@@ -299,3 +319,60 @@ async def test_body_faults_on_a_chunked_huge_page(emulator: EmulatorFactory, fau
     status, body = await _try(emu, acc)
     assert status == 200
     assert orjson.loads(body)["result"] == list(emu.dataset.users(acc))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("integration", ["claude", "openai", "cursor"])
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_remote_5xx_bodies(emulator: EmulatorFactory, integration: str, status: int) -> None:
+    accounts = (AccountSpec(integration=integration, tenant_id="t", faults=f"remote{status}@#0"),)
+    emu = await emulator(accounts=accounts)
+    acc = emu.dataset.accounts[0].id
+    reply = await users_page(emu, acc)
+    assert reply.status == status
+    body = reply.json()
+    assert body["statusCode"] == status
+    assert body["truto_is_remote_error"] is True
+    raw = body["raw_response"]
+    assert body["truto_error_insight"]["remote_error"]["value"] == raw
+    if status == 500:
+        assert isinstance(raw, dict)  # the vendor's JSON error
+    else:
+        assert isinstance(raw, str)  # a gateway's HTML page: raw_response is text
+        assert str(status) in raw
+    assert "ratelimit-limit" in reply.headers
+    assert (await users_page(emu, acc)).status == 200  # transient
+    assert emu.stats_snapshot()["faults_injected"] == {f"remote{status}": 1}
+
+
+_ECHO_TOKEN = "s3cr3t/tok+en="
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("integration", ["claude", "openai", "cursor"])
+@pytest.mark.parametrize(("spec", "status"), [("echo", 400), ("echo:500", 500)])
+async def test_echo_fault_quotes_the_token_everywhere(
+    emulator: EmulatorFactory, integration: str, spec: str, status: int
+) -> None:
+    accounts = (AccountSpec(integration=integration, tenant_id="t", faults=f"{spec}@#0"),)
+    emu = await emulator(accounts=accounts, tokens=(_ECHO_TOKEN,))
+    acc = emu.dataset.accounts[0].id
+    reply = await get(emu, USERS, {"integrated_account_id": acc}, token=_ECHO_TOKEN)
+    assert reply.status == status
+    body = reply.json()
+    assert body["truto_is_remote_error"] is True
+    bearer = f"Bearer {_ECHO_TOKEN}"
+    forms = [bearer, quote(bearer, safe=""), base64.b64encode(_ECHO_TOKEN.encode()).decode()]
+    places = {
+        "message": body["message"],
+        "raw_response": orjson.dumps(body["raw_response"]).decode(),
+        "truto_error_insight": orjson.dumps(body["truto_error_insight"]).decode(),
+        "header": reply.headers["x-vendor-debug"],
+    }
+    for place, text in places.items():
+        for form in forms:
+            assert form in text, (place, form)
+    assert quote(_ECHO_TOKEN, safe="") != _ECHO_TOKEN  # the encodings really differ
+    ok = await get(emu, USERS, {"integrated_account_id": acc}, token=_ECHO_TOKEN)
+    assert ok.status == 200
+    assert _ECHO_TOKEN not in str(emu.stats_snapshot())

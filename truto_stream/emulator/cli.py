@@ -31,11 +31,12 @@ __all__ = ["build_parser", "config_from_args", "main"]
 
 _FAULT_HELP = (
     "fault rules for every account, comma separated: KIND[:ARG][@WHERE][xTIMES]. "
-    "KIND: 500 502 504 remote429 reset cut stall malformed loop empty; "
-    "ARG: byte offset (reset/cut/malformed), seconds (stall), vendor Retry-After "
-    "(remote429), page count (empty); WHERE: a probability per page (@0.05) or page "
-    "indexes (@#3, @#3-5, @#3-); TIMES: failing attempts per selected page (default 1, "
-    "'*' = always). E.g. '502@0.1,cut@#2x2,loop@#4'. See docs/emulator.md."
+    "KIND: 500 502 504 remote429 remote500 remote502 remote504 echo reset cut stall "
+    "malformed loop empty; ARG: byte offset (reset/cut/malformed), seconds (stall), vendor "
+    "Retry-After (remote429), HTTP status (echo, default 400), page count (empty); "
+    "WHERE: a probability per page (@0.05) or page indexes (@#3, @#3-5, @#3-); "
+    "TIMES: failing attempts per selected page (default 1, '*' = always). "
+    "E.g. '502@0.1,cut@#2x2,loop@#4'. See docs/emulator.md."
 )
 
 

@@ -3,7 +3,8 @@
 Grammar (rules separated by ``,`` or whitespace)::
 
     RULE  := KIND [":" ARG] ["@" WHERE] ["x" TIMES]
-    KIND  := 500 | 502 | 504 | remote429 | reset | cut | stall | malformed | loop | empty
+    KIND  := 500 | 502 | 504 | remote429 | remote500 | remote502 | remote504 | echo
+           | reset | cut | stall | malformed | loop | empty
     WHERE := P            a probability per page, 0 <= P <= 1 (e.g. @0.05)
            | "#" N        page index N (0-based: #0 is the first page)
            | "#" N "-" M  page indexes N..M inclusive; "#N-" means N and after
@@ -12,9 +13,10 @@ Grammar (rules separated by ``,`` or whitespace)::
 
 ``ARG`` by kind: ``reset``/``cut``/``malformed`` the body byte offset where it happens
 (default: half-way), ``stall`` seconds without bytes (default 2), ``remote429`` the vendor
-Retry-After seconds (default: the ``remote_retry_after_s`` option), ``empty`` the number of
-consecutive empty pages (default 1). Without ``@WHERE`` a rule selects every page, except
-``loop`` and ``empty`` which default to ``@#1`` (the second page).
+Retry-After seconds (default: the ``remote_retry_after_s`` option), ``echo`` the HTTP status
+(400-599, default 400), ``empty`` the number of consecutive empty pages (default 1).
+Without ``@WHERE`` a rule selects every page, except ``loop`` and ``empty`` which default
+to ``@#1`` (the second page).
 
 ``loop`` and ``empty`` are behaviours, not transient errors: ``TIMES`` is ignored, and
 the server picks a page's behaviour and its transient fault separately (the first
@@ -45,13 +47,18 @@ __all__ = [
 ]
 
 FaultKind = Literal[
-    "500", "502", "504", "remote429", "reset", "cut", "stall", "malformed", "loop", "empty"
-]
+    "500", "502", "504", "remote429", "remote500", "remote502", "remote504", "echo",
+    "reset", "cut", "stall", "malformed", "loop", "empty",
+]  # fmt: skip
 FAULT_KINDS: tuple[str, ...] = (
     "500",
     "502",
     "504",
     "remote429",
+    "remote500",
+    "remote502",
+    "remote504",
+    "echo",
     "reset",
     "cut",
     "stall",
@@ -60,14 +67,17 @@ FAULT_KINDS: tuple[str, ...] = (
     "empty",
 )
 #: Faults answered with an error status instead of a body.
-STATUS_FAULTS = frozenset({"500", "502", "504", "remote429"})
+STATUS_FAULTS = frozenset(
+    {"500", "502", "504", "remote429", "remote500", "remote502", "remote504", "echo"}
+)
 #: Faults that damage a body part-way through.
 BODY_FAULTS = frozenset({"reset", "cut", "stall", "malformed"})
 #: Behaviours (not transient): TIMES does not apply.
 BEHAVIOURS = frozenset({"loop", "empty"})
 
 _RULE = re.compile(
-    r"^(?P<kind>500|502|504|remote429|reset|cut|stall|malformed|loop|empty)"
+    r"^(?P<kind>500|502|504|remote429|remote500|remote502|remote504|echo"
+    r"|reset|cut|stall|malformed|loop|empty)"
     r"(?::(?P<arg>\d+(?:\.\d*)?))?"
     r"(?:@(?P<where>#\d+(?:-\d*)?|\d*\.?\d+))?"
     r"(?:x(?P<times>\d+|\*))?$"
@@ -120,6 +130,8 @@ def parse_faults(spec: str) -> tuple[FaultRule, ...]:
             )
         kind = m["kind"]
         arg = float(m["arg"]) if m["arg"] is not None else None
+        if kind == "echo" and arg is not None and not (arg.is_integer() and 400 <= arg <= 599):
+            raise FaultSpecError(f"echo takes an HTTP status 400-599, not {m['arg']!r}")
         probability: float | None = None
         first: int | None = None
         last: int | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -12,17 +14,21 @@ from truto_stream.emulator.limits import format_seconds
 from truto_stream.emulator.replies import error_reply
 from truto_stream.emulator.state import EmulatorState
 
-__all__ = ["needs_reauth", "remote_error_extra", "status_fault"]
+__all__ = ["ECHO_HEADER", "echo_text", "needs_reauth", "remote_error_extra", "status_fault"]
+
+#: The response header an ``echo`` fault puts the caller's credentials in.
+ECHO_HEADER = "x-vendor-debug"
 
 
 def remote_error_extra(
-    acc: Account, status: int, raw: Any, *, rate_limited: bool = False
+    acc: Account, status: int, raw: Any, *, rate_limited: bool = False, detail: str = ""
 ) -> dict[str, Any]:
     """``truto_is_remote_error``, ``raw_response`` and ``truto_error_insight`` keys."""
     label = acc.vendor.label
+    description = f"The {label} API returned an error ({status})."
     insight: dict[str, Any] = {
         "remote_error": {
-            "description": f"The {label} API returned an error ({status}).",
+            "description": f"{description} {detail}" if detail else description,
             "value": raw,
         }
     }
@@ -56,13 +62,45 @@ def _remote_429(
     return error_reply(429, "", {**headers, **vendor_headers}, **extra)
 
 
+def echo_text(token: str, account_id: str) -> str:
+    """A vendor complaint quoting the caller's credentials: ``Bearer <token>``, its
+    URL-encoded form and the token in base64 (what a scrubber must catch)."""
+    bearer = f"Bearer {token}"
+    b64 = base64.b64encode(token.encode()).decode()
+    return (
+        f"Bad request with credentials {bearer} for {account_id} "
+        f"(authorization={quote(bearer, safe='')}, token_b64={b64})"
+    )
+
+
+def _echo(acc: Account, rule: FaultRule, token: str, headers: dict[str, str]) -> web.Response:
+    status = int(rule.arg) if rule.arg is not None else 400
+    text = echo_text(token, acc.id)
+    raw = acc.vendor.error_body(status, text)
+    extra = remote_error_extra(acc, status, raw, detail=text)
+    return error_reply(status, text, {**headers, ECHO_HEADER: text}, **extra)
+
+
+def _remote_5xx(acc: Account, status: int, headers: dict[str, str]) -> web.Response:
+    raw = acc.vendor.error_5xx(status)
+    return error_reply(status, "", headers, **remote_error_extra(acc, status, raw))
+
+
 def status_fault(
-    st: EmulatorState, acc: Account, rule: FaultRule, headers: dict[str, str]
+    st: EmulatorState, acc: Account, rule: FaultRule, token: str, headers: dict[str, str]
 ) -> web.Response:
-    """The error answer of a status fault (``500``, ``502``, ``504``, ``remote429``)."""
+    """The error answer of a status fault (see :data:`~.faults.STATUS_FAULTS`).
+
+    ``500``/``502``/``504`` are Truto's own; ``remote*`` and ``echo`` carry the vendor's
+    body (``truto_is_remote_error``); ``echo`` quotes the caller's ``token``.
+    """
     st.stats.faults[rule.kind] += 1
     if rule.kind == "remote429":
         return _remote_429(st, acc, rule, headers)
+    if rule.kind == "echo":
+        return _echo(acc, rule, token, headers)
+    if rule.kind.startswith("remote"):
+        return _remote_5xx(acc, int(rule.kind.removeprefix("remote")), headers)
     status = int(rule.kind)
     message = {
         500: "Internal server error (emulated).",

@@ -95,7 +95,7 @@ async def _paged(
     behaviour = choose_fault(acc.faults, seed, acc.id, start.page, attempt, BEHAVIOURS)
     rule = choose_fault(acc.faults, seed, acc.id, start.page, attempt, TRANSIENT)
     if rule is not None and rule.kind in STATUS_FAULTS:
-        return status_fault(st, acc, rule, headers)
+        return status_fault(st, acc, rule, admitted.token, headers)
     await _sleep_latency(st)
     page = plan_page(st, acc, q, start.offset, start.page, behaviour)
     body_rule = rule if rule is not None and rule.kind in BODY_FAULTS else None
@@ -124,7 +124,7 @@ async def _stream(
     behaviour = choose_fault(acc.faults, cfg.seed, acc.id, page_index, attempt, BEHAVIOURS)
     rule = choose_fault(acc.faults, cfg.seed, acc.id, page_index, attempt, TRANSIENT)
     if rule is not None and rule.kind in STATUS_FAULTS:
-        return status_fault(st, acc, rule, headers)
+        return status_fault(st, acc, rule, admitted.token, headers)
     if paged:
         page = plan_page(st, acc, q, offset, page_index, behaviour)
     else:

@@ -10,6 +10,7 @@ branches on an integration's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode
 
@@ -158,6 +159,21 @@ class Vendor:
     def error_401(self) -> Any:
         """The vendor's body for rejected credentials."""
         raise NotImplementedError
+
+    def error_body(self, status: int, message: str) -> Any:
+        """The vendor's JSON error body for ``status`` with ``message``."""
+        raise NotImplementedError
+
+    def error_5xx(self, status: int) -> Any:
+        """What the vendor side sends with a 5xx: its JSON body for 500, a gateway's HTML
+        page (``raw_response`` is then text) for 502 and 504."""
+        if status == 500:
+            return self.error_body(500, "Internal server error")
+        phrase = HTTPStatus(status).phrase
+        return (
+            f"<html><head><title>{status} {phrase}</title></head><body>"
+            f"<center><h1>{status} {phrase}</h1></center></body></html>"
+        )
 
     def error_429(self, retry_after: str) -> tuple[Any, dict[str, str]]:
         """The vendor's rate-limit body and its own headers (the caller adds Retry-After)."""

@@ -23,6 +23,18 @@ _ROW = (
 )
 
 
+#: Anthropic's error ``type`` per status (https://platform.claude.com/docs/en/api/errors).
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
 class Claude(Vendor):
     """Per-user activity rows; ``limit`` 1-1000 (default 100), ``date``, page tokens."""
 
@@ -109,6 +121,10 @@ class Claude(Vendor):
     def error_401(self) -> Any:
         return {"type": "error", "error": {"type": "authentication_error",
                                            "message": "invalid x-api-key"}}  # fmt: skip
+
+    def error_body(self, status: int, message: str) -> Any:
+        kind = _ERROR_TYPES.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
 
     def error_429(self, retry_after: str) -> tuple[Any, dict[str, str]]:
         body = {"type": "error", "error": {"type": "rate_limit_error",

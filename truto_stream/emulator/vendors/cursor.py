@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 from truto_stream.emulator.vendors.base import COMMON_FIELDS, ROLES, Vendor
@@ -55,6 +56,9 @@ class Cursor(Vendor):
 
     def error_401(self) -> Any:
         return {"error": "Unauthorized", "message": "Invalid API key"}
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": HTTPStatus(status).phrase, "message": message}
 
     def error_429(self, retry_after: str) -> tuple[Any, dict[str, str]]:
         body = {"error": "Too Many Requests",

@@ -93,6 +93,10 @@ class OpenAICodex(Vendor):
         return {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
                           "param": None, "code": "invalid_api_key"}}  # fmt: skip
 
+    def error_body(self, status: int, message: str) -> Any:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
     def error_429(self, retry_after: str) -> tuple[Any, dict[str, str]]:
         body = {"error": {"message": "Rate limit reached for requests", "type": "requests",
                           "param": None, "code": "rate_limit_exceeded"}}  # fmt: skip
