@@ -190,6 +190,7 @@ def test_cli_arguments_map_to_fields() -> None:
             "--bandwidth", "5M", "--no-stats", "--stream-meta", "before", "--tenants", "4",
             "--needs-reauth", "1", "--connecting", "1", "--blocked", "1", "--no-uvloop",
             "--integrations", "claude,cursor", "--partial-response", "--admin-limit", "9",
+            "--today", "2026-07-15",
         ]
     )  # fmt: skip
     assert cfg.tokens == ("a", "b")
@@ -207,6 +208,7 @@ def test_cli_arguments_map_to_fields() -> None:
     assert cfg.integrations == ("claude", "cursor")
     assert cfg.is_partial_response is True
     assert cfg.admin_default_limit == 9
+    assert cfg.today == "2026-07-15"
     assert extra == {"no_uvloop": True}
 
 
@@ -235,3 +237,11 @@ def test_port_in_use_is_one_line_and_exit_2() -> None:
     assert len(lines) == 1, out.stderr
     assert str(port) in lines[0]
     assert "in use" in lines[0]
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "2026-7-15", "tomorrow"])
+def test_bad_today_is_a_usage_error(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        config_from_args(["--today", value])
+    assert exc.value.code == 2
+    assert "--today" in capsys.readouterr().err

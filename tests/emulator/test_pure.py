@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import itertools
 import tracemalloc
 
 import orjson
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig
 from truto_stream.emulator.cursors import CursorCodec, CursorError
 from truto_stream.emulator.data import mix32, mix64, unmix32, unmix64
-from truto_stream.emulator.params import ParamError, parse_users_query
+from truto_stream.emulator.params import DateError, ParamError, parse_users_query
 from truto_stream.emulator.render import UNIFIED_FIELDS, Renderer
 
 # ---- cursors ------------------------------------------------------------------------------
@@ -219,3 +220,104 @@ def test_remote_query_nested_and_repeated_keys() -> None:
         ],
     )
     assert q.remote_query == {"team[id]": "42", "ids[]": ["1", "2"], "a[b][]": "z"}
+
+
+# ---- date-dependent data ------------------------------------------------------------------
+
+_DATES = st.dates(min_value=dt.date(2026, 1, 1), max_value=dt.date(2027, 12, 31)).map(
+    dt.date.isoformat
+)
+
+
+@settings(max_examples=60)
+@given(
+    integration=st.sampled_from(["claude", "openai", "cursor"]),
+    i=st.integers(0, 10**6 - 1),
+    date=_DATES,
+    excluded=st.sets(st.sampled_from([*_FIELD_NAMES, "remote_data"])),
+)
+def test_renderer_equals_orjson_on_any_date(
+    integration: str, i: int, date: str, excluded: set[str]
+) -> None:
+    ds, renderer = _built(1, integration)
+    acc = ds.accounts[0]
+    user = ds.user(acc.id, i, date=date)
+    trimmed = {k: v for k, v in user.items() if k not in excluded}
+    assert renderer.record(acc, i, frozenset(excluded), date=date) == orjson.dumps(trimmed)
+    assert renderer.remote_records(acc, i, i + 1, date=date) == orjson.dumps(user["remote_data"])
+    assert ds.remote_user(acc.id, i, date=date) == user["remote_data"]
+
+
+def _claude_ds(users: int = 2000, seed: int = 4) -> tuple[Dataset, str]:
+    ds = Dataset(
+        EmulatorConfig(
+            seed=seed,
+            today="2026-07-15",
+            accounts=(AccountSpec(integration="claude", tenant_id="t", users=users),),
+        )
+    )
+    return ds, ds.accounts[0].id
+
+
+def test_claude_users_are_the_same_people_with_daily_activity() -> None:
+    ds, acc = _claude_ds()
+    days = [dt.date(2026, 7, 1) + dt.timedelta(days=k) for k in range(7)]
+    by_day = {d: list(ds.users(acc, date=d.isoformat())) for d in days}
+    first = by_day[days[0]]
+    for d, users in by_day.items():
+        # The same users every day: ids, names and e-mails do not move.
+        assert [(u["id"], u["name"], u["emails"]) for u in users] == [
+            (u["id"], u["name"], u["emails"]) for u in first
+        ]
+        for u in users:
+            last = dt.date.fromisoformat(u["last_active_at"][:10])
+            assert d - dt.timedelta(days=30) <= last <= d
+            assert u["remote_data"]["last_activity_date"] == u["last_active_at"][:10]
+            assert u["status"] in {"active", "inactive", "invited", "deleted"}
+        seen_that_day = [u for u in users if u["last_active_at"].startswith(d.isoformat())]
+        assert 0.35 < len(seen_that_day) / len(users) < 0.6  # ~80 % active x 60 % that day
+        assert all(u["status"] == "active" for u in seen_that_day)
+    # Consecutive days differ, user by user (status, metrics or last activity).
+    for a, b in itertools.pairwise(days):
+        changed = sum(x != y for x, y in zip(by_day[a], by_day[b], strict=True))
+        assert changed > len(first) * 0.9
+    statuses = [[u["status"] for u in by_day[d]] for d in days]
+    assert statuses[0] != statuses[1]
+
+
+def test_claude_day_is_stable_and_defaults_to_three_days_before_today() -> None:
+    ds, acc = _claude_ds(300)
+    again, _ = _claude_ds(300)
+    assert list(ds.users(acc, date="2026-07-03")) == list(again.users(acc, date="2026-07-03"))
+    assert ds.default_date() == "2026-07-12"
+    assert list(ds.users(acc)) == list(ds.users(acc, date="2026-07-12"))
+    assert ds.user(acc, 7) == ds.user(acc, 7, date="2026-07-12")
+    other_seed, acc2 = _claude_ds(300, seed=5)
+    assert list(ds.users(acc, date="2026-07-03")) != list(other_seed.users(acc2, date="2026-07-03"))
+
+
+@pytest.mark.parametrize("integration", ["openai", "cursor"])
+def test_integrations_without_date_ignore_it(integration: str) -> None:
+    ds = Dataset(
+        EmulatorConfig(accounts=(AccountSpec(integration=integration, tenant_id="t", users=50),))
+    )
+    acc = ds.accounts[0].id
+    assert list(ds.users(acc, date="2026-01-02")) == list(ds.users(acc))
+
+
+def test_params_date_against_today() -> None:
+    today = dt.date(2026, 7, 15)
+    assert parse_users_query("claude", [("date", "2026-07-15")], today=today).date == "2026-07-15"
+    assert parse_users_query("claude", [], today=today).date == "2026-07-12"
+    for bad in ("2026-07-16", "2027-01-01", "2026-13-01", "2026-02-30", "26-07-01", "today"):
+        with pytest.raises(DateError):
+            parse_users_query("claude", [("date", bad)], today=today)
+    # Integrations without a date parameter never look at it.
+    assert parse_users_query("openai", [("date", "nonsense")], today=today).date is None
+
+
+def test_config_today_is_validated() -> None:
+    assert EmulatorConfig(today="2026-07-15").default_date() == "2026-07-12"
+    for bad in ("2026-7-15", "2026-02-30", "x"):
+        with pytest.raises(ValueError, match="date"):
+            EmulatorConfig(today=bad)

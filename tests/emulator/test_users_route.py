@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import EmulatorFactory
 from tests.emulator.helpers import USERS, get, users_page, walk
-from truto_stream.emulator import Emulator, EmulatorConfig
+from truto_stream.emulator import AccountSpec, Emulator, EmulatorConfig
 from truto_stream.emulator.data import Dataset
 
 pytestmark = pytest.mark.anyio
@@ -414,3 +414,102 @@ async def test_get_one_user(emulator: EmulatorFactory, integration: str) -> None
     assert (await get(emu, f"{USERS}/{user['id']}", {"integrated_account_id": other})).status == 404
     assert (await get(emu, f"{USERS}/nope", {"integrated_account_id": acc})).status == 404
     assert (await get(emu, f"{USERS}/{user['id']}")).status == 400
+
+
+# ---- dates ---------------------------------------------------------------------------------
+
+TODAY = "2026-07-15"
+
+
+async def test_claude_records_depend_on_the_date(emulator: EmulatorFactory) -> None:
+    emu = await emulator(today=TODAY, accounts_per_integration=1, users=(2500, 2500))
+    acc = _account(emu, "claude")
+    ds = emu.dataset
+    one = await walk(emu, acc, limit="1000", date="2026-07-10")
+    two = await walk(emu, acc, limit="1000", date="2026-07-11")
+    assert one == list(ds.users(acc, date="2026-07-10"))
+    assert two == list(ds.users(acc, date="2026-07-11"))
+    assert [u["id"] for u in one] == [u["id"] for u in two]
+    assert sum(a != b for a, b in zip(one, two, strict=True)) > 2000
+    # Stable across page sizes and reruns.
+    assert await walk(emu, acc, limit="7", date="2026-07-10") == one
+    # Every format carries the day's data.
+    raw = await users_page(emu, acc, limit="5", date="2026-07-11", truto_response_format="raw")
+    assert raw.json()["data"] == [u["remote_data"] for u in two[:5]]
+    user = await get(emu, f"{USERS}/{two[3]['id']}", {"integrated_account_id": acc,
+                                                       "date": "2026-07-11"})  # fmt: skip
+    assert user.json() == two[3]
+
+
+async def test_claude_stream_carries_the_date(emulator: EmulatorFactory) -> None:
+    emu = await emulator(today=TODAY, users=(300, 300), stream_framing="ndjson")
+    acc = _account(emu, "claude")
+    body = (await users_page(emu, acc, date="2026-07-02", truto_response_format="stream")).body
+    assert [orjson.loads(x) for x in body.splitlines()] == list(
+        emu.dataset.users(acc, date="2026-07-02")
+    )
+
+
+async def test_default_date_follows_the_configured_today(emulator: EmulatorFactory) -> None:
+    emu = await emulator(today="2026-03-10", users=(40, 40))
+    acc = _account(emu, "claude")
+    debug = (await users_page(emu, acc, truto_response_format="debug")).json()
+    assert "date=2026-03-07" in debug["debug"]["requestUrl"]
+    assert debug["result"]["result"] == list(emu.dataset.users(acc, date="2026-03-07"))
+    assert debug["result"]["result"] == list(emu.dataset.users(acc))
+
+
+@pytest.mark.parametrize("date", ["2026-07-16", "2030-01-01", "2026-13-01", "2026-7-1", "x"])
+async def test_future_or_malformed_date_is_a_remote_400(
+    emulator: EmulatorFactory, date: str
+) -> None:
+    emu = await emulator(today=TODAY)
+    acc = _account(emu, "claude")
+    reply = await users_page(emu, acc, date=date)
+    assert reply.status == 400
+    body = reply.json()
+    assert (body["statusCode"], body["error"]) == (400, "Bad Request")
+    assert date in body["message"]
+    assert body["truto_is_remote_error"] is True
+    assert body["raw_response"]["error"]["type"] == "invalid_request_error"
+    assert body["truto_error_insight"]["remote_error"]["value"] == body["raw_response"]
+    assert "ratelimit-limit" in reply.headers
+    assert (await users_page(emu, acc, date=TODAY)).status == 200  # today itself is fine
+
+
+@pytest.mark.parametrize("integration", ["openai", "cursor"])
+async def test_date_is_ignored_where_the_integration_has_none(
+    emulator: EmulatorFactory, integration: str
+) -> None:
+    emu = await emulator(today=TODAY, users=(30, 30))
+    acc = _account(emu, integration)
+    reply = await users_page(emu, acc, date="2099-01-01")
+    assert reply.status == 200
+    assert reply.json()["result"] == list(emu.dataset.users(acc))
+
+
+async def test_stats_count_requests_per_account_date_and_limit(emulator: EmulatorFactory) -> None:
+    accounts = (
+        AccountSpec(integration="claude", tenant_id="t", users=2500, id="c"),
+        AccountSpec(integration="openai", tenant_id="t", users=250, id="o"),
+        AccountSpec(integration="cursor", tenant_id="t", users=300, id="u"),
+    )
+    emu = await emulator(today=TODAY, accounts=accounts)
+    for date in ("2026-07-01", "2026-07-02"):
+        await walk(emu, "c", limit="1000", date=date)
+    await walk(emu, "o", limit="100")
+    await walk(emu, "u")
+    await users_page(emu, "o", limit="101")  # refused: not counted as a query
+    requests = emu.stats_snapshot()["requests"]
+    assert requests["by_query"] == [
+        {"integrated_account_id": "c", "integration": "claude", "date": "2026-07-01",
+         "limit": 1000, "requests": 3},
+        {"integrated_account_id": "c", "integration": "claude", "date": "2026-07-02",
+         "limit": 1000, "requests": 3},
+        {"integrated_account_id": "o", "integration": "openai", "date": None,
+         "limit": 100, "requests": 3},
+        {"integrated_account_id": "u", "integration": "cursor", "date": None,
+         "limit": None, "requests": 1},
+    ]  # fmt: skip
+    assert requests["by_integration"] == {"claude": 6, "openai": 3, "cursor": 1}
+    assert requests["by_account"] == {"c": 6, "o": 4, "u": 1}

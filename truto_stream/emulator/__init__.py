@@ -1,7 +1,8 @@
 """A local Truto emulator: an aiohttp server keeping Truto's unified-API contract.
 
 Serves ``GET /unified/usage-metering/users`` (every ``truto_response_format``, stream
-framings, cursors, rate limits, faults), ``GET /integrated-account[/{id}]`` and the
+framings, cursors, per-day data, rate limits, faults), its ``meta/list`` query schemas,
+``GET /integrated-account[/{id}]`` and the
 ``/_emulator/stats`` and ``/_emulator/reset`` controls, over seeded synthetic data.
 See docs/emulator.md.
 """

@@ -10,6 +10,12 @@ from aiohttp import web
 from truto_stream.emulator.admin import get_account, list_accounts
 from truto_stream.emulator.config import EmulatorConfig
 from truto_stream.emulator.control import config_handler, reset_handler, stats_handler
+from truto_stream.emulator.meta import (
+    META_PATH,
+    META_PATH_BY_INTEGRATION,
+    account_meta,
+    integration_meta,
+)
 from truto_stream.emulator.state import STATE, EmulatorState
 from truto_stream.emulator.users import USERS_PATH, user_handler, users_handler
 
@@ -49,4 +55,6 @@ def build_app(config: EmulatorConfig | EmulatorState) -> web.Application:
     app.router.add_get("/integrated-account/{id}", get_account)
     app.router.add_get(USERS_PATH, users_handler)
     app.router.add_get(USERS_PATH + "/{id}", user_handler)
+    app.router.add_get(META_PATH, account_meta)
+    app.router.add_get(META_PATH_BY_INTEGRATION, integration_meta)
     return app

@@ -14,8 +14,8 @@ __all__ = ["debug_body", "envelope_meta", "raw_body", "unified_body"]
 
 def _records(st: EmulatorState, acc: Account, q: UsersQuery, start: int, stop: int) -> bytes:
     if q.key_by is not None:
-        return st.renderer.keyed_records(acc, start, stop, q.excluded, q.key_by)
-    return st.renderer.cached_records(acc, start, stop, q.excluded)
+        return st.renderer.keyed_records(acc, start, stop, q.excluded, q.key_by, date=q.date)
+    return st.renderer.cached_records(acc, start, stop, q.excluded, date=q.date)
 
 
 def _partial(st: EmulatorState) -> bool | None:
@@ -35,11 +35,11 @@ def unified_body(st: EmulatorState, acc: Account, q: UsersQuery, page: Page) -> 
     )
 
 
-def raw_body(st: EmulatorState, acc: Account, page: Page) -> bytes:
+def raw_body(st: EmulatorState, acc: Account, q: UsersQuery, page: Page) -> bytes:
     """The vendor's own page (``truto_response_format=raw``)."""
     last_id = st.dataset.user_id(acc.id, page.stop - 1) if page.stop > page.start else None
     vendor_next = acc.vendor.vendor_next(page.next_cursor, last_id)
-    return st.renderer.raw_page(acc, page.start, page.stop, vendor_next)
+    return st.renderer.raw_page(acc, page.start, page.stop, vendor_next, date=q.date)
 
 
 def debug_body(
@@ -56,7 +56,7 @@ def debug_body(
         + b',"requestOptions":'
         + orjson.dumps(options)
         + b',"data":'
-        + raw_body(st, acc, page)
+        + raw_body(st, acc, q, page)
         + b',"responseHeaders":'
         + orjson.dumps(vendor_headers)
         + b',"nextCursor":'

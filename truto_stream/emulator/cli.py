@@ -17,6 +17,7 @@ from truto_stream.emulator.config import (
     STREAM_FRAMINGS,
     STREAM_META,
     EmulatorConfig,
+    parse_day,
 )
 from truto_stream.emulator.faults import FaultSpecError, parse_faults
 from truto_stream.emulator.scenario import (
@@ -48,6 +49,14 @@ def _users(value: str) -> tuple[int, int]:
     if lo < 0 or hi < lo:
         raise argparse.ArgumentTypeError(f"bad users range {value!r}")
     return lo, hi
+
+
+def _day(value: str) -> str:
+    try:
+        parse_day(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _faults(value: str) -> str:
@@ -89,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="truto-stream emulator",
         description=(
             "Run the local Truto emulator: GET /unified/usage-metering/users[/{id}], "
+            "GET /unified/usage-metering/users[/{integration}]/meta/list, "
             "GET /integrated-account[/{id}], GET /_emulator/stats, POST /_emulator/reset. "
             f"Prints one line '{LISTENING_PREFIX}http://HOST:PORT' once listening."
         ),
@@ -140,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--blocked", dest="blocked_accounts", type=int, metavar="N",
         help="extra blocked (active, is_blocked) accounts per integration (calls get 503)",
+    )  # fmt: skip
+    data.add_argument(
+        "--today", type=_day, metavar="YYYY-MM-DD",
+        help="the emulator's today (default: the UTC date): a request without 'date' gets "
+        "three days before it, a later 'date' is refused; set it for reproducible runs",
     )  # fmt: skip
     lat = p.add_argument_group("latency and bandwidth")
     lat.add_argument("--latency-ms", type=float, help="fixed latency per page, ms (default 0)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ __all__ = [
     "STREAM_META",
     "AccountSpec",
     "EmulatorConfig",
+    "parse_day",
 ]
 
 #: The API token the emulator accepts when none is configured (a development value).
@@ -34,6 +36,16 @@ StreamFraming = Literal["envelope", "ndjson", "array", "page"]
 StreamMeta = Literal["before", "after", "both"]
 STREAM_FRAMINGS: tuple[str, ...] = ("envelope", "ndjson", "array", "page")
 STREAM_META: tuple[str, ...] = ("before", "after", "both")
+
+
+def parse_day(text: str) -> dt.date:
+    """A strict ``YYYY-MM-DD`` calendar date (``ValueError`` otherwise)."""
+    if len(text) != 10 or text[4] != "-" or text[7] != "-" or not text.replace("-", "").isdigit():
+        raise ValueError(f"not a YYYY-MM-DD date: {text!r}")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a calendar date: {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,9 @@ class EmulatorConfig:
     token and ``account_limit`` per integrated account (0 disables a limit).
     ``retry_after`` is the 429 ``Retry-After``: seconds as a number, ``"window"`` (the
     window length) or ``"reset"`` (time until a slot frees up).
+
+    ``today`` (``YYYY-MM-DD``) is the emulator's today: ``date`` defaults to three days
+    before it and later dates are refused. ``None`` follows the UTC clock.
     """
 
     host: str = "127.0.0.1"
@@ -107,6 +122,8 @@ class EmulatorConfig:
     is_partial_response: bool = False
     large_page_records: int = 20_000
     admin_default_limit: int = 100
+    # time
+    today: str | None = None
     # faults
     faults: str = ""
     # bookkeeping
@@ -138,6 +155,8 @@ class EmulatorConfig:
             raise ValueError("stream_batch must be >= 1")
         if self.tenants < 1:
             raise ValueError("tenants must be >= 1")
+        if self.today is not None:
+            parse_day(self.today)
         # Validate fault specs early so a typo fails at start-up, not mid-test.
         from truto_stream.emulator.faults import parse_faults
 
@@ -145,6 +164,16 @@ class EmulatorConfig:
         for acc in self.accounts:
             if acc.faults is not None:
                 parse_faults(acc.faults)
+
+    def today_date(self) -> dt.date:
+        """The emulator's today: ``today``, or the UTC date now."""
+        if self.today is not None:
+            return dt.date.fromisoformat(self.today)
+        return dt.datetime.now(dt.UTC).date()
+
+    def default_date(self) -> str:
+        """What ``date`` means when a request omits it: three days before today."""
+        return (self.today_date() - dt.timedelta(days=3)).isoformat()
 
     def replace(self, **changes: Any) -> EmulatorConfig:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""

@@ -12,6 +12,7 @@ this module draws the facts those templates are filled with.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from truto_stream.emulator.codes import (
     M32,
     admin_time,
     chunk_table,
+    day_number,
+    day_text,
     decode32,
     encode32,
     id_tail,
@@ -35,7 +38,7 @@ from truto_stream.emulator.config import AccountSpec, EmulatorConfig
 from truto_stream.emulator.faults import FaultRule, parse_faults
 from truto_stream.emulator.vendors import Vendor, vendor_for
 
-__all__ = ["SLOTS", "Account", "Dataset", "mix32", "mix64", "unmix32", "unmix64"]
+__all__ = ["SLOTS", "Account", "Dataset", "day_salt", "mix32", "mix64", "unmix32", "unmix64"]
 
 #: Distinct (name, status, metrics...) combinations per integration; see Dataset.slot.
 SLOTS = 4096
@@ -92,6 +95,17 @@ _COMPANIES = (
 
 _FN = len(_FIRST)
 _LN = len(_LAST)
+
+
+@lru_cache(maxsize=1024)
+def _day_number(date: str) -> int:
+    return day_number(dt.date.fromisoformat(date))
+
+
+def day_salt(seed: int, day: int) -> int:
+    """The per-day slot permutation key: distinct for any two days less than
+    :data:`SLOTS` apart (an odd multiplier), seeded."""
+    return (day * 0x9E37 + mix64(seed)) & (SLOTS - 1)
 
 
 def _h(*parts: object) -> int:
@@ -304,7 +318,11 @@ class Dataset:
         return ctx
 
     def unique(self, acc: Account, i: int) -> tuple[int, str, str]:
-        """(slot index, id, email) of user ``i``: the parts unique within the account."""
+        """(identity slot, id, email) of user ``i``: the parts unique within the account.
+
+        The identity slot also gives the user's name; everything else comes from the
+        activity slot (:meth:`activity_slot`).
+        """
         v = mix32(acc.salt ^ i)
         j = (v ^ acc.salt2) & (SLOTS - 1)
         vendor = acc.vendor
@@ -315,40 +333,69 @@ class Dataset:
             uid = vendor.id_prefix + encode32(v, vendor.id_alphabet) + slot["tail"]
         return j, uid, f"{slot['slug']}{i}@{acc.domain}"
 
-    def facts(self, acc: Account, i: int) -> dict[str, Any]:
-        """Every piece user ``i`` is made of, JSON-ready (strings need no escaping)."""
+    @staticmethod
+    def activity_slot(seed: int, j: int, day: int | None) -> int:
+        """The slot a user of identity slot ``j`` takes status and activity from on ``day``.
+
+        A per-day permutation of the slots (``j`` itself without a day): the same users
+        every day, with a different, seeded, activity each day.
+        """
+        return j if day is None else j ^ day_salt(seed, day)
+
+    def default_date(self) -> str:
+        """The ``date`` of a request that omits it (three days before the emulator's today)."""
+        return self.config.default_date()
+
+    def day_of(self, acc: Account, date: str | None) -> int | None:
+        """The day (days since 1970) whose activity ``acc``'s records show for ``date``:
+        ``None`` when the integration has no ``date``; the default date when ``date`` is."""
+        if not acc.vendor.takes_date:
+            return None
+        return _day_number(date or self.default_date())
+
+    def facts(self, acc: Account, i: int, day: int | None = None) -> dict[str, Any]:
+        """Every piece user ``i`` is made of on ``day``, JSON-ready (no escaping needed)."""
         j, uid, email = self.unique(acc, i)
-        f = dict(self.slot(acc.integration, j))
+        integration = acc.integration
+        f = dict(self.slot(integration, self.activity_slot(self.seed, j, day)))
+        f["name"] = self.slot(integration, j)["name"]
         f["id"] = uid
         f["email"] = email
         f["num"] = acc.id_base + i
+        if day is not None:
+            f["lastday"] = day_text(day - f["gap"])
         return f
 
-    def user(self, account_id: str, i: int) -> dict[str, Any]:
-        """User ``i`` (0-based) of an account as the unified API returns it."""
+    def user(self, account_id: str, i: int, *, date: str | None = None) -> dict[str, Any]:
+        """User ``i`` (0-based) of an account as the unified API returns it.
+
+        ``date`` (``YYYY-MM-DD``) picks the day for integrations that take one (default:
+        :meth:`default_date`); others ignore it.
+        """
         acc = self._by_id[account_id]
         if not 0 <= i < acc.user_count:
             raise IndexError(i)
-        return self._user(acc, i)
+        return self._user(acc, i, self.day_of(acc, date))
 
-    def _user(self, acc: Account, i: int) -> dict[str, Any]:
-        return acc.vendor.record(self.facts(acc, i))
+    def _user(self, acc: Account, i: int, day: int | None) -> dict[str, Any]:
+        return acc.vendor.record(self.facts(acc, i, day))
 
-    def remote_user(self, account_id: str, i: int) -> dict[str, Any]:
+    def remote_user(self, account_id: str, i: int, *, date: str | None = None) -> dict[str, Any]:
         """User ``i`` in the vendor's own shape (``remote_data``, one raw-page row)."""
         acc = self._by_id[account_id]
         if not 0 <= i < acc.user_count:
             raise IndexError(i)
-        return acc.vendor.remote_record(self.facts(acc, i))
+        return acc.vendor.remote_record(self.facts(acc, i, self.day_of(acc, date)))
 
     def users(
-        self, account_id: str, start: int = 0, stop: int | None = None
+        self, account_id: str, start: int = 0, stop: int | None = None, *, date: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Users ``start .. stop-1`` of an account, in serving order."""
+        """Users ``start .. stop-1`` of an account, in serving order (on ``date``)."""
         acc = self._by_id[account_id]
+        day = self.day_of(acc, date)
         end = acc.user_count if stop is None else min(stop, acc.user_count)
         for i in range(start, end):
-            yield self._user(acc, i)
+            yield self._user(acc, i, day)
 
     def user_id(self, account_id: str, i: int) -> str:
         """The ``id`` of user ``i``."""

@@ -29,12 +29,12 @@ def authenticate(request: web.Request) -> tuple[str | None, web.Response | None]
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        st.stats.request(route_of(request), None, None)
+        st.stats.request(route_of(request), None)
         return None, error_reply(
             401, "Missing or malformed Authorization header. Use: Bearer <token>."
         )
     if token not in st.tokens:
-        st.stats.request(route_of(request), token, None)
+        st.stats.request(route_of(request), token)
         return None, error_reply(401, "Invalid API token.")
     return token, None
 
@@ -46,7 +46,7 @@ def admit_token(request: web.Request, route: str) -> tuple[str, Decision] | web.
     if err is not None:
         return err
     assert token is not None
-    st.stats.request(route, token, None)
+    st.stats.request(route, token)
     decision = st.token_window.hit(token, time.monotonic())
     if not decision.allowed:
         return too_many(st, decision, "API token")

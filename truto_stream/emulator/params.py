@@ -6,10 +6,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from truto_stream.emulator.config import parse_day
 from truto_stream.emulator.vendors import LimitRule, Vendor, vendor_for
 
 __all__ = [
     "FORMATS",
+    "DateError",
     "ParamError",
     "UsersQuery",
     "parse_bool",
@@ -17,13 +19,16 @@ __all__ = [
 ]
 
 FORMATS = ("unified", "normalized", "raw", "debug", "stream")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 #: ``remote_query[name]`` followed by any nested ``[key]`` / ``[]`` parts.
 _REMOTE_KEY = re.compile(r"^remote_query\[([^\[\]]+)\]((?:\[[^\[\]]*\])*)$")
 
 
 class ParamError(ValueError):
     """A query parameter Truto would reject with 400."""
+
+
+class DateError(ParamError):
+    """A ``date`` the vendor rejects (malformed, not a calendar date, or in the future)."""
 
 
 @dataclass(frozen=True)
@@ -105,16 +110,16 @@ def _limit(vendor: Vendor, query: dict[str, str]) -> int | None:
 
 
 def _date(query: dict[str, str], today: dt.date | None) -> str:
+    base = today if today is not None else dt.datetime.now(dt.UTC).date()
     raw_date = query.get("date")
     if not raw_date:
-        base = today if today is not None else dt.datetime.now(dt.UTC).date()
         return (base - dt.timedelta(days=3)).isoformat()
-    if not _DATE.match(raw_date):
-        raise ParamError(f"date must be in YYYY-MM-DD format, got {raw_date!r}")
     try:
-        dt.date.fromisoformat(raw_date)
-    except ValueError:
-        raise ParamError(f"date is not a valid calendar date: {raw_date!r}") from None
+        day = parse_day(raw_date)
+    except ValueError as exc:
+        raise DateError(f"date must be a YYYY-MM-DD calendar date ({exc})") from None
+    if day > base:
+        raise DateError(f"date {raw_date} is in the future (today is {base.isoformat()})")
     return raw_date
 
 
@@ -124,7 +129,11 @@ def parse_users_query(
     *,
     today: dt.date | None = None,
 ) -> UsersQuery:
-    """Validate and normalise the query (``items`` keeps repeated keys, decoded)."""
+    """Validate and normalise the query (``items`` keeps repeated keys, decoded).
+
+    ``today`` is the emulator's today (default: the UTC date): ``date`` defaults to three
+    days before it and may not be after it.
+    """
     vendor = vendor_for(integration)
     query: dict[str, str] = {}
     for key, value in items:

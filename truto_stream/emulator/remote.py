@@ -14,7 +14,14 @@ from truto_stream.emulator.limits import format_seconds
 from truto_stream.emulator.replies import error_reply
 from truto_stream.emulator.state import EmulatorState
 
-__all__ = ["ECHO_HEADER", "echo_text", "needs_reauth", "remote_error_extra", "status_fault"]
+__all__ = [
+    "ECHO_HEADER",
+    "echo_text",
+    "needs_reauth",
+    "remote_error_extra",
+    "status_fault",
+    "vendor_rejected",
+]
 
 #: The response header an ``echo`` fault puts the caller's credentials in.
 ECHO_HEADER = "x-vendor-debug"
@@ -48,6 +55,12 @@ def needs_reauth(acc: Account, headers: dict[str, str]) -> web.Response:
         headers,
         **remote_error_extra(acc, 401, acc.vendor.error_401()),
     )
+
+
+def vendor_rejected(acc: Account, message: str, headers: dict[str, str]) -> web.Response:
+    """A 400 the vendor gives (a bad ``date``): its body inside Truto's remote error."""
+    raw = acc.vendor.error_body(400, message)
+    return error_reply(400, message, headers, **remote_error_extra(acc, 400, raw))
 
 
 def _remote_429(

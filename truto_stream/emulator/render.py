@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from truto_stream.emulator.codes import K32, M32
-from truto_stream.emulator.data import SLOTS, Account, Dataset
-from truto_stream.emulator.vendors import VENDORS
+from truto_stream.emulator.codes import K32, M32, day_text
+from truto_stream.emulator.data import SLOTS, Account, Dataset, day_salt
+from truto_stream.emulator.vendors import MAX_GAP_DAYS, VENDORS
 
 __all__ = ["UNIFIED_FIELDS", "PageCache", "Renderer"]
 
@@ -28,36 +28,49 @@ UNIFIED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     name: vendor.unified_fields for name, vendor in VENDORS.items()
 }
 
-_KEEP = {"id": "%(id)s", "email": "%(email)s", "num": "%(num)s"}
+_PLACEHOLDER = re.compile(r"%\((id|email|num|name|lastday)\)s")
+#: Per-slot tables the joiner reads: e-mail slugs, id tails, the 16-bit code table (all by
+#: identity slot), names (identity slot), activity gaps in days (activity slot).
+_Ctx = tuple[list[bytes], list[bytes], list[bytes], list[bytes], list[int]]
+#: Per-day inputs: the activity slot permutation key and ``lastday`` texts by gap.
+_DayCtx = tuple[int, tuple[bytes, ...]]
+_Joiner = Callable[
+    [list[tuple[bytes, ...]], _Ctx, Account, int, int, int, tuple[bytes, ...]], list[bytes]
+]
+_NO_DAY: _DayCtx = (0, ())
 
-
-_PLACEHOLDER = re.compile(r"%\((id|email|num)\)s")
-_Ctx = tuple[list[bytes], list[bytes], list[bytes]]
-_Joiner = Callable[[list[tuple[bytes, ...]], _Ctx, Account, int, int], list[bytes]]
+#: How the generated loop spells each placeholder's value.
+_VALUES = {
+    "id": "uid",
+    "email": "email",
+    "num": "b'%d' % (base + i)",
+    "name": "names[j0]",
+    "lastday": "lastday",
+}
 
 
 @lru_cache(maxsize=64)
 def _joiner(id_prefix: str | None, pattern: tuple[str, ...]) -> _Joiner:
     """A loop specialised to one id scheme and placeholder order.
 
-    It inlines :meth:`Dataset.unique` (same arithmetic; a test pins the output to
-    ``orjson.dumps(dataset.user(...))``) and joins literal pieces with the values, which
-    is about 4x faster than ``%``-formatting a long template per record. Everything is
-    bytes: no encode pass, and no widening of the whole batch to UCS-2 when one name has a
-    character beyond Latin-1.
+    It inlines :meth:`Dataset.unique` and :meth:`Dataset.activity_slot` (same arithmetic;
+    a test pins the output to ``orjson.dumps(dataset.user(...))``) and joins literal
+    pieces with the values, which is about 4x faster than ``%``-formatting a long template
+    per record. Everything is bytes: no encode pass, and no widening of the whole batch to
+    UCS-2 when one name has a character beyond Latin-1.
     """
-    names = {"id": "uid", "email": "email", "num": "b'%d' % (base + i)"}
     items = []
     for n, key in enumerate(pattern):
-        items += [f"p[{n}]", names[key]]
+        items += [f"p[{n}]", _VALUES[key]]
     items.append(f"p[{len(pattern)}]")
     if id_prefix is None:
         uid = "        uid = b'%d' % (base + i)\n"
     else:
-        uid = f"        uid = {id_prefix.encode()!r} + t[v >> 16] + t[v & 65535] + tails[j]\n"
+        uid = f"        uid = {id_prefix.encode()!r} + t[v >> 16] + t[v & 65535] + tails[j0]\n"
+    lastday = "        lastday = dates[gaps[j]]\n" if "lastday" in pattern else ""
     src = (
-        "def render(pieces, ctx, acc, start, stop):\n"
-        "    slugs, tails, t = ctx\n"
+        "def render(pieces, ctx, acc, start, stop, dsalt, dates):\n"
+        "    slugs, tails, t, names, gaps = ctx\n"
         "    out = []\n"
         "    append = out.append\n"
         "    base = acc.id_base\n"
@@ -69,10 +82,12 @@ def _joiner(id_prefix: str | None, pattern: tuple[str, ...]) -> _Joiner:
         f"        z = ((z ^ (z >> 16)) * {K32}) & {M32}\n"
         f"        z = ((z ^ (z >> 16)) * {K32}) & {M32}\n"
         "        v = z ^ (z >> 16)\n"
-        f"        j = (v ^ salt2) & {SLOTS - 1}\n"
+        f"        j0 = (v ^ salt2) & {SLOTS - 1}\n"
+        "        j = j0 ^ dsalt\n"
         + uid
-        + "        email = slugs[j] + b'%d' % i + domain\n"
-        "        p = pieces[j]\n"
+        + "        email = slugs[j0] + b'%d' % i + domain\n"
+        + lastday
+        + "        p = pieces[j]\n"
         f"        append(b''.join(({', '.join(items)},)))\n"
         "    return out\n"
     )
@@ -90,15 +105,25 @@ def _id_context_bytes(dataset: Dataset, integration: str) -> _Ctx:
     ctx = _ID_CTX.get(key)
     if ctx is None:
         slugs, tails, table = dataset.id_context(integration)
+        slots = [dataset.slot(integration, j) for j in range(SLOTS)]
         ctx = (
             [x.encode() for x in slugs],
             [x.encode() for x in tails],
             [x.encode() for x in table],
+            [s["name"].encode() for s in slots],
+            [s.get("gap", 0) for s in slots],
         )
         _ID_CTX[key] = ctx
         while len(_ID_CTX) > 16:
             _ID_CTX.pop(next(iter(_ID_CTX)))
     return ctx
+
+
+@lru_cache(maxsize=256)
+def _day_context(seed: int, day: int) -> _DayCtx:
+    """The activity permutation key of ``day`` and its ``lastday`` texts by gap."""
+    dates = tuple(day_text(day - gap).encode() for gap in range(MAX_GAP_DAYS + 1))
+    return day_salt(seed, day), dates
 
 
 #: (seed, integration, excluded) -> per-slot pieces and joiner, shared by all renderers
@@ -173,10 +198,11 @@ class Renderer:
         if entry is None:
             base = vendor.remote_template if excluded is None else vendor.record_template(excluded)
             slot = self.dataset.slot
+            keep = {name: f"%({name})s" for name in vendor.placeholders}
             pieces: list[tuple[bytes, ...]] = []
             pattern: tuple[str, ...] = ()
             for j in range(SLOTS):
-                filled = base % {**slot(integration, j), **_KEEP}
+                filled = base % {**slot(integration, j), **keep}
                 split = _PLACEHOLDER.split(filled)
                 pieces.append(tuple(x.encode() for x in split[0::2]))
                 pattern = tuple(split[1::2])
@@ -186,16 +212,34 @@ class Renderer:
                 _SLOT_TEMPLATES.pop(next(iter(_SLOT_TEMPLATES)))
         return entry
 
+    def _day(self, acc: Account, date: str | None) -> _DayCtx:
+        day = self.dataset.day_of(acc, date)
+        return _NO_DAY if day is None else _day_context(self.dataset.seed, day)
+
     def _render(
-        self, acc: Account, start: int, stop: int, excluded: frozenset[str] | None, sep: str
+        self,
+        acc: Account,
+        start: int,
+        stop: int,
+        excluded: frozenset[str] | None,
+        sep: str,
+        date: str | None,
     ) -> bytes:
         pieces, join = self.slot_templates(acc.integration, excluded)
         ctx = _id_context_bytes(self.dataset, acc.integration)
-        return sep.encode().join(join(pieces, ctx, acc, start, stop))
+        dsalt, dates = self._day(acc, date)
+        return sep.encode().join(join(pieces, ctx, acc, start, stop, dsalt, dates))
 
-    def record(self, acc: Account, i: int, excluded: frozenset[str] = frozenset()) -> bytes:
-        """One unified record."""
-        return self._render(acc, i, i + 1, excluded, "")
+    def record(
+        self,
+        acc: Account,
+        i: int,
+        excluded: frozenset[str] = frozenset(),
+        *,
+        date: str | None = None,
+    ) -> bytes:
+        """One unified record (on ``date``, for integrations that take one)."""
+        return self._render(acc, i, i + 1, excluded, "", date)
 
     def records(
         self,
@@ -204,37 +248,55 @@ class Renderer:
         stop: int,
         excluded: frozenset[str] = frozenset(),
         sep: str = ",",
+        *,
+        date: str | None = None,
     ) -> bytes:
         """Unified records ``start .. stop-1`` joined by ``sep``."""
-        return self._render(acc, start, stop, excluded, sep)
+        return self._render(acc, start, stop, excluded, sep, date)
 
     def cached_records(
-        self, acc: Account, start: int, stop: int, excluded: frozenset[str]
+        self,
+        acc: Account,
+        start: int,
+        stop: int,
+        excluded: frozenset[str],
+        *,
+        date: str | None = None,
     ) -> bytes:
         """:meth:`records` with ``,`` through the page cache."""
-        key = ("u", acc.id, start, stop, excluded)
+        key = ("u", acc.id, start, stop, excluded, date)
         body = self.cache.get(key)
         if body is None:
-            body = self._render(acc, start, stop, excluded, ",")
+            body = self._render(acc, start, stop, excluded, ",", date)
             self.cache.put(key, body)
         return body
 
-    def remote_records(self, acc: Account, start: int, stop: int, sep: str = ",") -> bytes:
+    def remote_records(
+        self, acc: Account, start: int, stop: int, sep: str = ",", *, date: str | None = None
+    ) -> bytes:
         """Vendor-shaped rows ``start .. stop-1`` joined by ``sep`` (cached)."""
-        key = ("r", acc.id, start, stop, sep)
+        key = ("r", acc.id, start, stop, sep, date)
         body = self.cache.get(key)
         if body is None:
-            body = self._render(acc, start, stop, None, sep)
+            body = self._render(acc, start, stop, None, sep, date)
             self.cache.put(key, body)
         return body
 
     def keyed_records(
-        self, acc: Account, start: int, stop: int, excluded: frozenset[str], key_by: str
+        self,
+        acc: Account,
+        start: int,
+        stop: int,
+        excluded: frozenset[str],
+        key_by: str,
+        *,
+        date: str | None = None,
     ) -> bytes:
         """``"key":record`` pairs for ``truto_key_by`` (records lacking the field skipped)."""
+        day = self.dataset.day_of(acc, date)
         out: dict[str, Any] = {}
         for i in range(start, stop):
-            user = self.dataset._user(acc, i)
+            user = self.dataset._user(acc, i, day)
             if key_by not in user:
                 continue
             key = user[key_by]
@@ -277,9 +339,11 @@ class Renderer:
         start: int,
         stop: int,
         vendor_next: str | None,
+        *,
+        date: str | None = None,
     ) -> bytes:
         """The vendor's own page body for users ``start .. stop-1``."""
-        rows = self.remote_records(acc, start, stop)
+        rows = self.remote_records(acc, start, stop, date=date)
         first = self.dataset.unique(acc, start)[1] if stop > start else None
         last = self.dataset.unique(acc, stop - 1)[1] if stop > start else None
         return acc.vendor.raw_page(rows, first, last, vendor_next)

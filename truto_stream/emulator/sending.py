@@ -122,10 +122,11 @@ def _batch(
     st: EmulatorState, acc: Account, q: UsersQuery, pos: int, end: int, framing: str, keyed: bool
 ) -> bytes:
     if framing == "ndjson":
-        return st.renderer.records(acc, pos, end, q.excluded, "\n") + b"\n"
+        return st.renderer.records(acc, pos, end, q.excluded, "\n", date=q.date) + b"\n"
     if keyed:
-        return st.renderer.keyed_records(acc, pos, end, q.excluded, q.key_by or "id")
-    return st.renderer.records(acc, pos, end, q.excluded)
+        key_by = q.key_by or "id"
+        return st.renderer.keyed_records(acc, pos, end, q.excluded, key_by, date=q.date)
+    return st.renderer.records(acc, pos, end, q.excluded, date=q.date)
 
 
 async def _write_stream(

@@ -32,6 +32,10 @@ class Stats:
         self.by_token: Counter[str] = Counter()
         self.by_route: Counter[str] = Counter()
         self.by_format: Counter[str] = Counter()
+        self.by_integration: Counter[str] = Counter()
+        # (account id, integration, date, limit) of users-list requests that passed
+        # validation: what a sweep plan promises to send.
+        self.by_query: Counter[tuple[str, str, str | None, int | None]] = Counter()
         self.status: Counter[int] = Counter()
         self.rate_limited_truto = 0
         self.rate_limited_remote = 0
@@ -42,7 +46,7 @@ class Stats:
         self.closed_by_fault = 0
         self.timestamps: dict[str, deque[float]] = {}
 
-    def request(self, route: str, token: str | None, account_id: str | None) -> None:
+    def request(self, route: str, token: str | None) -> None:
         """Count one request as it arrives."""
         self.requests_total += 1
         if not self.enabled:
@@ -50,8 +54,6 @@ class Stats:
         self.by_route[route] += 1
         if token is not None:
             self.by_token[token_fingerprint(token)] += 1
-        if account_id is not None:
-            self.account_hit(account_id)
 
     def account_hit(self, account_id: str) -> None:
         """Count a request for an integrated account and keep its time."""
@@ -63,11 +65,32 @@ class Stats:
             stamps = self.timestamps[account_id] = deque(maxlen=self.max_timestamps)
         stamps.append(time.monotonic())
 
+    def list_query(
+        self, account_id: str, integration: str, date: str | None, limit: int | None
+    ) -> None:
+        """Count a users-list request that passed validation, by what it asked for."""
+        if self.enabled:
+            self.by_query[(account_id, integration, date, limit)] += 1
+            self.by_integration[integration] += 1
+
+    def _queries(self) -> list[dict[str, Any]]:
+        return [
+            {"integrated_account_id": acc, "integration": integration, "date": date,
+             "limit": limit, "requests": n}
+            for (acc, integration, date, limit), n in sorted(
+                self.by_query.items(), key=lambda kv: (kv[0][0], kv[0][2] or "", kv[0][3] or 0)
+            )
+        ]  # fmt: skip
+
     def snapshot(self, connections: int | None) -> dict[str, Any]:
         """A JSON-ready view (what ``GET /_emulator/stats`` returns).
 
         ``request_times`` are ``time.monotonic()`` seconds (the last ``max_timestamps``
         per account); ``connections.open`` is ``None`` when the server is not known.
+        ``requests.by_query`` lists users-list requests that passed validation per
+        (account, date, limit), with the effective values (defaults applied; ``null`` where
+        the integration takes no such parameter); ``requests.by_integration`` counts the
+        same requests per integration.
         """
         return {
             "uptime_s": round(time.monotonic() - self.started, 3),
@@ -77,6 +100,8 @@ class Stats:
                 "by_token": dict(self.by_token),
                 "by_route": dict(self.by_route),
                 "by_format": dict(self.by_format),
+                "by_integration": dict(self.by_integration),
+                "by_query": self._queries(),
             },
             "status_counts": {str(k): v for k, v in sorted(self.status.items())},
             "rate_limited": {

@@ -17,8 +17,8 @@ from truto_stream.emulator.data import Account
 from truto_stream.emulator.faults import BEHAVIOURS, BODY_FAULTS, STATUS_FAULTS, choose_fault
 from truto_stream.emulator.guards import Admitted, admit_account
 from truto_stream.emulator.paging import Page, Start, plan_page, start_of
-from truto_stream.emulator.params import ParamError, UsersQuery, parse_users_query
-from truto_stream.emulator.remote import status_fault
+from truto_stream.emulator.params import DateError, ParamError, UsersQuery, parse_users_query
+from truto_stream.emulator.remote import status_fault, vendor_rejected
 from truto_stream.emulator.replies import error_reply
 from truto_stream.emulator.sending import send_body, send_chunked
 from truto_stream.emulator.state import STATE, EmulatorState
@@ -44,7 +44,9 @@ async def user_handler(request: web.Request) -> web.StreamResponse:
         return admitted
     acc, headers = admitted.account, admitted.headers
     try:
-        q = parse_users_query(acc.integration, list(request.query.items()))
+        q = _query(st, acc, request)
+    except DateError as exc:
+        return vendor_rejected(acc, str(exc), headers)
     except ParamError as exc:
         return error_reply(400, str(exc), headers)
     if q.response_format not in ("unified", "normalized", "raw"):
@@ -55,16 +57,21 @@ async def user_handler(request: web.Request) -> web.StreamResponse:
     st.stats.by_format[q.response_format] += 1
     await _sleep_latency(st)
     if q.response_format == "raw":
-        body = st.renderer.remote_records(acc, index, index + 1)
+        body = st.renderer.remote_records(acc, index, index + 1, date=q.date)
     else:
-        body = st.renderer.record(acc, index, q.excluded)
+        body = st.renderer.record(acc, index, q.excluded, date=q.date)
     return web.Response(body=body, headers=headers, content_type="application/json",
                         charset="utf-8")  # fmt: skip
 
 
+def _query(st: EmulatorState, acc: Account, request: web.Request) -> UsersQuery:
+    items = list(request.query.items())
+    return parse_users_query(acc.integration, items, today=st.config.today_date())
+
+
 def _parse(st: EmulatorState, acc: Account, request: web.Request) -> tuple[UsersQuery, Start]:
     """The query and where it starts (raises ParamError / CursorError for a 400)."""
-    q = parse_users_query(acc.integration, list(request.query.items()))
+    q = _query(st, acc, request)
     return q, start_of(st, acc, q)
 
 
@@ -74,11 +81,15 @@ async def users_handler(request: web.Request) -> web.StreamResponse:
     admitted = admit_account(request, USERS_PATH)
     if isinstance(admitted, web.Response):
         return admitted
+    acc = admitted.account
     try:
-        q, start = _parse(st, admitted.account, request)
+        q, start = _parse(st, acc, request)
+    except DateError as exc:
+        return vendor_rejected(acc, str(exc), admitted.headers)
     except (ParamError, CursorError) as exc:
         return error_reply(400, str(exc), admitted.headers)
     st.stats.by_format[q.response_format] += 1
+    st.stats.list_query(acc.id, acc.integration, q.date, q.limit)
     if q.response_format == "stream":
         return await _stream(request, st, admitted, q, start)
     return await _paged(request, st, admitted, q, start)
@@ -103,7 +114,7 @@ async def _paged(
         # A huge single page (a whole team in one page): chunked, never built whole.
         return await send_chunked(request, st, acc, q, page, "page", "after", headers, body_rule)
     if q.response_format == "raw":
-        body = raw_body(st, acc, page)
+        body = raw_body(st, acc, q, page)
     elif q.response_format == "debug":
         body = debug_body(st, acc, q, page, start.incoming)
     else:

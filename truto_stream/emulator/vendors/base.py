@@ -16,7 +16,19 @@ from urllib.parse import urlencode
 
 from truto_stream.emulator.codes import B58
 
-__all__ = ["COMMON_FIELDS", "EMAILS", "ROLES", "CursorStyle", "LimitRule", "Vendor"]
+__all__ = [
+    "COMMON_FIELDS",
+    "EMAILS",
+    "MAX_GAP_DAYS",
+    "ROLES",
+    "CursorStyle",
+    "LimitRule",
+    "Vendor",
+]
+
+#: For integrations that take ``date``: how many days before it a user's last activity
+#: may be (the ``gap`` slot fact is 0..MAX_GAP_DAYS).
+MAX_GAP_DAYS = 30
 
 #: What the unified ``cursor`` query parameter carries for an integration:
 #: ``page_token`` the vendor's opaque next-page token, ``after_id`` the last user id seen,
@@ -60,6 +72,10 @@ class Vendor:
     label: ClassVar[str]
     #: The vendor endpoint one unified list request stands for.
     api_url: ClassVar[str]
+    #: The vendor's documentation of that endpoint (``documentation_link`` in meta).
+    docs_url: ClassVar[str]
+    #: The seed document's description of each query parameter the integration takes.
+    param_docs: ClassVar[dict[str, str]] = {}
     #: The credential headers of that vendor request, as ``debug.requestOptions`` shows them.
     credential_headers: ClassVar[dict[str, str]]
     #: User ids: ``prefix + 6-character code + 18-character tail``, or numeric when None.
@@ -67,8 +83,14 @@ class Vendor:
     id_alphabet: ClassVar[str] = B58
     #: ``limit`` bounds; None: the whole team in one page, ``limit`` ignored.
     limit: ClassVar[LimitRule | None] = None
-    #: Whether the endpoint takes ``date`` (per-day activity).
+    #: Whether the endpoint takes ``date`` (per-day activity). Such a vendor's slot facts
+    #: carry ``gap`` (days from ``lastday`` to the date, 0..MAX_GAP_DAYS) and its
+    #: templates may use ``%(lastday)s``, the day of last activity.
     takes_date: ClassVar[bool] = False
+    #: Template keys filled per record by the byte renderer (the rest is per slot): id,
+    #: e-mail and number always; name and ``lastday`` too when activity depends on the date
+    #: (the name follows the user, the activity follows the day).
+    placeholders: ClassVar[tuple[str, ...]] = ("id", "email", "num")
     cursor_style: ClassVar[CursorStyle] = "none"
     #: Unified fields in output order (``remote_data`` last), with value templates.
     unified_fields: ClassVar[tuple[tuple[str, str], ...]]
@@ -117,6 +139,32 @@ class Vendor:
     def slot_facts(self, h: int, status: str) -> dict[str, Any]:
         """Vendor-specific facts of one data slot (``h``: the slot's 64-bit hash)."""
         return {}
+
+    # ---- the query schema (meta routes) ---------------------------------------------------
+
+    def query_schema(self, default_date: str) -> dict[str, Any]:
+        """The list method's query parameters as JSON Schema (``query_schema`` in meta).
+
+        ``date`` when the integration takes it (with ``default_date``, three days before
+        the emulator's today), ``limit`` with its bounds and default, ``cursor`` when it
+        means something. Truto's own parameters (``truto_*``, ``next_cursor``) are not
+        listed: they are the same for every integration.
+        """
+        props: dict[str, Any] = {}
+        if self.takes_date:
+            props["date"] = {"type": "string", "format": "date", "default": default_date,
+                             "description": self.param_docs["date"]}  # fmt: skip
+        if self.limit is not None:
+            props["limit"] = {
+                "type": "integer",
+                "minimum": self.limit.minimum,
+                "maximum": self.limit.maximum,
+                "default": self.limit.default,
+                "description": self.param_docs["limit"],
+            }
+        if self.cursor_style != "none":
+            props["cursor"] = {"type": "string", "description": self.param_docs["cursor"]}
+        return {"type": "object", "properties": props}
 
     # ---- the vendor request ------------------------------------------------------------
 

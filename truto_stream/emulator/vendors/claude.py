@@ -6,8 +6,14 @@ from typing import Any, ClassVar
 
 import orjson
 
-from truto_stream.emulator.codes import B58, REF_DAY, day_text, iso_utc, mix64
-from truto_stream.emulator.vendors.base import COMMON_FIELDS, CursorStyle, LimitRule, Vendor
+from truto_stream.emulator.codes import B58, mix64
+from truto_stream.emulator.vendors.base import (
+    COMMON_FIELDS,
+    MAX_GAP_DAYS,
+    CursorStyle,
+    LimitRule,
+    Vendor,
+)
 
 __all__ = ["Claude"]
 
@@ -18,7 +24,7 @@ _ROW = (
     '"distinct_session_count":%(sessions)s,"lines_of_code":{"added_count":%(added)s,'
     '"removed_count":%(removed)s},"pull_request_count":%(prs)s},"tool_actions":'
     '{"edit_tool":{"accepted_count":%(sessions)s,"rejected_count":0}}},'
-    '"web_search_count":%(searches)s,"last_activity_date":"%(day)s",'
+    '"web_search_count":%(searches)s,"last_activity_date":"%(lastday)s",'
     '"rbac_group_id":null,"rbac_group_name":null,"distinct_user_count":null}'
 )
 
@@ -36,11 +42,22 @@ _ERROR_TYPES = {
 
 
 class Claude(Vendor):
-    """Per-user activity rows; ``limit`` 1-1000 (default 100), ``date``, page tokens."""
+    """Per-user activity rows for one ``date``; ``limit`` 1-1000 (default 100), page tokens.
+
+    The same users every day; status, metrics and ``last_active_at`` change with the date
+    (``last_active_at`` is on or before it).
+    """
 
     name: ClassVar[str] = "claude"
     label: ClassVar[str] = "Claude"
     api_url: ClassVar[str] = "https://api.anthropic.com/v1/organizations/analytics/users"
+    docs_url: ClassVar[str] = "https://platform.claude.com/docs/en/api/organization/analytics/users"
+    param_docs: ClassVar[dict[str, str]] = {
+        "date": "Date to retrieve per-user activity for, in YYYY-MM-DD format. Defaults to "
+        "three days ago when omitted.",
+        "limit": "Maximum number of records to return. Defaults to 100 when omitted.",
+        "cursor": "Pagination cursor from the previous response.",
+    }
     credential_headers: ClassVar[dict[str, str]] = {
         "x-api-key": "[redacted]",
         "anthropic-version": "2023-06-01",
@@ -49,36 +66,40 @@ class Claude(Vendor):
     id_alphabet: ClassVar[str] = B58
     limit: ClassVar[LimitRule | None] = LimitRule(default=100, minimum=1, maximum=1000)
     takes_date: ClassVar[bool] = True
+    placeholders: ClassVar[tuple[str, ...]] = ("id", "email", "num", "name", "lastday")
     cursor_style: ClassVar[CursorStyle] = "page_token"
     unified_fields: ClassVar[tuple[tuple[str, str], ...]] = (
         *COMMON_FIELDS,
-        ("last_active_at", '"%(last_active_at)s"'),
+        ("last_active_at", '"%(lastday)sT%(time)s.000Z"'),
         ("remote_data", _ROW),
     )
     remote_template: ClassVar[str] = _ROW
 
     def slot_facts(self, h: int, status: str) -> dict[str, Any]:
-        t = h >> 32
-        day = REF_DAY - t % 90
-        secs = (t >> 8) % 86400
+        # A row describes one day: ~60 % of active users were active that day (gap 0,
+        # non-zero metrics); the others were last active 1-30 days before it.
         m = mix64(h)
-        active = status == "active"
-        conv = m % 40 if active else 0
+        r = mix64(h ^ 0xDA7E)  # independent bits for the day's presence and timing
+        active_that_day = status == "active" and r % 10 < 6
+        gap = 0 if active_that_day else 1 + (r >> 8) % MAX_GAP_DAYS
+        secs = (r >> 16) % 86400
+        k = 1 if active_that_day else 0  # metrics count that day only
+        conv = k * (m % 40)
         return {
-            "day": day_text(day),
-            "last_active_at": iso_utc(day * 86400 + secs),
+            "gap": gap,
+            "time": f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}",
             "conv": conv,
-            "msgs": conv * 3 + (m >> 8) % 7 if active else 0,
-            "sessions": (m >> 16) % 12 if active else 0,
-            "commits": (m >> 24) % 9 if active else 0,
-            "added": (m >> 32) % 900 if active else 0,
-            "removed": (m >> 42) % 300 if active else 0,
-            "prs": (m >> 52) % 4 if active else 0,
-            "searches": (m >> 56) % 20 if active else 0,
+            "msgs": k * (conv * 3 + (m >> 8) % 7),
+            "sessions": k * ((m >> 16) % 12),
+            "commits": k * ((m >> 24) % 9),
+            "added": k * ((m >> 32) % 900),
+            "removed": k * ((m >> 42) % 300),
+            "prs": k * ((m >> 52) % 4),
+            "searches": k * ((m >> 56) % 20),
         }
 
     def extra_fields(self, f: dict[str, Any]) -> dict[str, Any]:
-        return {"last_active_at": f["last_active_at"]}
+        return {"last_active_at": f"{f['lastday']}T{f['time']}.000Z"}
 
     def remote_record(self, f: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -99,7 +120,7 @@ class Claude(Vendor):
                 },
             },
             "web_search_count": f["searches"],
-            "last_activity_date": f["day"],
+            "last_activity_date": f["lastday"],
             "rbac_group_id": None,
             "rbac_group_name": None,
             "distinct_user_count": None,

@@ -21,6 +21,7 @@ class Cursor(Vendor):
     name: ClassVar[str] = "cursor"
     label: ClassVar[str] = "Cursor"
     api_url: ClassVar[str] = "https://api.cursor.com/teams/members"
+    docs_url: ClassVar[str] = "https://cursor.com/docs/api"
     credential_headers: ClassVar[dict[str, str]] = {"authorization": "[redacted]"}
     unified_fields: ClassVar[tuple[tuple[str, str], ...]] = (
         *COMMON_FIELDS,

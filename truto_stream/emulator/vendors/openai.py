@@ -29,6 +29,14 @@ class OpenAICodex(Vendor):
     name: ClassVar[str] = "openai"
     label: ClassVar[str] = "OpenAI Codex"
     api_url: ClassVar[str] = "https://api.openai.com/v1/organization/users"
+    docs_url: ClassVar[str] = (
+        "https://developers.openai.com/api/reference/resources/admin/subresources/"
+        "organization/subresources/users/methods/list"
+    )
+    param_docs: ClassVar[dict[str, str]] = {
+        "limit": "Page size (1-100). Defaults to 100 when omitted.",
+        "cursor": "Pagination cursor from the previous response (mapped to OpenAI's after param).",
+    }
     credential_headers: ClassVar[dict[str, str]] = {"authorization": "[redacted]"}
     id_prefix: ClassVar[str | None] = "user-"
     id_alphabet: ClassVar[str] = B62
