@@ -64,6 +64,22 @@ def _number(value: str | None) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
+def _add(counts: dict[float, int], t: float) -> None:
+    counts[t] = counts.get(t, 0) + 1
+
+
+def _take(counts: dict[float, int], t: float) -> bool:
+    """Remove one ``t`` from a multiset; False when there was none."""
+    n = counts.get(t, 0)
+    if n == 0:
+        return False
+    if n == 1:
+        del counts[t]
+    else:
+        counts[t] = n - 1
+    return True
+
+
 class SlidingWindow:
     """One sliding-window budget: at most ``limit`` requests per ``window + safety_s``.
 
@@ -71,18 +87,29 @@ class SlidingWindow:
     ``next_free`` and ``observe`` also advance the clock used to drop stale times.
     """
 
-    def __init__(self, limit: int, window: float, *, safety_s: float = 0.0) -> None:
+    def __init__(
+        self, limit: int, window: float, *, safety_s: float = 0.0, max_pause: float = math.inf
+    ) -> None:
         if not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be an int >= 1, got {limit!r}")
         if not (window > 0 and math.isfinite(window)):
             raise ValueError(f"window must be > 0, got {window!r}")
         if not (safety_s >= 0 and math.isfinite(safety_s)):
             raise ValueError(f"safety_s must be >= 0, got {safety_s!r}")
+        if not max_pause >= 0:
+            raise ValueError(f"max_pause must be >= 0, got {max_pause!r}")
         self.limit = limit
         self.window = float(window)
         self.safety_s = float(safety_s)
         self.span = self.window + self.safety_s
+        self.max_pause = float(max_pause)
         self._times: list[float] = []  # sorted reserved (or phantom) request times
+        # Requests sent and not yet answered, by the time they were booked at: the server
+        # may count them at any moment until their answer arrives. While their time is in
+        # ``_times`` it counts for them; once it is older than a span, ``_overdue`` does.
+        self._in_flight: dict[float, int] = {}
+        self._overdue_at: dict[float, int] = {}
+        self._overdue = 0
         self._paused_until = -math.inf
         self._clock = -math.inf  # the latest "now" seen
 
@@ -114,16 +141,35 @@ class SlidingWindow:
         if i < len(self._times) and self._times[i] == t:
             del self._times[i]
 
+    def sent(self, t: float) -> None:
+        """The request booked at ``t`` went out; it counts as present until :meth:`answered`."""
+        _add(self._in_flight, t)
+
+    def answered(self, t: float, actual: float) -> None:
+        """The answer to the request sent at ``t`` arrived at ``actual``.
+
+        The server counted it by then, so it counts from ``actual`` (from ``t`` if that is
+        later): that time is an upper bound on the server's, whatever its queues did.
+        """
+        if _take(self._overdue_at, t):
+            self._overdue -= 1
+            self.record(actual)
+            return
+        _take(self._in_flight, t)
+        if actual > t:
+            self.release(t)
+            self.record(actual)
+
     def pause_until(self, t: float) -> None:
         """Send nothing before ``t`` (after a 429); an earlier pause never shortens one."""
         if t > self._paused_until:
             self._paused_until = t
 
     def used(self, now: float) -> int:
-        """Requests scheduled in the padded span ending at ``now`` (future ones excluded)."""
+        """Requests counted at ``now``: in the padded span ending there, or still unanswered."""
         lo = bisect.bisect_right(self._times, now - self.span)
         hi = bisect.bisect_right(self._times, now)
-        return hi - lo
+        return hi - lo + self._overdue
 
     def observe(self, remaining: int | None, reset_s: float | None, now: float) -> None:
         """Adapt to the server's count, which includes other clients sharing the budget.
@@ -138,6 +184,7 @@ class SlidingWindow:
         if remaining is None:
             return
         reset = self.window if reset_s is None else min(max(reset_s, 0.0), 10 * self.window)
+        reset = min(reset, self.max_pause)
         ours = self.limit - self.used(now)
         if remaining >= ours:
             return
@@ -152,29 +199,55 @@ class SlidingWindow:
 
     def idle(self, now: float) -> bool:
         """True when this window holds nothing that could delay a request at ``now``."""
-        return (not self._times or self._times[-1] <= now - self.span) and (
-            self._paused_until <= now
+        return (
+            (not self._times or self._times[-1] <= now - self.span)
+            and self._paused_until <= now
+            and not self._in_flight
+            and not self._overdue
         )
 
     def _advance(self, now: float) -> None:
         if now > self._clock:
             self._clock = now
-        # A time T constrains a send at t >= now only if t - T < span.
-        cut = bisect.bisect_right(self._times, self._clock - self.span)
+        # A time T constrains a send at t >= now only if t - T < span. (The second test
+        # agrees with _first_free's T + span to the last bit: an unanswered request must
+        # never be neither in the window nor overdue.)
+        times, clock, span = self._times, self._clock, self.span
+        cut = bisect.bisect_right(times, clock - span)
+        while cut < len(times) and times[cut] + span <= clock:
+            cut += 1
         if cut:
+            if self._in_flight:
+                for t in self._times[:cut]:
+                    if _take(self._in_flight, t):  # unanswered: still present
+                        _add(self._overdue_at, t)
+                        self._overdue += 1
             del self._times[:cut]
 
-    def _first_free(self, t: float) -> float:
-        """Earliest allowed time >= t; does not drop anything (t may be in the future)."""
+    def _first_free(self, t: float, *, upto: float = math.inf) -> float:
+        """Earliest allowed time >= t; does not drop anything (t may be in the future).
+
+        Only times ``<= upto`` count: a waiter that wakes counts what was sent and what is
+        due by now, not the slots booked after its own (see :meth:`RateBudget.rebook`).
+        """
         t = max(t, self._paused_until)
-        times, limit, span = self._times, self.limit, self.span
+        times, span = self._times, self.span
+        limit = self.limit - self._overdue
+        if limit < 1:
+            # Unanswered requests fill the window: no time is known to be free until an
+            # answer arrives. Look again a window from now (idempotent, so the budget's
+            # alternation between windows still ends).
+            return max(t, self._clock + self.window)
         # Intervals (times[i+limit-1] - span, times[i] + span) are forbidden; those ending
         # at or before t cannot matter, so start at the first i with times[i] + span > t.
         i = bisect.bisect_right(times, t - span)
         last = len(times) - limit
         while i <= last:
-            if times[i + limit - 1] - span >= t:
-                break  # left ends only grow: no later interval contains t
+            newest = times[i + limit - 1]
+            if newest - span >= t or newest > upto:
+                # Left ends only grow: no later interval contains t. (And every later
+                # group holds a time after ``upto``, which does not count.)
+                break
             end = times[i] + span
             if t < end:
                 t = end
@@ -189,8 +262,14 @@ class SlidingWindow:
 class RateBudget:
     """The token window plus one window per integrated account (sans-IO).
 
-    Each window is padded by ``safety_fraction * window + safety_s``: 0.22 s on Truto's
-    10 s windows, i.e. about 97.8% of the nominal rate over a long run.
+    Each window is padded by ``safety_fraction * window + safety_s`` (the client's
+    :class:`~truto_stream.RateLimits` passes its own, smaller pad). No pause, whatever a
+    server asks for (``Retry-After``, ``ratelimit-reset``), lasts longer than
+    ``max_pause`` seconds: the client passes its ``RetryPolicy.max_retry_after``, so
+    the retry sleep and the budget's pause have one bound.
+
+    The life of a request: :meth:`reserve` a slot (and :meth:`rebook` it on waking if it
+    was in the future), :meth:`sent` once granted, :meth:`settle` when its answer arrives.
     """
 
     def __init__(
@@ -201,13 +280,17 @@ class RateBudget:
         window: float = 10.0,
         safety_fraction: float = 0.02,
         safety_s: float = 0.02,
+        max_pause: float = math.inf,
     ) -> None:
         if safety_fraction < 0 or safety_s < 0:
             raise ValueError("safety margins must be >= 0")
+        if not max_pause >= 0:
+            raise ValueError(f"max_pause must be >= 0, got {max_pause!r}")
         self.window = float(window)
         self.account_limit = account_limit
         self.pad = safety_fraction * window + safety_s
-        self.token = SlidingWindow(token_limit, window, safety_s=self.pad)
+        self.max_pause = float(max_pause)
+        self.token = SlidingWindow(token_limit, window, safety_s=self.pad, max_pause=max_pause)
         self._accounts: dict[str, SlidingWindow] = {}
         self._last_eviction = -math.inf
 
@@ -216,7 +299,7 @@ class RateBudget:
         win = self._accounts.get(account_id)
         if win is None:
             win = self._accounts[account_id] = SlidingWindow(
-                self.account_limit, self.window, safety_s=self.pad
+                self.account_limit, self.window, safety_s=self.pad, max_pause=self.max_pause
             )
         return win
 
@@ -231,19 +314,34 @@ class RateBudget:
         Since the free times of a window form a union of intervals (see the module
         docstring), alternate between the two windows until both accept the same time.
         """
+        return self._book(account_id, now, math.inf)
+
+    def rebook(self, account_id: str | None, slot: float, now: float) -> float:
+        """Give back ``slot`` (its waiter has woken) and book the earliest time ``>= now``.
+
+        Normally that is ``now``; later when a 429 paused the budget, or requests booked
+        before this one reached the server late (:meth:`settle`). Only what was sent or
+        falls due by ``now`` counts, not the slots booked after this one: were those to
+        count, a waiter would always go behind them, and with more waiters than the limit
+        every waiter that woke went to the back again, for ever.
+        """
+        self.release(account_id, slot)
+        return self._book(account_id, now, now)
+
+    def _book(self, account_id: str | None, now: float, upto: float) -> float:
         if now - self._last_eviction > self.window:
             self.forget_idle(now)
         token = self.token
         token._advance(now)
         acc = self.account(account_id) if account_id is not None else None
-        t = token._first_free(now)
+        t = token._first_free(now, upto=upto)
         if acc is not None:
             acc._advance(now)
             while True:
-                t_acc = acc._first_free(t)
+                t_acc = acc._first_free(t, upto=upto)
                 if t_acc == t:
                     break
-                t = token._first_free(t_acc)
+                t = token._first_free(t_acc, upto=upto)
                 if t == t_acc:
                     break
             acc.record(t)
@@ -256,20 +354,27 @@ class RateBudget:
         if account_id is not None and account_id in self._accounts:
             self._accounts[account_id].release(t)
 
-    def settle(self, account_id: str | None, reserved: float, actual: float) -> None:
-        """Move a reservation from ``reserved`` to ``actual``, when it was later.
+    def sent(self, account_id: str | None, slot: float) -> None:
+        """The request booked at ``slot`` went out: until settled it counts as present.
 
-        A reservation is made before sending; the server counts the request when it
-        processes it, which can be much later on a busy event loop or a queueing server.
-        Once the answer's headers are in, their arrival time bounds the server's count
-        time from above, so re-recording the slot there keeps our windows conservative.
+        The server counts a request when it gets to it, which a busy server may do much
+        later; so an unanswered request keeps counting even once its slot is a window old.
         """
-        if actual <= reserved:
-            return
-        self.release(account_id, reserved)
-        self.token.record(actual)
+        self.token.sent(slot)
         if account_id is not None:
-            self.account(account_id).record(actual)
+            self.account(account_id).sent(slot)
+
+    def settle(self, account_id: str | None, reserved: float, actual: float) -> None:
+        """The answer to the request booked at ``reserved`` arrived at ``actual``.
+
+        The server counted the request before it answered, so the answer's arrival bounds
+        the server's count time from above: the request counts from ``actual`` (or from
+        ``reserved``, if later), which keeps the windows conservative whatever the
+        server's queues did. Call it when the request failed too (with the time it did).
+        """
+        self.token.answered(reserved, actual)
+        if account_id is not None:
+            self.account(account_id).answered(reserved, actual)
 
     def blocked_until(self, account_id: str | None) -> float:
         """The later of the token's and the account's pauses (``-inf`` if none)."""
@@ -315,17 +420,20 @@ class RateBudget:
         now: float,
         *,
         remote: bool,
-    ) -> None:
+    ) -> float:
         """Pause after a 429 until ``now + retry_after`` (default: a padded window).
 
         Truto's own 429 pauses the account's window (the token's when there is no
         account); a vendor's (``remote``) 429 pauses that account only, never the token.
+        The pause never exceeds ``max_pause``; the pause applied is returned.
         """
         delay = self.window + self.pad if retry_after is None else max(0.0, retry_after)
+        delay = min(delay, self.max_pause)
         if account_id is not None:
             self.account(account_id).pause_until(now + delay)
         elif not remote:
             self.token.pause_until(now + delay)
+        return delay
 
     def forget_idle(self, now: float) -> None:
         """Drop per-account windows with nothing in their padded span and no pause."""
@@ -345,21 +453,23 @@ class RateLimiter:
     async def acquire(self, account_id: str | None) -> float:
         """Wait until one request for ``account_id`` may be sent, and count it.
 
-        Returns the reserved slot time; pass it to :meth:`RateBudget.settle` once the
-        answer arrives. A slot granted for later is checked again on waking: slots
-        settled meanwhile (requests that reached the server late) may have moved it.
+        Returns the slot time; the request then counts as sent: pass the slot to
+        :meth:`RateBudget.settle` once the answer arrives (or the request fails). A slot
+        granted for later is checked again on waking: slots settled meanwhile (requests
+        that reached the server late) or a 429 may have moved it.
         """
-        while True:
-            now = self._clock()
-            # reserve() and the sleep have no await between them: the slot is ours.
-            t = self.budget.reserve(account_id, now)
-            if t <= now:
-                return t
+        now = self._clock()
+        # reserve() and the sleep have no await between them: the slot is ours.
+        t = self.budget.reserve(account_id, now)
+        while t > now:
             try:
                 await anyio.sleep(t - now)
             except BaseException:
                 self.budget.release(account_id, t)  # cancelled: the request is never sent
                 raise
-            # Give the slot back and take the earliest one again: normally the same
-            # (now), later if a 429 paused the budget or earlier slots were settled.
-            self.budget.release(account_id, t)
+            now = self._clock()
+            # Normally the same slot (now); later if a 429 paused the budget or slots
+            # booked before this one were settled later meanwhile.
+            t = self.budget.rebook(account_id, t, now)
+        self.budget.sent(account_id, t)
+        return t

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import bisect
+import time
 
 import aiohttp
+import anyio
 import pytest
 
 from truto_stream import Client, RateLimits
@@ -22,6 +24,17 @@ WINDOW = 1.0
 def _max_in_window(times: list[float], window: float) -> int:
     times = sorted(times)
     return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0)
+
+
+async def _warm_up(url: str, account: str) -> None:
+    """One request (the emulator's first takes most of a second), then fresh windows."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+        users = f"{url}/unified/usage-metering/users?integrated_account_id={account}"
+        async with session.get(users) as response:
+            assert response.status == 200
+            await response.read()
+        async with session.post(f"{url}/_emulator/reset?rate_limits=true") as response:
+            assert response.status == 200
 
 
 async def test_healthy_sweep_has_no_429_and_respects_the_limits() -> None:
@@ -51,3 +64,43 @@ async def test_healthy_sweep_has_no_429_and_respects_the_limits() -> None:
     assert _max_in_window(every, WINDOW) <= 500
     for times in stats["request_times"].values():
         assert _max_in_window(times, WINDOW) <= 50
+
+
+async def test_concurrency_above_the_token_limit_keeps_the_budgets_pace() -> None:
+    """512 workers against a 500-request budget: the sweep finishes at the budget's pace.
+
+    More waiting workers than the limit used to pass the turn round forever: each one that
+    woke re-booked behind the others' future slots, so after the first 500 requests
+    nothing was ever sent again.
+    """
+    window = 3.0  # 167 requests/s: the budget binds, not a busy 2-core machine
+    accounts = tuple(
+        AccountSpec(integration="openai", tenant_id="t", users=10) for _ in range(1_500)
+    )
+    config = EmulatorConfig(
+        tokens=(TOKEN,), seed=5, accounts=accounts, rate_window_s=window, stats_timestamps=10
+    )
+    ids = [a.id for a in Dataset(config).accounts]
+    with EmulatorProcess(config) as emu:
+        await _warm_up(emu.url, ids[0])
+        async with Client(
+            token=TOKEN, base_url=emu.url, retry=FAST_RETRY, rate_limits=RateLimits(window=window)
+        ) as client:
+            started = time.monotonic()
+            with anyio.fail_after(30):
+                async with client.sweep(
+                    "usage-metering", "users", accounts=ids, concurrency=512
+                ) as sweep:
+                    records = sum([len(batch) async for _account, batch in sweep.batches()])
+            elapsed = time.monotonic() - started
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{emu.url}/_emulator/stats") as response:
+                stats = await response.json()
+    assert records == 1_500 * 10
+    assert sweep.report.ok
+    assert stats["rate_limited"] == {"truto": 0, "remote": 0}
+    every = [t for times in stats["request_times"].values() for t in times]
+    assert len(every) == 1_500
+    assert _max_in_window(every, window) <= 500
+    pace = 1_500 / (500 / window)  # the budget's pace: requests / (limit / window)
+    assert pace / elapsed >= 0.9, f"{elapsed:.2f} s for a {pace:.2f} s pace"

@@ -374,7 +374,8 @@ async def test_limiter_acquire_real_clock_tiny_window() -> None:
     limiter = RateLimiter(budget)
     start = time.monotonic()
     for _ in range(4):
-        await limiter.acquire("A")
+        slot = await limiter.acquire("A")
+        budget.settle("A", slot, time.monotonic())  # answered at once
     assert time.monotonic() - start >= 0.05
 
 
@@ -394,29 +395,64 @@ async def test_limiter_cancelled_acquire_releases_its_slot() -> None:
 
 @pytest.mark.anyio
 async def test_limiter_rereserves_when_paused_while_sleeping() -> None:
+    """A 429 that pauses the budget while a waiter sleeps holds that waiter back too."""
     budget = RateBudget(
         token_limit=100, account_limit=1, window=0.02, safety_fraction=0.0, safety_s=0.0
     )
     clock_now = [0.0]
-
-    def clock() -> float:
-        return clock_now[0]
-
-    limiter = RateLimiter(budget, clock=clock)
-    await limiter.acquire("A")
+    limiter = RateLimiter(budget, clock=lambda: clock_now[0])
+    assert await limiter.acquire("A") == 0.0
+    budget.settle("A", 0.0, 0.0)  # answered at once
+    granted: list[tuple[float, float]] = []  # (the slot, the budget's clock when granted)
     async with anyio.create_task_group() as tg:
 
         async def waiter() -> None:
-            await limiter.acquire("A")
+            slot = await limiter.acquire("A")
+            granted.append((slot, clock_now[0]))
 
         tg.start_soon(waiter)
         await anyio.lowlevel.checkpoint()
-        # While it sleeps toward its slot at 0.02, a 429 pauses A until 0.03.
+        # It sleeps toward its slot at 0.02; meanwhile a 429 pauses A until 0.03.
         budget.on_rate_limited("A", 0.03, 0.0, remote=False)
-        clock_now[0] = 0.025
+        clock_now[0] = 0.025  # it wakes here, past its old slot but inside the pause
         await anyio.sleep(0.1)
+        assert granted == []  # still held back by the pause
         clock_now[0] = 0.04
-    assert budget.account("A").paused_until == pytest.approx(0.03)
+    assert granted == [(0.04, 0.04)]
+    # Its request counts where it really went: the window holds it at 0.04 only.
+    assert budget.account("A")._times == [0.04]
+
+
+@pytest.mark.anyio
+async def test_limiter_more_waiters_than_the_limit_all_get_through() -> None:
+    """12 tasks on a budget of 5 per window: the waiters take turns, none is starved.
+
+    (Each waiter that woke used to re-book behind the others' future slots: with more
+    waiters than the limit, nobody was ever granted again after the first 5.)
+    """
+    window, limit = 0.1, 5
+    budget = RateBudget(
+        token_limit=limit, account_limit=1000, window=window, safety_fraction=0, safety_s=0
+    )
+    limiter = RateLimiter(budget)
+    granted: list[float] = []  # the slots, on the budget's (monotonic) clock
+
+    async def worker(i: int) -> None:
+        for _ in range(3):
+            slot = await limiter.acquire(f"acc{i}")
+            granted.append(slot)
+            await anyio.sleep(0.002)  # the request and its answer
+            budget.settle(f"acc{i}", slot, time.monotonic())
+
+    started = time.monotonic()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for i in range(12):
+                tg.start_soon(worker, i)
+    assert len(granted) == 36
+    assert max_in_window(granted, window) <= limit
+    # The budget's pace: 5 at once, then 5 per window (a generous bound for a busy machine).
+    assert time.monotonic() - started < (36 - limit) / limit * window + 1.0
 
 
 def test_settle_moves_a_slot_to_when_the_answer_came() -> None:
@@ -436,3 +472,145 @@ def test_settle_never_moves_a_slot_earlier() -> None:
     slot = budget.reserve("a", 5.0)
     budget.settle("a", slot, 4.0)
     assert budget.reserve("a", 5.0) == 6.0
+
+
+# --- the life of a request, simulated: book, wake, send, answer ------------------------------
+
+
+def simulate(
+    budget: RateBudget,
+    *,
+    workers: int,
+    requests: int,
+    accounts: int,
+    latency: tuple[float, float],
+    seed: int,
+) -> tuple[list[float], dict[str, list[float]], float]:
+    """Workers driving the budget as the client does, on a simulated clock.
+
+    Each worker books a slot, sleeps until it, re-books on waking, sends, and settles
+    when its answer arrives ``latency`` later; the server counts each request at a random
+    moment between sending and answering (a busy server's queue). Returns the server's
+    count times (all, and per account) and when the last answer arrived. Raises if the
+    budget stops granting (more waiters than the limit once passed the turn round).
+    """
+    rng = random.Random(seed)
+    events: list[tuple[float, int, str, int, float]] = []  # (time, seq, kind, worker, slot)
+    seq = 0
+
+    def push(t: float, kind: str, worker: int, slot: float) -> None:
+        nonlocal seq
+        heapq.heappush(events, (t, seq, kind, worker, slot))
+        seq += 1
+
+    account_of = [f"acc{rng.randrange(accounts)}" for _ in range(workers)]
+    counted: list[float] = []
+    by_account: dict[str, list[float]] = {}
+    started = 0
+    for w in range(workers):
+        push(rng.uniform(0.0, 0.1), "want", w, 0.0)
+    now = last = 0.0
+    for _ in range(requests * 200):
+        if not events:
+            break
+        now, _, kind, w, slot = heapq.heappop(events)
+        account = account_of[w]
+        if kind == "want":
+            if started == requests:
+                continue
+            started += 1
+            slot = budget.reserve(account, now)
+        elif kind == "wake":
+            slot = budget.rebook(account, slot, now)
+        else:  # "answer"
+            budget.settle(account, slot, now)
+            last = now
+            push(now, "want", w, 0.0)
+            continue
+        if slot > now:
+            push(slot, "wake", w, slot)
+            continue
+        budget.sent(account, slot)
+        answer = now + rng.uniform(*latency)
+        server = rng.uniform(now, answer)
+        counted.append(server)
+        by_account.setdefault(account, []).append(server)
+        push(answer, "answer", w, slot)
+    assert len(counted) == requests, f"only {len(counted)} of {requests} were ever sent"
+    return counted, by_account, last
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    limit=st.integers(1, 8),
+    account_limit=st.integers(1, 8),
+    accounts=st.integers(1, 6),
+    waiters_per_slot=st.integers(1, 4),
+    slow=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
+def test_any_number_of_waiters_get_through_and_no_window_overflows(
+    limit: int, account_limit: int, accounts: int, waiters_per_slot: int, slow: bool, seed: int
+) -> None:
+    """More waiters than the limit all get through, and whenever the server counts each
+    request between its sending and its answer (even answers slower than a window), no
+    window on the server's clock holds more than the limits."""
+    window = 1.0
+    budget = RateBudget(
+        token_limit=limit, account_limit=account_limit, window=window, safety_fraction=0, safety_s=0
+    )
+    latency = (0.5, 3.0) if slow else (0.0, 0.05)
+    requests = 12 * limit
+    counted, by_account, last = simulate(
+        budget,
+        workers=limit * waiters_per_slot + 1,
+        requests=requests,
+        accounts=accounts,
+        latency=latency,
+        seed=seed,
+    )
+    assert max_in_window(counted, window) <= limit
+    for times in by_account.values():
+        assert max_in_window(times, window) <= account_limit
+    # Progress: a slot is held from sending until a window after the answer, and a waiter
+    # looks again at most a window late; all workers may share one account.
+    per_slot = 2 * window + latency[1]
+    assert last <= (requests / min(limit, account_limit) + 1) * per_slot + 1.0
+
+
+def test_unanswered_requests_keep_counting_after_a_window() -> None:
+    """A request the server may still count (no answer yet) holds its place in the window."""
+    budget = RateBudget(token_limit=2, account_limit=2, window=1.0, safety_fraction=0, safety_s=0)
+    first = budget.reserve("a", 0.0)
+    budget.sent("a", first)
+    second = budget.reserve("a", 0.0)
+    budget.sent("a", second)
+    # At 1.5 neither has been answered: the server may count them any moment now.
+    later = budget.reserve("b", 1.5)  # (the token's window, shared by every account)
+    assert later > 1.5
+    budget.release("b", later)
+    # The first answer comes at 1.6: it counts from there, the other is still out.
+    budget.settle("a", first, 1.6)
+    later = budget.reserve("a", 1.6)
+    assert later > 1.6
+    budget.release("a", later)
+    # The second at 1.7: both count from their answers, a window on.
+    budget.settle("a", second, 1.7)
+    assert budget.reserve("a", 1.7) == pytest.approx(2.6)
+    assert budget.reserve("a", 1.7) == pytest.approx(2.7)
+
+
+def test_no_pause_lasts_longer_than_max_pause() -> None:
+    """Whatever a server asks for, the budget pauses at most ``max_pause`` (the retry
+    policy's ``max_retry_after``), for the token as for an account."""
+    budget = RateBudget(max_pause=2.0)
+    assert budget.on_rate_limited(None, 10_000_000.0, 100.0, remote=False) == 2.0
+    assert budget.reserve(None, 100.0) == 102.0
+    assert budget.on_rate_limited("A", 10_000_000.0, 100.0, remote=False) == 2.0
+    assert budget.reserve("A", 100.0) == 102.0
+    assert budget.on_rate_limited("B", 1.5, 100.0, remote=True) == 1.5  # below: as asked
+    # ratelimit-remaining 0 with a far reset: the same bound (plus the window's pad).
+    budget.observe_headers("C", {"ratelimit-remaining": "0", "ratelimit-reset": "9999999"}, 100.0)
+    assert budget.account("C").paused_until == pytest.approx(100.0 + 2.0 + budget.pad)
+    with pytest.raises(ValueError, match="max_pause"):
+        RateBudget(max_pause=-1.0)
