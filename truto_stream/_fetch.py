@@ -51,6 +51,9 @@ class WalkStats:
     retries: int = 0
     rate_limited: int = 0
     bytes: int = 0
+    retry_after_over_cap: float | None = None
+    """The longest ``Retry-After`` asked beyond ``RetryPolicy.max_retry_after`` (the
+    client waited only that long)."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,8 @@ class Fetcher:
             account_id=request.account_id,
             path=request.path,
         )
+        if retry_after is not None and retry_after > self._retry.max_retry_after and err.retryable:
+            stats.retry_after_over_cap = max(stats.retry_after_over_cap or 0.0, retry_after)
         if isinstance(err, RateLimited):
             stats.rate_limited += 1
             if self._budget is not None:

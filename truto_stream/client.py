@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import sys
 from collections.abc import AsyncGenerator, Iterable, Mapping
@@ -51,13 +52,15 @@ class RateLimits:
     safety_fraction: float = 0.005
     safety_s: float = 0.01
 
-    def budget(self) -> RateBudget:
+    def budget(self, *, max_pause: float = math.inf) -> RateBudget:
+        """The budget these limits describe; no pause it takes lasts over ``max_pause`` s."""
         return RateBudget(
             token_limit=self.token_limit,
             account_limit=self.account_limit,
             window=self.window,
             safety_fraction=self.safety_fraction,
             safety_s=self.safety_s,
+            max_pause=max_pause,
         )
 
 
@@ -114,7 +117,10 @@ class Client:
             max_connections=max_connections,
             session=session,
         )
-        budget = rate_limits.budget() if rate_limits is not None else None
+        # One bound for every wait a server asks for: the retry sleep and the budget's pause.
+        budget = (
+            rate_limits.budget(max_pause=retry.max_retry_after) if rate_limits is not None else None
+        )
         fetcher = Fetcher(self._transport, retry=retry, budget=budget)
         # Everything lists and sweeps need from the client, in one object.
         self._runtime = Runtime(

@@ -88,7 +88,9 @@ class AccountReport:
     """What a sweep did with one account and why it stopped.
 
     ``error`` says why an account failed or was skipped; ``note`` says anything else
-    worth knowing (e.g. that a checkpoint had it finished already).
+    worth knowing (e.g. that a checkpoint had it finished already);
+    ``retry_after_over_cap`` is the longest ``Retry-After`` a server asked for beyond
+    ``RetryPolicy.max_retry_after`` (the client waited only that long).
     """
 
     account_id: str
@@ -104,15 +106,29 @@ class AccountReport:
     error: str | None = None
     error_type: str | None = None
     note: str | None = None
+    retry_after_over_cap: float | None = None
 
 
 @dataclass
 class SweepReport:
-    """Per-account outcome of a sweep; ``ok`` when no account failed."""
+    """Per-account outcome of a sweep; ``ok`` when no account failed.
+
+    ``discovery`` counts the walk of ``GET /integrated-account`` (when the accounts are
+    discovered); ``retry_after_over_cap`` is the longest ``Retry-After`` asked beyond
+    ``RetryPolicy.max_retry_after`` anywhere in the sweep, discovery included (whose
+    429s pause the whole token): the client waited only ``max_retry_after``.
+    """
 
     accounts: dict[str, AccountReport] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    discovery: WalkStats = field(default_factory=WalkStats)
+
+    @property
+    def retry_after_over_cap(self) -> float | None:
+        asked = [r.retry_after_over_cap for r in self.accounts.values()]
+        asked.append(self.discovery.retry_after_over_cap)
+        return max((a for a in asked if a is not None), default=None)
 
     def count(self, state: AccountState) -> int:
         return sum(1 for report in self.accounts.values() if report.state == state)
@@ -139,6 +155,8 @@ class SweepReport:
             "finished_at": self.finished_at,
             "totals": totals,
             "states": states,
+            "retry_after_over_cap": self.retry_after_over_cap,
+            "discovery": asdict(self.discovery),
             "accounts": [asdict(report) for report in self.accounts.values()],
         }
 
@@ -200,6 +218,7 @@ def _fold(report: AccountReport, stats: WalkStats, started: float) -> None:
     report.retries = stats.retries
     report.rate_limited = stats.rate_limited
     report.bytes = stats.bytes
+    report.retry_after_over_cap = stats.retry_after_over_cap
     report.seconds = time.monotonic() - started
 
 
@@ -466,7 +485,9 @@ class Sweep:
                 for account_id in dict.fromkeys(self._accounts):
                     await self._offer(account_id, work)
                 return
-            async with contextlib.aclosing(self._runtime.walk(self._accounts.request())) as pages:
+            request = self._accounts.request()
+            stats = self._report.discovery
+            async with contextlib.aclosing(self._runtime.walk(request, stats=stats)) as pages:
                 async for page in pages:
                     for account in page.records:
                         await self._discovered(account, work, events)
