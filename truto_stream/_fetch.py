@@ -6,7 +6,8 @@ answer, parse the body into :class:`~truto_stream.page.Page` parts, follow
 ``next_cursor``. A failed attempt is retried per the :class:`RetryPolicy`; a retried
 response re-requests the same cursor and skips the records it already delivered
 (:class:`~truto_stream._retry.SkipOnRetry`), so within one run every record is handed on
-exactly once.
+exactly once. A walk resumed from a checkpoint in the middle of a page skips the records
+delivered before, once it has checked they are still the same (:mod:`truto_stream._resume`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from truto_stream._paging import CursorWalk
 from truto_stream._parse import BodyMeta, parse_body
 from truto_stream._query import encode_query
 from truto_stream._ratelimit import RateBudget, RateLimiter
+from truto_stream._resume import ResumeCheck, ResumeMismatch
 from truto_stream._retry import Backoff, RetryPolicy, SkipOnRetry, parse_retry_after
 from truto_stream._transport import BodySource, Response, Transport
 from truto_stream.errors import (
@@ -54,6 +56,8 @@ class WalkStats:
     retry_after_over_cap: float | None = None
     """The longest ``Retry-After`` asked beyond ``RetryPolicy.max_retry_after`` (the
     client waited only that long)."""
+    redelivered: int = 0
+    """Records delivered again because a resumed page no longer matched the checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -138,10 +142,18 @@ class Fetcher:
         sink: PageSink,
         *,
         start_cursor: str | None = None,
+        start_skip: int = 0,
+        start_last_id: str | None = None,
         stats: WalkStats | None = None,
     ) -> WalkStats:
-        """Fetch every page of ``request`` from ``start_cursor``, handing parts to ``sink``."""
+        """Fetch every page of ``request`` from ``start_cursor``, handing parts to ``sink``.
+
+        ``start_skip`` records of the first page were delivered before (the last of them
+        with the id ``start_last_id``): they are skipped once checked, or the page is
+        delivered whole when the check fails (counted in ``stats.redelivered``).
+        """
         stats = stats or WalkStats()
+        resume = ResumeCheck(start_skip, start_last_id or "") if start_skip else None
         walk = CursorWalk(
             start_cursor,
             max_pages=request.max_pages,
@@ -151,7 +163,8 @@ class Fetcher:
         while not walk.done:
             # Only the cursor is kept: holding the page's metadata (and so its records)
             # while the next request is in flight costs the garbage collector dearly.
-            page = _PageFetch(request, walk.request_cursor(), walk.pages, sink, stats)
+            page = _PageFetch(request, walk.request_cursor(), walk.pages, sink, stats, resume)
+            resume = None
             next_cursor = await self._fetch_page(page)
             walk.advance(next_cursor)
             stats.pages = walk.pages
@@ -161,9 +174,13 @@ class Fetcher:
         """Fetch one page (retrying as the policy allows); return its ``next_cursor``."""
         backoff = Backoff(self._retry)
         while True:
-            page.skip.begin()
+            page.begin()
             try:
                 meta = await self._attempt(page)
+                page.check_end(meta)
+            except ResumeMismatch:
+                page.redeliver()  # at once: the server answered, nothing failed
+                continue
             except TrutoError as err:
                 if page.skip.progressed:
                     # This attempt made progress (a long stream cut part-way): the retry
@@ -242,7 +259,7 @@ class Fetcher:
 class _PageFetch:
     """One page of a walk being fetched: where its parts go and what they carry."""
 
-    __slots__ = ("cursor", "index", "part", "request", "sink", "skip", "stats")
+    __slots__ = ("cursor", "index", "part", "request", "resume", "sink", "skip", "stats")
 
     def __init__(
         self,
@@ -251,6 +268,7 @@ class _PageFetch:
         index: int,
         sink: PageSink,
         stats: WalkStats,
+        resume: ResumeCheck | None = None,
     ) -> None:
         self.request = request
         self.cursor = cursor
@@ -258,19 +276,53 @@ class _PageFetch:
         self.sink = sink
         self.stats = stats
         self.skip = SkipOnRetry()
+        self.resume = resume
+        if resume is not None:
+            # Delivered by an earlier run: skipped like an earlier attempt's records.
+            self.skip.delivered = resume.skip
         self.part = 0
+
+    def begin(self) -> None:
+        """An attempt starts from the page's first record."""
+        self.skip.begin()
+        if self.resume is not None:
+            self.resume.begin()
+
+    def redeliver(self) -> None:
+        """The resumed page changed: deliver it from its first record after all."""
+        assert self.resume is not None
+        self.stats.redelivered += self.resume.skip
+        self.resume = None
+        self.skip = SkipOnRetry()
 
     async def hand_on(self, batch: list[Any]) -> None:
         """A batch parsed before the end of the body: a non-final part."""
+        if self.resume is not None:
+            self.resume.see(batch)
         records = self.skip.take(batch)
         if records is None:
             return
         self.stats.records += len(records)
         request = self.request
+        offset = self.skip.delivered - len(records)
         await self.sink(
-            Page(records, request.account_id, self.cursor, self.index, self.part, final=False)
+            Page(
+                records,
+                request.account_id,
+                self.cursor,
+                self.index,
+                self.part,
+                final=False,
+                offset=offset,
+            )
         )
         self.part += 1
+
+    def check_end(self, meta: BodyMeta) -> None:
+        """A resumed page must have reached its skip position by the end of the body."""
+        if self.resume is not None:
+            self.resume.see(meta.records)
+            self.resume.end()
 
     async def finish(self, meta: BodyMeta) -> None:
         """The body's last records and its metadata: the final part."""
@@ -286,6 +338,7 @@ class _PageFetch:
                 self.index,
                 self.part,
                 final=True,
+                offset=self.skip.delivered - len(records),
                 next_cursor=meta.next_cursor,
                 result_count=count if isinstance(count, int) else None,
                 is_partial_response=partial if isinstance(partial, bool) else None,

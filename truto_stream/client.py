@@ -20,10 +20,11 @@ from truto_stream._http import AiohttpTransport, Timeouts, check_base_url
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
 from truto_stream._runtime import Runtime
+from truto_stream.checkpoint import Checkpoint
 from truto_stream.errors import ConfigurationError
 from truto_stream.models import IntegratedAccount, User
 from truto_stream.page import Mode, Page
-from truto_stream.sweep import AccountQuery, OnError, Sweep
+from truto_stream.sweep import AccountQuery, Commits, OnError, Sweep
 
 if TYPE_CHECKING:
     import aiohttp
@@ -241,7 +242,8 @@ class Client:
         framing: Framing | str | None = None,
         concurrency: int = 64,
         buffer_records: int = 10_000,
-        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
+        commits: Commits = "auto",
         on_error: OnError = "continue",
         max_pages: int | None = None,
     ) -> Sweep:
@@ -251,7 +253,10 @@ class Client:
         discovered lazily from ``GET /integrated-account`` (the sweep starts before
         discovery ends). ``concurrency`` accounts are walked at once (each walk is
         sequential); ``buffer_records`` bounds the records waiting for the caller;
-        ``checkpoint`` (a SQLite file) makes the sweep resumable; ``on_error="raise"``
+        ``checkpoint`` (a SQLite file, or an open
+        :class:`~truto_stream.checkpoint.Checkpoint` the caller keeps) makes the sweep
+        resumable; ``commits`` says when a page part counts as delivered in it (``"auto"``:
+        once pulled past; ``"manual"``: at :meth:`Sweep.commit`); ``on_error="raise"``
         stops at the first failed account instead of reporting it and going on.
 
         ::
@@ -272,7 +277,12 @@ class Client:
             framing=framing,
             concurrency=concurrency,
             buffer_records=buffer_records,
-            checkpoint=os.fspath(checkpoint) if checkpoint is not None else None,
+            checkpoint=(
+                os.fspath(checkpoint)
+                if checkpoint is not None and not isinstance(checkpoint, Checkpoint)
+                else checkpoint
+            ),
+            commits=commits,
             on_error=on_error,
             max_pages=max_pages,
         )

@@ -26,7 +26,8 @@ token: messages are built only from those fields, and no request headers are kep
     │   ├── MalformedBody
     │   └── UnexpectedContentType
     ├── CursorLoop                 the API handed back a cursor already seen
-    └── PageLimitExceeded          the configured page cap was reached
+    ├── PageLimitExceeded          the configured page cap was reached
+    └── StorageError               a checkpoint or an output could not be written
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     "RateLimited",
     "RequestTimeout",
     "ServerError",
+    "StorageError",
     "StreamError",
     "TransportError",
     "TruncatedBody",
@@ -233,6 +235,13 @@ class CursorLoop(TrutoError):
 
 class PageLimitExceeded(TrutoError):
     """The walk reached the configured ``max_pages`` before ``next_cursor`` ran out."""
+
+
+class StorageError(TrutoError):
+    """A checkpoint or an output file could not be written (disk full, read-only...).
+
+    What was stored before stays consistent: a rerun with the same checkpoint resumes.
+    """
 
 
 _BY_STATUS: dict[int, type[HTTPError]] = {

@@ -20,7 +20,8 @@ class Page:
     A page parsed whole arrives as one ``Page``. A large page or a stream is handed on in
     several parts as it is parsed (``part`` counts them); only the last part has
     ``final=True`` and carries ``next_cursor``: once a caller has processed a final part,
-    resuming from its ``next_cursor`` loses nothing.
+    resuming from its ``next_cursor`` loses nothing. ``offset`` says where a part starts
+    in its page, so a resume can skip exactly what was delivered.
     """
 
     records: list[Any]
@@ -31,6 +32,8 @@ class Page:
     """The page's position in the walk, from 0."""
     part: int = 0
     final: bool = True
+    offset: int = 0
+    """The position of this part's first record in its page (or stream), from 0."""
     next_cursor: str | None = None
     result_count: int | None = None
     is_partial_response: bool | None = None

@@ -8,8 +8,13 @@ Shape (all tasks owned, nothing outlives the sweep)::
         └── worker x concurrency         walk one account at a time, emit page parts
                     │
                     ▼  bounded by a record budget (backpressure: workers wait)
-              the caller's ``async for``  commits a page to the checkpoint once the
-                                         caller has pulled past its last record
+              the caller's ``async for``  commits each page part to the checkpoint:
+                                         once pulled past (``commits="auto"``), or when
+                                         the caller says it is durable (``"manual"``)
+
+The work is a list of units (:class:`~truto_stream.unit.Unit`; today one per integrated
+account); the checkpoint keeps each unit's page in progress and how many of its records
+were delivered, so a resume skips exactly those.
 
 Fairness comes from the hand-off: when the buffer is full, waiting workers are admitted
 in arrival order, so one huge account cannot starve the others.
@@ -32,10 +37,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._framing import Framing
+from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
-from truto_stream.checkpoint import Checkpoint
+from truto_stream.checkpoint import Checkpoint, UnitProgress
 from truto_stream.errors import ConfigurationError, TrutoError
 from truto_stream.page import Mode, Page
+from truto_stream.unit import Unit
 
 __all__ = [
     "AccountQuery",
@@ -43,10 +50,23 @@ __all__ = [
     "Sweep",
     "SweepItem",
     "SweepReport",
+    "sweep_key",
 ]
 
 AccountState = Literal["pending", "running", "done", "failed", "skipped"]
 OnError = Literal["continue", "raise"]
+#: When a page part counts as delivered in the checkpoint: once the caller has pulled past
+#: it (``"auto"``), or when the caller calls :meth:`Sweep.commit` (``"manual"``).
+Commits = Literal["auto", "manual"]
+
+
+def sweep_key(
+    base_url: str, model: str, resource: str, params: Mapping[str, Any], mode: Mode
+) -> str:
+    """Identifies what is swept, so a checkpoint is never resumed by another sweep."""
+    what = {"base_url": base_url, "path": f"{model}/{resource}", "params": params, "mode": mode}
+    digest = hashlib.sha256(orjson.dumps(what, option=orjson.OPT_SORT_KEYS, default=str))
+    return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,7 @@ class SweepItem:
     account_id: str
     record: dict[str, Any]
     page: Page
+    unit: Unit | None = None
 
 
 @dataclass
@@ -90,7 +111,10 @@ class AccountReport:
     ``error`` says why an account failed or was skipped; ``note`` says anything else
     worth knowing (e.g. that a checkpoint had it finished already);
     ``retry_after_over_cap`` is the longest ``Retry-After`` a server asked for beyond
-    ``RetryPolicy.max_retry_after`` (the client waited only that long).
+    ``RetryPolicy.max_retry_after`` (the client waited only that long). One report per
+    unit: ``unit_key`` and ``date`` say which (with a unit per account, the key is the id).
+    ``resumed_skip`` records of the page at ``resumed_from`` were skipped on resume;
+    ``duplicates_possible`` counts records delivered again because that page had changed.
     """
 
     account_id: str
@@ -107,6 +131,10 @@ class AccountReport:
     error_type: str | None = None
     note: str | None = None
     retry_after_over_cap: float | None = None
+    unit_key: str | None = None
+    date: str | None = None
+    resumed_skip: int = 0
+    duplicates_possible: int = 0
 
 
 @dataclass
@@ -147,7 +175,15 @@ class SweepReport:
     def to_dict(self) -> dict[str, Any]:
         totals = {
             key: sum(getattr(r, key) for r in self.accounts.values())
-            for key in ("records", "pages", "requests", "retries", "rate_limited", "bytes")
+            for key in (
+                "records",
+                "pages",
+                "requests",
+                "retries",
+                "rate_limited",
+                "bytes",
+                "duplicates_possible",
+            )
         }
         states = {s: self.count(s) for s in ("done", "failed", "skipped", "pending", "running")}
         return {
@@ -196,30 +232,48 @@ class _RecordGate:
         self._freed.set()
 
 
-@dataclass(frozen=True)
-class _AccountFinished:
-    account_id: str
+@dataclass(frozen=True, slots=True)
+class _Part:
+    unit: Unit
+    page: Page
+
+
+@dataclass(frozen=True, slots=True)
+class _UnitFinished:
+    unit: Unit
     error: TrutoError | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Skipped:
-    account_id: str
+    unit: Unit
     reason: str
 
 
-_Event = Page | _AccountFinished | _Skipped
+_Event = _Part | _UnitFinished | _Skipped
 
 
 def _fold(report: AccountReport, stats: WalkStats, started: float) -> None:
-    """Copy a walk's counters into its account's report (each account is walked once)."""
+    """Copy a walk's counters into its unit's report (each unit is walked once)."""
     report.pages = stats.pages
     report.requests = stats.requests
     report.retries = stats.retries
     report.rate_limited = stats.rate_limited
     report.bytes = stats.bytes
     report.retry_after_over_cap = stats.retry_after_over_cap
+    report.duplicates_possible = stats.redelivered
     report.seconds = time.monotonic() - started
+
+
+def _after(progress: UnitProgress, page: Page) -> UnitProgress:
+    """A unit's progress once ``page`` (a part) is delivered too."""
+    count = len(page.records)
+    if page.final:
+        after = progress.after_page(page.next_cursor, count)
+        # A final part without a next cursor ends the walk: the unit is complete.
+        return after.ended("done") if page.next_cursor is None else after
+    last = record_key(page.records[-1])
+    return progress.after_part(page.cursor, page.offset + count, last, count)
 
 
 def _split(page: Page, most: int) -> list[Page]:
@@ -234,6 +288,7 @@ def _split(page: Page, most: int) -> list[Page]:
             page,
             records=chunk,
             final=page.final and i == last,
+            offset=page.offset + i * most,
             next_cursor=page.next_cursor if i == last else None,
         )
         for i, chunk in enumerate(chunks)
@@ -243,8 +298,13 @@ def _split(page: Page, most: int) -> list[Page]:
 class Sweep:
     """A running sweep. Open it with ``async with client.sweep(...)`` (or iterate it).
 
-    Iterate it for :class:`SweepItem` records, or use :meth:`pages` for page parts.
+    Iterate it for :class:`SweepItem` records, or use :meth:`pages` / :meth:`batches`.
     ``report`` is live while the sweep runs and final after it ends.
+
+    With a checkpoint, each page part counts as delivered once the caller has pulled past
+    it (``commits="auto"``: at least once across a crash), or once the caller says so with
+    :meth:`commit` (``commits="manual"``: a sink that stores what :meth:`commit` hands it
+    and resumes from :attr:`sink_position` gets every record exactly once).
     """
 
     def __init__(
@@ -259,7 +319,8 @@ class Sweep:
         framing: Framing | str | None = None,
         concurrency: int = 64,
         buffer_records: int = 10_000,
-        checkpoint: str | None = None,
+        checkpoint: str | Checkpoint | None = None,
+        commits: Commits = "auto",
         on_error: OnError = "continue",
         max_pages: int | None = None,
     ) -> None:
@@ -269,6 +330,8 @@ class Sweep:
             raise ConfigurationError("buffer_records must be at least 1")
         if on_error not in ("continue", "raise"):
             raise ConfigurationError("on_error must be 'continue' or 'raise'")
+        if commits not in ("auto", "manual"):
+            raise ConfigurationError("commits must be 'auto' or 'manual'")
         self._runtime = runtime
         self._model = model
         self._resource = resource
@@ -277,14 +340,16 @@ class Sweep:
         self._mode: Mode = mode
         self._framing = Framing(framing) if isinstance(framing, str) else framing
         self._concurrency = concurrency
-        self._checkpoint_path = checkpoint
+        self._checkpoint_arg = checkpoint
+        self._commits: Commits = commits
         self._on_error = on_error
         self._max_pages = max_pages
         self._gate = _RecordGate(buffer_records)
         self._checkpoint: Checkpoint | None = None
         self._producer: Producer[_Event] | None = None
         self._iterating = False
-        self._uncommitted: dict[str, int] = {}
+        # commits="manual": what was handed out since the last commit(), per unit.
+        self._handed: dict[str, UnitProgress] = {}
         self._report = SweepReport()
         # Walks in progress: their counters are folded into the report when it is read.
         self._live: dict[str, tuple[WalkStats, float]] = {}
@@ -292,26 +357,26 @@ class Sweep:
     @property
     def sweep_key(self) -> str:
         """Identifies what is swept, so a checkpoint is never resumed by another sweep."""
-        what = {
-            "base_url": self._runtime.base_url,
-            "path": f"{self._model}/{self._resource}",
-            "params": self._params,
-            "mode": self._mode,
-        }
-        digest = hashlib.sha256(orjson.dumps(what, option=orjson.OPT_SORT_KEYS, default=str))
-        return digest.hexdigest()[:32]
+        return sweep_key(
+            self._runtime.base_url, self._model, self._resource, self._params, self._mode
+        )
 
     @property
     def report(self) -> SweepReport:
-        """Per-account outcome so far: live while the sweep runs, final after it ends."""
-        for account_id, (stats, started) in self._live.items():
-            _fold(self._report.accounts[account_id], stats, started)
+        """Per-unit outcome so far: live while the sweep runs, final after it ends."""
+        for key, (stats, started) in self._live.items():
+            _fold(self._report.accounts[key], stats, started)
         return self._report
 
     @property
     def peak_buffered_records(self) -> int:
         """The most records ever buffered between the workers and the caller."""
         return self._gate.peak
+
+    @property
+    def sink_position(self) -> Any:
+        """The position the last :meth:`commit` stored (in this run or an earlier one)."""
+        return self._checkpoint.sink_position if self._checkpoint is not None else None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -320,8 +385,16 @@ class Sweep:
             raise ConfigurationError("the client is not open: use `async with Client(...)`")
         if self._producer is not None:
             raise ConfigurationError("a sweep runs once; create a new one to run again")
-        if self._checkpoint_path is not None:
-            self._checkpoint = await Checkpoint.open(self._checkpoint_path, self.sweep_key)
+        given = self._checkpoint_arg
+        if isinstance(given, Checkpoint):
+            if given.sweep_key != self.sweep_key:
+                raise ConfigurationError(
+                    f"checkpoint {given.path} was opened for another sweep (resource,"
+                    " parameters and mode must match)"
+                )
+            self._checkpoint = given
+        elif given is not None:
+            self._checkpoint = await Checkpoint.open(given, self.sweep_key)
         # Unbounded in items: the record gate bounds what is buffered, and markers are tiny.
         self._producer = await self._runtime.start(
             self._run,
@@ -339,13 +412,21 @@ class Sweep:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop every worker, close every connection, flush the checkpoint."""
+        """Stop every worker, close every connection, flush the checkpoint.
+
+        A checkpoint the sweep opened itself is closed; one handed in as a
+        :class:`~truto_stream.checkpoint.Checkpoint` is flushed and left open.
+        """
         with anyio.CancelScope(shield=True):
             if self._producer is not None:
                 await self._producer.stop()
             if self._report.finished_at is None:
                 self._report.finished_at = time.time()
-            if self._checkpoint is not None:
+            if self._checkpoint is None:
+                return
+            if self._checkpoint is self._checkpoint_arg:
+                await self._checkpoint.flush()
+            else:
                 await self._checkpoint.aclose()
 
     async def wait_closed(self) -> None:
@@ -357,22 +438,49 @@ class Sweep:
         if self._producer is not None:
             await self._producer.wait()
 
+    # -- manual commits ------------------------------------------------------------------
+
+    def commit(self, position: Any = None) -> None:
+        """Everything this sweep has handed you is durable: record it, with ``position``.
+
+        Only with ``commits="manual"``. Call it when every page part handed out so far
+        (by :meth:`pages` or :meth:`batches`) is safe in your sink; ``position`` is your
+        sink's own resume point (anything JSON can encode, e.g. a byte offset), stored in
+        the same checkpoint transaction as the progress it covers and handed back by
+        :attr:`sink_position` in the next run. Synchronous and cheap: the checkpoint's
+        flusher writes it within its interval (or :meth:`aclose` does).
+        """
+        if self._commits != "manual":
+            raise ConfigurationError("commit() needs a sweep opened with commits='manual'")
+        checkpoint = self._checkpoint
+        if checkpoint is None:
+            return
+        # No await from here to the end: the progress and the position land in one flush.
+        for progress in self._handed.values():
+            checkpoint.put(progress)
+        self._handed.clear()
+        checkpoint.put_sink(position)
+
     # -- iteration -----------------------------------------------------------------------
 
     async def pages(self) -> AsyncGenerator[Page, None]:
-        """Yield page parts from every account, interleaved as they arrive."""
+        """Yield page parts from every unit, interleaved as they arrive."""
         if self._producer is None:
             raise ConfigurationError("open the sweep first: `async with client.sweep(...)`")
         if self._iterating:
             raise ConfigurationError("a sweep can be iterated once")
         self._iterating = True
+        manual = self._commits == "manual"
         # The producer's error (discovery failed, or a bug) is raised after its events.
         while (event := await self._producer.next()) is not None:
-            if isinstance(event, Page):
-                yield event
+            if isinstance(event, _Part):
+                page = event.page
+                if manual:
+                    self._handing(event.unit, page)
+                yield page
                 # The caller asked for more: it has pulled past this part.
-                self._gate.release(len(event.records))
-                self._consumed(event)
+                self._gate.release(len(page.records))
+                self._consumed(event.unit, page, record=not manual)
             elif isinstance(event, _Skipped):
                 self._skipped(event)
             else:
@@ -386,6 +494,10 @@ class Sweep:
                     yield page.account_id or "", page.records
 
     async def _items(self) -> AsyncGenerator[SweepItem, None]:
+        if self._commits == "manual":
+            # commit() covers whole parts; record by record, a caller cannot tell where
+            # one ends.
+            raise ConfigurationError("with commits='manual', iterate pages() or batches()")
         async with contextlib.aclosing(self.pages()) as pages:
             async for page in pages:
                 account = page.account_id or ""
@@ -410,47 +522,58 @@ class Sweep:
 
     # -- consumer-side bookkeeping (runs when the caller pulls) ---------------------------
 
-    def _account(self, account_id: str) -> AccountReport:
-        report = self._report.accounts.get(account_id)
+    def _unit_report(self, unit: Unit) -> AccountReport:
+        report = self._report.accounts.get(unit.key)
         if report is None:
-            report = self._report.accounts[account_id] = AccountReport(account_id)
+            report = self._report.accounts[unit.key] = AccountReport(
+                unit.account_id, unit_key=unit.key, date=unit.date
+            )
         return report
 
-    def _consumed(self, page: Page) -> None:
-        account_id = page.account_id or ""
-        self._account(account_id).records += len(page.records)
+    def _progress(self, unit: Unit) -> UnitProgress:
+        """The unit's latest progress: handed out, else stored, else not started."""
+        handed = self._handed.get(unit.key)
+        if handed is not None:
+            return handed
+        stored = self._checkpoint.get(unit.key) if self._checkpoint is not None else None
+        return stored if stored is not None else UnitProgress.start(unit)
+
+    def _record(self, unit: Unit, progress: UnitProgress) -> None:
+        """Note ``progress``: at once with auto commits, at the next commit() otherwise."""
         if self._checkpoint is None:
             return
-        count = self._uncommitted.get(account_id, 0) + len(page.records)
-        if page.final and page.next_cursor is not None:
-            # At-least-once: the page is committed only now that the caller is past it.
-            self._checkpoint.commit_page(account_id, page.next_cursor, count)
-            count = 0
-        self._uncommitted[account_id] = count
+        if self._commits == "manual":
+            self._handed[unit.key] = progress
+        else:
+            self._checkpoint.put(progress)
+
+    def _handing(self, unit: Unit, page: Page) -> None:
+        if self._checkpoint is not None and (page.records or page.final):
+            self._handed[unit.key] = _after(self._progress(unit), page)
+
+    def _consumed(self, unit: Unit, page: Page, *, record: bool) -> None:
+        self._unit_report(unit).records += len(page.records)
+        if record and self._checkpoint is not None and (page.records or page.final):
+            # At least once: the part is committed only now that the caller is past it.
+            self._checkpoint.put(_after(self._progress(unit), page))
 
     def _skipped(self, event: _Skipped) -> None:
-        report = self._account(event.account_id)
+        report = self._unit_report(event.unit)
         report.state = "skipped"
         report.error = event.reason
-        if self._checkpoint is not None:
-            self._checkpoint.mark_skipped(event.account_id, event.reason)
+        self._record(event.unit, self._progress(event.unit).ended("skipped", event.reason))
 
-    def _finished(self, event: _AccountFinished) -> None:
-        report = self._account(event.account_id)
+    def _finished(self, event: _UnitFinished) -> None:
+        report = self._unit_report(event.unit)
         if event.error is None:
             report.state = "done"
-            if self._checkpoint is not None:
-                # No await in between: both land in the same checkpoint transaction.
-                self._checkpoint.commit_page(
-                    event.account_id, None, self._uncommitted.pop(event.account_id, 0)
-                )
-                self._checkpoint.mark_done(event.account_id)
+            # The unit's last part already made it done; this covers a walk of no parts.
+            self._record(event.unit, self._progress(event.unit).ended("done"))
             return
         report.state = "failed"
         report.error = str(event.error)
         report.error_type = type(event.error).__name__
-        if self._checkpoint is not None:
-            self._checkpoint.mark_failed(event.account_id, report.error)
+        self._record(event.unit, self._progress(event.unit).ended("failed", report.error))
         if self._on_error == "raise":
             raise event.error
 
@@ -467,7 +590,7 @@ class Sweep:
                     # Stopped when the workers end: the caller's later commits are flushed
                     # by aclose(), which keeps the checkpoint open while records remain.
                     background.start_soon(self._checkpoint.run_flusher)
-                work_send, work_receive = anyio.create_memory_object_stream[str](self._concurrency)
+                work_send, work_receive = anyio.create_memory_object_stream[Unit](self._concurrency)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._discover, work_send, send.clone())
                     for _ in range(self._concurrency):
@@ -478,12 +601,12 @@ class Sweep:
             self._report.finished_at = time.time()
 
     async def _discover(
-        self, work: MemoryObjectSendStream[str], events: MemoryObjectSendStream[_Event]
+        self, work: MemoryObjectSendStream[Unit], events: MemoryObjectSendStream[_Event]
     ) -> None:
         async with work, events:
             if not isinstance(self._accounts, AccountQuery):
                 for account_id in dict.fromkeys(self._accounts):
-                    await self._offer(account_id, work)
+                    await self._offer(Unit.of(account_id), work)
                 return
             request = self._accounts.request()
             stats = self._report.discovery
@@ -495,52 +618,56 @@ class Sweep:
     async def _discovered(
         self,
         account: Mapping[str, Any],
-        work: MemoryObjectSendStream[str],
+        work: MemoryObjectSendStream[Unit],
         events: MemoryObjectSendStream[_Event],
     ) -> None:
-        account_id = str(account["id"])
+        integration = account.get("integration")
+        unit = Unit.of(
+            str(account["id"]),
+            integration=integration.get("name") if isinstance(integration, Mapping) else None,
+            tenant_id=account.get("tenant_id"),
+        )
         status = account.get("status")
         if status != "active":
-            self._account(account_id)
-            events.send_nowait(_Skipped(account_id, f"account status is {status!r}"))
+            self._unit_report(unit)
+            events.send_nowait(_Skipped(unit, f"account status is {status!r}"))
         elif account.get("is_blocked"):
-            self._account(account_id)
-            events.send_nowait(_Skipped(account_id, "account is blocked"))
+            self._unit_report(unit)
+            events.send_nowait(_Skipped(unit, "account is blocked"))
         else:
-            await self._offer(account_id, work)
+            await self._offer(unit, work)
 
-    async def _offer(self, account_id: str, work: MemoryObjectSendStream[str]) -> None:
-        report = self._account(account_id)
+    async def _offer(self, unit: Unit, work: MemoryObjectSendStream[Unit]) -> None:
+        report = self._unit_report(unit)
         if self._checkpoint is not None:
-            progress = self._checkpoint.get(account_id)
+            progress = self._checkpoint.get(unit.key)
             if progress is not None and progress.state in ("done", "skipped"):
                 report.state = progress.state
                 report.error = progress.error
                 report.note = "finished in an earlier run (checkpoint)"
                 return
-        await work.send(account_id)
+        await work.send(unit)
 
     async def _worker(
-        self, work: MemoryObjectReceiveStream[str], events: MemoryObjectSendStream[_Event]
+        self, work: MemoryObjectReceiveStream[Unit], events: MemoryObjectSendStream[_Event]
     ) -> None:
         async with work, events:
-            async for account_id in work:
-                await self._sweep_account(account_id, events)
+            async for unit in work:
+                await self._sweep_unit(unit, events)
 
-    async def _sweep_account(self, account_id: str, events: MemoryObjectSendStream[_Event]) -> None:
-        report = self._account(account_id)
+    async def _sweep_unit(self, unit: Unit, events: MemoryObjectSendStream[_Event]) -> None:
+        report = self._unit_report(unit)
         report.state = "running"
-        start_cursor = None
-        if self._checkpoint is not None:
-            progress = self._checkpoint.get(account_id)
-            if progress is not None:
-                start_cursor = progress.cursor
-                report.resumed_from = start_cursor
+        stored = self._checkpoint.get(unit.key) if self._checkpoint is not None else None
+        start = stored if stored is not None else UnitProgress.start(unit)
+        if stored is not None:
+            report.resumed_from = start.cursor
+            report.resumed_skip = start.skip
         request = ListRequest.unified(
             self._model,
             self._resource,
-            account_id=account_id,
-            params=self._params,
+            account_id=unit.account_id,
+            params=unit.query(self._params),
             mode=self._mode,
             framing=self._framing,
             max_pages=self._max_pages,
@@ -550,16 +677,23 @@ class Sweep:
         async def emit(page: Page) -> None:
             for part in _split(page, self._gate.capacity):
                 await self._gate.reserve(len(part.records))
-                events.send_nowait(part)  # unbounded: the gate above is the bound
+                events.send_nowait(_Part(unit, part))  # unbounded: the gate above is the bound
 
         started = time.monotonic()
-        self._live[account_id] = (stats, started)
+        self._live[unit.key] = (stats, started)
         error: TrutoError | None = None
         try:
-            await self._runtime.fetcher.walk(request, emit, start_cursor=start_cursor, stats=stats)
+            await self._runtime.fetcher.walk(
+                request,
+                emit,
+                start_cursor=start.cursor,
+                start_skip=start.skip,
+                start_last_id=start.last_id,
+                stats=stats,
+            )
         except TrutoError as exc:
             error = exc
         finally:
-            del self._live[account_id]
+            del self._live[unit.key]
             _fold(report, stats, started)
-        events.send_nowait(_AccountFinished(account_id, error))
+        events.send_nowait(_UnitFinished(unit, error))

@@ -98,7 +98,7 @@ async def test_sigint_exits_130_with_a_committed_checkpoint(
     assert b"Traceback" not in err
     # The checkpoint is committed: every record written so far is accounted for.
     with sqlite3.connect(checkpoint) as db:
-        rows = db.execute("SELECT state, cursor, records FROM accounts").fetchall()
+        rows = db.execute("SELECT state, cursor, records FROM units").fetchall()
     assert rows
     committed = sum(records for _, _, records in rows)
     before = _complete_lines(first)

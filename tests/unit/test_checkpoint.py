@@ -17,8 +17,9 @@ import anyio
 import pytest
 
 from tests.unit.checkpoint_helpers import SWEEP_KEY, State, apply, ops
-from truto_stream.checkpoint import SCHEMA_VERSION, AccountProgress, Checkpoint
-from truto_stream.errors import ConfigurationError
+from truto_stream.checkpoint import SCHEMA_VERSION, Checkpoint, UnitProgress
+from truto_stream.errors import ConfigurationError, StorageError
+from truto_stream.unit import Unit
 
 pytestmark = pytest.mark.anyio
 
@@ -31,14 +32,14 @@ def read_file(path: Path) -> dict[str, State]:
     conn = sqlite3.connect(path)
     try:
         rows = conn.execute(
-            "SELECT account_id, state, cursor, records, pages, error FROM accounts"
+            "SELECT unit_key, state, cursor, records, pages, error FROM units"
         ).fetchall()
     finally:
         conn.close()
     return {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
 
 
-def as_state(p: AccountProgress) -> State:
+def as_state(p: UnitProgress) -> State:
     return (p.state, p.cursor, p.records, p.pages, p.error)
 
 
@@ -62,16 +63,16 @@ async def test_round_trip_of_every_state(tmp_path: Path) -> None:
     cp.mark_failed("a-failed", "HTTP 503 account_blocked: 'quoted' \"and\" ünïcode\n2nd line")
     cp.mark_skipped("a-skipped", "not connected")
     cp.commit_page("a-reset", "r1", 3)
-    cp.reset_account("a-reset")
+    cp.reset("a-reset")
     cp.mark_done("a-done-empty")
-    before = {p.account_id: p for p in cp.all()}
+    before = {p.unit_key: p for p in cp.all()}
     await cp.flush()
     assert cp.pending == 0
     await cp.aclose()
 
     cp2 = await Checkpoint.open(path, KEY)
     try:
-        after = {p.account_id: p for p in cp2.all()}
+        after = {p.unit_key: p for p in cp2.all()}
         assert after == before  # updated_at included: REAL round-trips exactly
         assert as_state(after["a-progress"]) == ("in_progress", "c2", 140, 2, None)
         assert as_state(after["a-done"]) == ("done", None, 15, 2, None)
@@ -108,7 +109,7 @@ async def test_a_rerun_resumes_and_retries(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="already done"):
             cp.commit_page("d", "again", 1)
         assert as_state(cp.get("d")) == ("done", None, 1, 1, None)  # type: ignore[arg-type]
-        cp.reset_account("d")
+        cp.reset("d")
         cp.commit_page("d", "d1", 2)
     assert read_file(path) == {
         "f": ("in_progress", "f2", 15, 2, None),
@@ -249,14 +250,15 @@ async def test_a_failed_write_keeps_updates_buffered(tmp_path: Path) -> None:
         conn = sqlite3.connect(path)
         for event in ("INSERT", "UPDATE"):
             conn.execute(
-                f"CREATE TRIGGER no_{event.lower()} BEFORE {event} ON accounts"
+                f"CREATE TRIGGER no_{event.lower()} BEFORE {event} ON units"
                 " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
             )
         conn.commit()
         cp.commit_page("a", "c2", 2)
         cp.mark_skipped("b", "later")
-        with pytest.raises(sqlite3.DatabaseError, match="disk says no"):
+        with pytest.raises(StorageError, match="disk says no") as failed:
             await cp.flush()
+        assert isinstance(failed.value.__cause__, sqlite3.DatabaseError)
         assert cp.pending == 2
         cp.commit_page("a", "c3", 3)  # updates keep coalescing meanwhile
         conn.execute("DROP TRIGGER no_insert")
@@ -278,12 +280,12 @@ async def test_a_failing_background_flush_surfaces(tmp_path: Path) -> None:
     cp = await Checkpoint.open(path, KEY, flush_interval=0.005)
     conn = sqlite3.connect(path)
     conn.execute(
-        "CREATE TRIGGER no_insert BEFORE INSERT ON accounts"
+        "CREATE TRIGGER no_insert BEFORE INSERT ON units"
         " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
     )
     conn.commit()
     conn.close()
-    with pytest.RaisesGroup(pytest.RaisesExc(sqlite3.IntegrityError, match="disk says no")):
+    with pytest.RaisesGroup(pytest.RaisesExc(StorageError, match="disk says no")):
         with anyio.fail_after(10):
             async with cp:
                 cp.commit_page("a", "c1", 1)
@@ -432,12 +434,167 @@ async def test_a_large_store_opens_and_flushes(tmp_path: Path) -> None:
         await cp.flush()
     conn = sqlite3.connect(path)
     try:
-        counts = dict(conn.execute("SELECT state, count(*) FROM accounts GROUP BY state"))
-        total = conn.execute("SELECT sum(records) FROM accounts").fetchone()[0]
+        counts = dict(conn.execute("SELECT state, count(*) FROM units GROUP BY state"))
+        total = conn.execute("SELECT sum(records) FROM units").fetchone()[0]
     finally:
         conn.close()
     assert counts == {"done": 33_334, "in_progress": 66_666}
     assert total == 100 * n + 66_666
+
+
+# -- schema 2: units, parts of pages, the sink position -----------------------------------
+
+
+async def test_units_with_dates_and_parts_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "cp.sqlite"
+    day1 = Unit.of("acct", date="2026-11-20")
+    day2 = Unit.of("acct", date="2026-11-21")
+    async with await Checkpoint.open(path, KEY) as cp:
+        cp.commit_page(day1, "p2", 100)
+        cp.commit_part(day1, "p2", 40, "user-140", 40)
+        cp.commit_part(day2, None, 7, "user-7", 7)  # a stream cut after 7 records
+        cp.mark_failed(day2, "timeout")
+        with pytest.raises(TypeError):
+            cp.commit_part(day1, "p2", 41, None, 1)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="non-negative"):
+            cp.commit_part(day1, "p2", -1, "x", 1)
+    assert day1.key != day2.key
+    async with await Checkpoint.open(path, KEY) as cp:
+        one, two = cp.get(day1.key), cp.get(day2.key)
+        assert one is not None and two is not None
+        assert (one.account_id, one.date, one.state) == ("acct", "2026-11-20", "in_progress")
+        assert (one.cursor, one.skip, one.last_id, one.records, one.pages) == (
+            "p2",
+            40,
+            "user-140",
+            140,
+            1,
+        )
+        # A failed unit keeps its position: a rerun resumes it in the middle of the stream.
+        assert (two.state, two.cursor, two.skip, two.last_id, two.error) == (
+            "failed",
+            None,
+            7,
+            "user-7",
+            "timeout",
+        )
+        # The end of the page clears the part position.
+        cp.commit_page(day1, "p3", 60)
+        again = cp.get(day1.key)
+        assert again is not None
+        assert (again.cursor, again.skip, again.last_id, again.records, again.pages) == (
+            "p3",
+            0,
+            None,
+            200,
+            2,
+        )
+
+
+async def test_the_sink_position_and_the_units_share_one_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "cp.sqlite"
+    async with await Checkpoint.open(path, KEY) as cp:
+        assert cp.sink_position is None
+        cp.commit_page("a", "c1", 10)
+        cp.put_sink({"offset": 1234, "records": 10})
+        with pytest.raises(TypeError, match="JSON"):
+            cp.put_sink({"offset": object()})
+    async with await Checkpoint.open(path, KEY) as cp:
+        assert cp.sink_position == {"offset": 1234, "records": 10}
+    # Make the sink write fail: the unit written with it must not land either.
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TRIGGER no_sink BEFORE UPDATE ON sink BEGIN SELECT RAISE(ABORT, 'full'); END"
+    )
+    conn.commit()
+    conn.close()
+    cp = await Checkpoint.open(path, KEY)
+    cp.commit_page("a", "c2", 5)
+    cp.put_sink({"offset": 2000, "records": 15})
+    with pytest.raises(StorageError, match="full"):
+        await cp.flush()
+    assert read_file(path)["a"] == ("in_progress", "c1", 10, 1, None)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER no_sink")
+    conn.commit()
+    conn.close()
+    await cp.aclose()  # the buffered pair is written now, together
+    assert read_file(path)["a"] == ("in_progress", "c2", 15, 2, None)
+    async with await Checkpoint.open(path, KEY) as cp:
+        assert cp.sink_position == {"offset": 2000, "records": 15}
+
+
+V1_SCHEMA = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE sweep (sweep_key TEXT NOT NULL, created_at REAL NOT NULL)",
+    """CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('in_progress', 'done', 'failed', 'skipped')),
+        cursor TEXT, records INTEGER NOT NULL CHECK (records >= 0),
+        pages INTEGER NOT NULL CHECK (pages >= 0), error TEXT, updated_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+)
+
+
+def write_v1(
+    path: Path, key: str, rows: list[tuple[str, str, str | None, int, int, str | None]]
+) -> None:
+    """A checkpoint as truto-stream 1 wrote it (its schema, verbatim)."""
+    conn = sqlite3.connect(path)
+    for statement in V1_SCHEMA:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute("INSERT INTO sweep VALUES (?, 0)", (key,))
+    conn.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, 1.5)", rows)
+    conn.commit()
+    conn.close()
+
+
+async def test_a_version_1_checkpoint_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    write_v1(
+        path,
+        KEY,
+        [
+            ("a", "in_progress", "c7", 700, 7, None),
+            ("b", "done", None, 50, 1, None),
+            ("c", "failed", "c2", 20, 2, "HTTP 500"),
+        ],
+    )
+    async with await Checkpoint.open(path, KEY) as cp:
+        a = cp.get("a")
+        assert a is not None
+        assert (a.account_id, a.date, a.cursor, a.skip, a.last_id, a.records) == (
+            "a",
+            None,
+            "c7",
+            0,
+            None,
+            700,
+        )
+        assert as_state(cp.get("b")) == ("done", None, 50, 1, None)  # type: ignore[arg-type]
+        assert as_state(cp.get("c")) == ("failed", "c2", 20, 2, "HTTP 500")  # type: ignore[arg-type]
+        assert cp.sink_position is None  # a version 1 run recorded no output position
+        cp.commit_part("a", "c7", 3, "u3", 3)
+    conn = sqlite3.connect(path)
+    try:
+        version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+    assert version == SCHEMA_VERSION == 2
+    assert tables == {"schema_version", "sweep", "units", "sink"}
+    assert read_file(path)["a"] == ("in_progress", "c7", 703, 7, None)
+    # A version 1 checkpoint of another sweep is still refused, and left as it was.
+    other = tmp_path / "v1-other.sqlite"
+    write_v1(other, "another sweep", [("a", "done", None, 1, 1, None)])
+    with pytest.raises(ConfigurationError, match="different sweep"):
+        await Checkpoint.open(other, KEY)
+    conn = sqlite3.connect(other)
+    try:
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    finally:
+        conn.close()
 
 
 # -- kill -9 ------------------------------------------------------------------------------
@@ -458,7 +615,7 @@ def check_after_kill(path: Path, seed: int, last_flushed: int) -> int:
         finally:
             conn.close()
         # Killed before the schema transaction committed: nothing at all, never half.
-        assert tables in (set(), {"schema_version", "sweep", "accounts"}), tables
+        assert tables in (set(), {"schema_version", "sweep", "units", "sink"}), tables
         if tables:
             on_disk = read_file(path)
 
@@ -536,7 +693,7 @@ def test_kill_9_loses_nothing_flushed(tmp_path: Path, seed: int, early: bool) ->
     # And the store reopens on that state and can carry on.
     async def reopen() -> None:
         async with await Checkpoint.open(path, SWEEP_KEY) as cp:
-            assert {p.account_id: as_state(p) for p in cp.all()} == read_file(path)
+            assert {p.unit_key: as_state(p) for p in cp.all()} == read_file(path)
             cp.commit_page("after-crash", "c", 1)
         assert read_file(path)["after-crash"] == ("in_progress", "c", 1, 1, None)
 

@@ -27,7 +27,7 @@ async def main(path: str, seed: int, accounts: int) -> None:
             if op.kind == "commit":
                 cp.commit_page(op.account, op.text, op.records)
             elif op.kind == "reset":
-                cp.reset_account(op.account)
+                cp.reset(op.account)
             elif op.kind == "done":
                 cp.mark_done(op.account)
             elif op.kind == "fail":
