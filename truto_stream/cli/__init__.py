@@ -11,7 +11,9 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-USAGE = """usage: truto-stream COMMAND [options]
+from truto_stream._version import __version__
+
+USAGE = """usage: truto-stream [--version] COMMAND [options]
 
 commands:
   sweep      sweep MODEL/RESOURCE across many integrated accounts into one output
@@ -19,6 +21,9 @@ commands:
   accounts   list the integrated accounts (table or ndjson)
   demo       run a sweep against the embedded emulator, with progress and a summary
   emulator   run the local Truto emulator (an HTTP server on loopback)
+
+options:
+  --version  print the version and exit
 
 Run 'truto-stream COMMAND --help' for a command's options."""
 
@@ -35,6 +40,9 @@ COMMANDS: dict[str, str] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``truto-stream`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-V", "--version"):
+        print(f"truto-stream {__version__}")
+        return 0
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, file=sys.stdout if args else sys.stderr)
         return 0 if args else 2

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from truto_stream._version import __version__
 from truto_stream.emulator.config import (
     DEFAULT_TOKEN,
     INTEGRATIONS,
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         argument_default=argparse.SUPPRESS,
     )
+    p.add_argument("--version", action="version", version=f"truto-stream {__version__}")
     net = p.add_argument_group("server")
     net.add_argument("--host", help=f"interface to bind (default {d.host})")
     net.add_argument(
