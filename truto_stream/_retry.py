@@ -1,9 +1,9 @@
 """Retry decisions (sans-IO): which errors to retry, how long to wait, Retry-After parsing.
 
 The policy follows Truto's documented error model through ``TrutoError.retryable``
-(429, 500 without ``truto_is_remote_error``, 502, 504, transport errors and timeouts, a
-body cut short or malformed) and never retries 400/401/403/404/409/422/503 — the official
-TypeScript SDK hot-loops on 503 and retries 409. Waits are full-jitter exponential
+(429; 500, 502, 504 and any 5xx but 503 with ``truto_is_remote_error``; transport
+errors and timeouts; a body cut short or malformed) and never retries 400/401/403/404/409/422/503
+(the official TypeScript SDK hot-loops on 503 and retries 409). Waits are full-jitter exponential
 backoff, except that a server's ``Retry-After`` is honoured (never retried earlier than it
 says, ``0`` meaning at once) up to ``max_retry_after``, so a vendor's ``Retry-After: 3600``
 does not stall a sweep for an hour. ``max_attempts`` counts every attempt including the

@@ -197,12 +197,16 @@ class RateLimited(HTTPError):
 
 
 class ServerError(HTTPError):
-    """5xx other than 503. Retryable when Truto itself failed (see ``retryable``)."""
+    """5xx other than 503. 500, 502, 504 and any remote 5xx are retried (``retryable``).
+
+    Truto's rule (its error model): 500, 502 and 504 are transient, and a 5xx with
+    ``truto_is_remote_error`` means the vendor is failing: back off and retry, up to
+    the retry policy's cap. Another 5xx from Truto itself (501...) is not retried.
+    """
 
     def __init__(self, status: int, **kwargs: Any) -> None:
         super().__init__(status, **kwargs)
-        # 502 and 504 are always transient; 500 only when Truto, not the vendor, failed.
-        self.retryable = status in (502, 504) or (status == 500 and not self.is_remote)
+        self.retryable = status in (500, 502, 504) or self.is_remote
 
 
 class AccountBlocked(HTTPError):

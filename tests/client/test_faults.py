@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -31,6 +32,7 @@ from truto_stream.client import RateLimits
 from truto_stream.emulator import AccountSpec, Emulator, EmulatorConfig
 
 from .conftest import FAST_RETRY, TOKEN
+from .rawhttp import Request, raw_server, send
 
 ClientFor = Callable[..., AbstractAsyncContextManager[Client]]
 
@@ -325,3 +327,39 @@ async def test_a_stream_cut_again_and_again_still_finishes_if_it_progresses(
         ]
     assert ids == list(emu.dataset.user_ids(account))
     assert emu.stats_snapshot()["requests"]["total"] == 11
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_a_provider_5xx_is_retried_and_the_account_completes(status: int) -> None:
+    # Truto's rule (truto-api.md 3.2): a 5xx with truto_is_remote_error means the vendor
+    # is failing; retry with backoff. Once, at page 13 of a 2,500-user account.
+    total, per_page = 2_500, 100
+    requests: list[str | None] = []
+
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
+        cursor = request.param("next_cursor")
+        requests.append(cursor)
+        start = int(cursor or 0)
+        if start == 13 * per_page and requests.count(cursor) == 1:
+            body = {
+                "statusCode": status,
+                "error": "Internal Server Error",
+                "message": "",
+                "truto_is_remote_error": True,
+                "raw_response": {"error": "upstream exploded"},
+                "truto_error_insight": {"remote_error": {"description": "vendor failed"}},
+            }
+            await send(writer, status, body)
+            return
+        stop = min(total, start + per_page)
+        page = [{"id": f"u{i:05d}"} for i in range(start, stop)]
+        await send(
+            writer, 200, {"result": page, "next_cursor": str(stop) if stop < total else None}
+        )
+
+    async with raw_server(answer) as url:
+        async with Client(token=TOKEN, base_url=url, retry=FAST_RETRY) as client:
+            ids = [u["id"] async for u in client.list("usage-metering", "users", account="a")]
+    assert ids == [f"u{i:05d}" for i in range(total)]
+    assert len(requests) == total // per_page + 1

@@ -22,10 +22,11 @@ from truto_stream import errors as e
         (429, {}, e.RateLimited, True),
         (429, {"truto_is_remote_error": True}, e.RateLimited, True),
         (500, {}, e.ServerError, True),
-        (500, {"truto_is_remote_error": True}, e.ServerError, False),
+        (500, {"truto_is_remote_error": True}, e.ServerError, True),
         (502, {}, e.ServerError, True),
         (504, {"truto_is_remote_error": True}, e.ServerError, True),
         (503, {}, e.AccountBlocked, False),
+        (503, {"truto_is_remote_error": True}, e.AccountBlocked, False),
         (418, {}, e.HTTPError, False),
     ],
 )
