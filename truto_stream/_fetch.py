@@ -131,6 +131,7 @@ class Fetcher:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
+        self._redactor = transport.redactor
         self._retry = retry
         self._budget = budget
         self._limiter = RateLimiter(budget, clock) if budget is not None else None
@@ -188,7 +189,12 @@ class Fetcher:
                     backoff.reset()
                 delay = backoff.next_delay(err)
                 if delay is None:
-                    raise
+                    # Errors are built from server answers here and below: the one
+                    # place where they are scrubbed of the token and made safe to show.
+                    request = page.request
+                    raise self._redactor.error(
+                        err, account_id=request.account_id, path=request.path
+                    ) from None
                 page.stats.retries += 1
                 await anyio.sleep(delay)
                 continue

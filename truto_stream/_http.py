@@ -20,6 +20,7 @@ from typing import Final
 import aiohttp
 import yarl
 
+from truto_stream._redact import Redactor
 from truto_stream._transport import Response
 from truto_stream._version import __version__
 from truto_stream.errors import (
@@ -106,6 +107,7 @@ class AiohttpTransport:
     ) -> None:
         self._base_url = base_url
         self._token = _Token(token)
+        self.redactor = Redactor([token])
         self._timeouts = timeouts
         self._max_connections = max_connections
         self._session = session

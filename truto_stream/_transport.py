@@ -16,6 +16,8 @@ from typing import Protocol
 
 from multidict import CIMultiDictProxy
 
+from truto_stream._redact import Redactor
+
 __all__ = ["BodySource", "Response", "Transport"]
 
 
@@ -72,6 +74,11 @@ class Response:
 
 class Transport(Protocol):
     """Sends list requests to one API with one token."""
+
+    @property
+    def redactor(self) -> Redactor:
+        """Cleans server text of this transport's token (and of control characters)."""
+        ...
 
     async def open(self) -> None: ...
 

@@ -33,7 +33,7 @@ token: messages are built only from those fields, and no request headers are kep
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "AccountBlocked",
@@ -60,6 +60,14 @@ __all__ = [
     "Unprocessable",
     "error_for_status",
 ]
+
+
+class TextCleaner(Protocol):
+    """Makes server text safe to show (see :class:`truto_stream._redact.Redactor`)."""
+
+    def text(self, text: str) -> str: ...
+
+    def value(self, value: Any) -> Any: ...
 
 
 class TrutoError(Exception):
@@ -95,6 +103,26 @@ class TrutoError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._render()!r})"
+
+    def clean(
+        self, cleaner: TextCleaner, *, account_id: str | None = None, path: str | None = None
+    ) -> None:
+        """Pass every text this error carries through ``cleaner``, then render it again.
+
+        ``account_id`` and ``path`` label it when whoever raised it did not know them.
+        Every attribute is cleaned, whatever the subclass: strings, and the strings
+        inside mappings and lists (such as ``insight``).
+        """
+        self.account_id = self.account_id or account_id
+        self.path = self.path or path
+        for name, value in list(vars(self).items()):
+            if isinstance(value, str | Mapping | list | tuple):
+                setattr(self, name, cleaner.value(value))
+        self._recompose()
+        self.args = (self._render(),)
+
+    def _recompose(self) -> None:
+        """Rebuild ``message`` from the (cleaned) fields it is made of, if it is made of any."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Picklable (shards report errors across processes) whatever the subclass's
@@ -152,14 +180,22 @@ class HTTPError(TrutoError):
         self.insight: dict[str, Any] = dict(insight or {})
         self.is_remote = is_remote
         self.retry_after = retry_after
-        text = f"HTTP {status}"
-        if error:
-            text += f" {error}"
-        if truto_message:
-            text += f": {truto_message}"
-        if is_remote:
+        super().__init__(self._text(), account_id=account_id, path=path)
+
+    def _text(self) -> str:
+        text = f"HTTP {self.status}"
+        if self.error:
+            text += f" {self.error}"
+        if self.truto_message:
+            text += f": {self.truto_message}"
+        if self.is_remote:
             text += " [remote]"
-        super().__init__(text, account_id=account_id, path=path)
+        return text
+
+    def _recompose(self) -> None:
+        # The message quotes error and truto_message: once they are cleaned, it is built
+        # again from them (cleaning it too would bound it twice).
+        self.message = self._text()
 
 
 class BadRequest(HTTPError):

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from truto_stream._redact import Redactor
 from truto_stream._transport import Response
 from truto_stream.errors import TrutoError
 
@@ -91,7 +92,8 @@ class Sent:
 class FakeTransport:
     """Answers each request with ``answer(sent, attempt_index)``; records every request."""
 
-    def __init__(self, answer: Callable[[Sent, int], Reply]) -> None:
+    def __init__(self, answer: Callable[[Sent, int], Reply], token: str = "fake-token") -> None:
+        self.redactor = Redactor([token])
         self._answer = answer
         self.sent: list[Sent] = []
         self.released = 0

@@ -290,3 +290,19 @@ async def test_the_page_cap_names_the_account_and_path() -> None:
     with pytest.raises(PageLimitExceeded) as info:
         await walk(paged(1_000, 100), request(max_pages=3))
     assert (info.value.account_id, info.value.path) == (ACCOUNT, PATH)
+
+
+@pytest.mark.anyio
+async def test_errors_leave_the_loop_scrubbed_escaped_and_labelled() -> None:
+    body = {"error": "fake-token", "message": "echo Bearer fake-token \x1b[2J"}
+    transport = scripted([Reply.json(body, status=400)])
+    with pytest.raises(BadRequest) as info:
+        await walk(transport)
+    assert "fake-token" not in repr(info.value) + repr(vars(info.value))
+    assert "\x1b" not in str(info.value)
+    # A body error raised below the loop, knowing neither account nor path, is labelled.
+    transport = scripted([Reply(200, [b'{"result": [fake-token'])] * NO_WAIT.max_attempts)
+    with pytest.raises(MalformedBody) as malformed:
+        await walk(transport)
+    assert (malformed.value.account_id, malformed.value.path) == (ACCOUNT, PATH)
+    assert "fake-token" not in repr(malformed.value)
