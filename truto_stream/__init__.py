@@ -1,7 +1,7 @@
 """truto-stream: pull records out of Truto's unified API, fast and with bounded memory."""
 
+from truto_stream._bounds import CompressionLimits, Timeouts
 from truto_stream._framing import Framing
-from truto_stream._http import Timeouts
 from truto_stream._retry import RetryPolicy
 from truto_stream._version import __version__
 from truto_stream.client import Client, RateLimits
@@ -9,6 +9,7 @@ from truto_stream.errors import (
     AccountBlocked,
     AuthError,
     BadRequest,
+    BodyTooLarge,
     ConfigurationError,
     Conflict,
     CursorLoop,
@@ -23,6 +24,7 @@ from truto_stream.errors import (
     ServerError,
     StorageError,
     StreamError,
+    TransferTooSlow,
     TransportError,
     TruncatedBody,
     TrutoError,
@@ -40,7 +42,9 @@ __all__ = [
     "AccountReport",
     "AuthError",
     "BadRequest",
+    "BodyTooLarge",
     "Client",
+    "CompressionLimits",
     "ConfigurationError",
     "Conflict",
     "CursorLoop",
@@ -69,6 +73,7 @@ __all__ = [
     "SweepItem",
     "SweepReport",
     "Timeouts",
+    "TransferTooSlow",
     "TransportError",
     "TruncatedBody",
     "TrutoError",

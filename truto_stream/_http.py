@@ -13,43 +13,32 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator
 from typing import Final
 
 import aiohttp
 import yarl
 
+from truto_stream._bounds import CompressionLimits, Inflation, RateFloor, Timeouts
 from truto_stream._redact import Redactor
 from truto_stream._transport import Response
 from truto_stream._version import __version__
 from truto_stream.errors import (
+    BodyTooLarge,
     ConfigurationError,
     RequestTimeout,
+    TransferTooSlow,
     TransportError,
     TruncatedBody,
     TrutoError,
 )
 
-__all__ = ["AiohttpTransport", "Timeouts", "check_base_url", "map_error"]
+__all__ = ["AiohttpTransport", "check_base_url", "map_error"]
 
 USER_AGENT: Final = f"truto-stream/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Timeouts, in seconds, that really cancel the request they guard.
-
-    - ``connect``: establishing a connection (pool wait included).
-    - ``read_idle``: the longest silence while reading headers or body: no byte for this
-      long fails the attempt (and it is retried). It never limits a healthy long stream.
-    - ``request``: the longest wait for a response's status and headers. The body is
-      then bounded by ``read_idle`` only: a slow consumer or a long stream is never cut.
-    """
-
-    connect: float = 10.0
-    read_idle: float = 60.0
-    request: float | None = 120.0
 
 
 class _Token:
@@ -103,12 +92,14 @@ class AiohttpTransport:
         *,
         timeouts: Timeouts,
         max_connections: int,
+        compression: CompressionLimits | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._base_url = base_url
         self._token = _Token(token)
         self.redactor = Redactor([token])
         self._timeouts = timeouts
+        self._compression = compression or CompressionLimits()
         self._max_connections = max_connections
         self._session = session
         self._owns_session = session is None
@@ -168,42 +159,61 @@ class AiohttpTransport:
         except _FOREIGN as exc:
             error = map_error(exc, path)
         else:
-            return _response(response, path)
+            return self._response(response, path)
         raise error  # outside the except block: no foreign exception in its context
 
-
-def _response(response: aiohttp.ClientResponse, path: str) -> Response:
-    # A compressed body's Content-Length counts compressed bytes: the decoded length is
-    # unknown, and the parser must not take the compressed size for it.
-    compressed = response.headers.get("Content-Encoding", "identity").lower() != "identity"
-    return Response(
-        status=response.status,
-        headers=response.headers,
-        body=_AiohttpBody(response.content, path),
-        content_length=None if compressed else response.content_length,
-        on_release=response.release,
-        on_close=response.close,
-    )
+    def _response(self, response: aiohttp.ClientResponse, path: str) -> Response:
+        # aiohttp decodes a compressed body as it arrives; its reader then counts the
+        # compressed bytes too (None when the body is not compressed).
+        compressed = getattr(response.content, "total_compressed_bytes", None) is not None
+        floor = RateFloor(self._timeouts.min_rate, self._timeouts.rate_window)
+        inflation = Inflation(self._compression) if compressed else None
+        return Response(
+            status=response.status,
+            headers=response.headers,
+            body=_AiohttpBody(response.content, path, floor, inflation),
+            # Content-Length counts compressed bytes: the decoded length is unknown.
+            content_length=None if compressed else response.content_length,
+            on_release=response.release,
+            on_close=response.close,
+        )
 
 
 class _AiohttpBody:
-    """A response body whose every failure is a truto-stream error."""
+    """A response body whose every failure is a truto-stream error, within its bounds.
 
-    __slots__ = ("_content", "_path", "bytes_read")
+    A read that finds bytes buffered takes them without waiting; only a read that has to
+    wait for the server counts towards the :class:`RateFloor`, and that wait is cut when
+    the floor's window would end short. A compressed body is checked against its
+    :class:`Inflation` bounds as it decodes.
+    """
 
-    def __init__(self, content: aiohttp.StreamReader, path: str) -> None:
+    __slots__ = ("_content", "_floor", "_inflation", "_path", "bytes_read")
+
+    def __init__(
+        self,
+        content: aiohttp.StreamReader,
+        path: str,
+        floor: RateFloor,
+        inflation: Inflation | None,
+    ) -> None:
         self._content = content
         self._path = path
+        self._floor = floor
+        self._inflation = inflation
         self.bytes_read = 0
 
     async def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            return b"".join([chunk async for chunk in self._chunks()])
         try:
-            data = await self._content.read(n)
+            data = self._content.read_nowait(n)
+            if not data and not self._content.at_eof():
+                data = await self._wait_for(n)
         except _FOREIGN as exc:
             error = map_error(exc, self._path, self.bytes_read)
         else:
-            self.bytes_read += len(data)
-            return data
+            return self._count(data)
         raise error
 
     def read_buffered(self, n: int) -> bytes:
@@ -212,12 +222,55 @@ class _AiohttpBody:
         except _FOREIGN as exc:
             error = map_error(exc, self._path, self.bytes_read)
         else:
-            self.bytes_read += len(data)
-            return data
+            return self._count(data)
         raise error
 
     def at_eof(self) -> bool:
         return self._content.at_eof()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read(_CHUNK):
+            yield chunk
+
+    async def _wait_for(self, n: int) -> bytes:
+        """Wait for the server's next bytes, no longer than the rate floor allows."""
+        allowance = self._floor.allowance()
+        started = time.monotonic()
+        deadline = asyncio.timeout(allowance if allowance < math.inf else None)
+        try:
+            async with deadline:
+                data = await self._content.read(n)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # aiohttp's own read_idle timeout: mapped by the caller
+            data = b""
+            waited = allowance
+        else:
+            waited = time.monotonic() - started
+        if not self._floor.record(waited, len(data)):
+            raise self._too_slow()
+        return data
+
+    def _count(self, data: bytes) -> bytes:
+        self.bytes_read += len(data)
+        if self._inflation is not None:
+            content = self._content
+            excess = self._inflation.excess(content.total_bytes, content.total_raw_bytes)
+            if excess is not None:
+                raise BodyTooLarge(f"the compressed body was refused: {excess}", path=self._path)
+        return data
+
+    def _too_slow(self) -> TransferTooSlow:
+        floor = self._floor
+        return TransferTooSlow(
+            f"the body arrived slower than {floor.min_rate:g} bytes/s over "
+            f"{floor.window:g} s of waiting ({self.bytes_read} bytes read)",
+            path=self._path,
+        )
+
+
+#: Read size when a caller asks for a whole body (``read(-1)``).
+_CHUNK: Final = 2**16
 
 
 #: What aiohttp, the OS or a timeout may raise while sending or reading.

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Final, Self, cast
 
 import anyio
 
+from truto_stream._bounds import CompressionLimits, Timeouts
 from truto_stream._fetch import Fetcher, ListRequest
 from truto_stream._framing import Framing
-from truto_stream._http import AiohttpTransport, Timeouts, check_base_url
+from truto_stream._http import AiohttpTransport, check_base_url
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
 from truto_stream._runtime import Runtime
@@ -84,6 +85,8 @@ class Client:
     client-side budgets off. ``stop_timeout`` bounds how long closing a list or a sweep
     waits for its cancelled background task (``None``: no bound); a task that overruns it
     is reported with a :class:`RuntimeWarning` and stopped when the client closes.
+    ``timeouts`` bounds each attempt in time (a trickling body included) and
+    ``compression`` what a compressed body may decode to (a decompression bomb).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class Client:
         max_pages: int | None = None,
         allow_insecure: bool = False,
         stop_timeout: float | None = 10.0,
+        compression: CompressionLimits | None = None,
     ) -> None:
         _require_asyncio()
         token = token if token is not None else os.environ.get(TOKEN_ENV)
@@ -116,6 +120,7 @@ class Client:
             token,
             timeouts=timeouts,
             max_connections=max_connections,
+            compression=compression,
             session=session,
         )
         # One bound for every wait a server asks for: the retry sleep and the budget's pause.

@@ -2,7 +2,9 @@
 
 Every error carries what is useful for triage (status, Truto's ``error`` / ``message`` /
 ``truto_error_insight``, the integrated account id, the request path) and never the API
-token: messages are built only from those fields, and no request headers are kept.
+token: messages are built only from those fields, no request headers are kept, and the
+fetch loop passes every error it raises through :meth:`TrutoError.clean` (the token in
+any obvious form scrubbed from server text, control characters escaped, length bounded).
 
 ::
 
@@ -10,6 +12,7 @@ token: messages are built only from those fields, and no request headers are kep
     ├── ConfigurationError         bad arguments, no token, unsupported event loop
     ├── TransportError             network failure or timeout (retryable)
     │   └── RequestTimeout
+    │       └── TransferTooSlow    the body trickled in slower than Timeouts.min_rate
     ├── HTTPError                  a non-2xx answer from Truto
     │   ├── BadRequest (400)
     │   ├── AuthError (401)
@@ -24,7 +27,8 @@ token: messages are built only from those fields, and no request headers are kep
     ├── StreamError                a body that is cut short, malformed or of the wrong type
     │   ├── TruncatedBody
     │   ├── MalformedBody
-    │   └── UnexpectedContentType
+    │   ├── UnexpectedContentType
+    │   └── BodyTooLarge           a compressed body past CompressionLimits (a bomb)
     ├── CursorLoop                 the API handed back a cursor already seen
     ├── PageLimitExceeded          the configured page cap was reached
     └── StorageError               a checkpoint or an output could not be written
@@ -39,6 +43,7 @@ __all__ = [
     "AccountBlocked",
     "AuthError",
     "BadRequest",
+    "BodyTooLarge",
     "ConfigurationError",
     "Conflict",
     "CursorLoop",
@@ -53,6 +58,7 @@ __all__ = [
     "ServerError",
     "StorageError",
     "StreamError",
+    "TransferTooSlow",
     "TransportError",
     "TruncatedBody",
     "TrutoError",
@@ -149,6 +155,10 @@ class TransportError(TrutoError):
 
 class RequestTimeout(TransportError):
     """A connect, idle-read or per-request timeout expired."""
+
+
+class TransferTooSlow(RequestTimeout):
+    """The body arrived slower than ``Timeouts.min_rate`` (a trickle). Retried."""
 
 
 class HTTPError(TrutoError):
@@ -267,6 +277,13 @@ class MalformedBody(StreamError):
 
 class UnexpectedContentType(StreamError):
     """The body is of a content type the client cannot read (HTML, binary...)."""
+
+
+class BodyTooLarge(StreamError):
+    """A compressed body decoded past ``CompressionLimits`` (size or ratio): a bomb.
+
+    Not retried: the same request gets the same body.
+    """
 
 
 class CursorLoop(TrutoError):

@@ -9,14 +9,19 @@ import sys
 
 import anyio
 
-from truto_stream import Client
+from truto_stream import Client, TrutoError
 
 
 async def main(url: str, account: str, mode: str) -> None:
+    """Print the record count (or the error's type, if the list fails) and the peak RSS."""
     count = 0
     async with Client(token="test-token", base_url=url) as client:
-        async for _ in client.list("usage-metering", "users", account=account, mode=mode):  # type: ignore[arg-type]
-            count += 1
+        try:
+            async for _ in client.list("usage-metering", "users", account=account, mode=mode):  # type: ignore[arg-type]
+                count += 1
+        except TrutoError as exc:
+            print(type(exc).__name__, peak_rss_kib())
+            return
     print(count, peak_rss_kib())
 
 

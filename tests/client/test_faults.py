@@ -25,9 +25,9 @@ from truto_stream import (
     NotFound,
     PageLimitExceeded,
     RateLimited,
+    Timeouts,
     UnexpectedContentType,
 )
-from truto_stream._http import Timeouts
 from truto_stream.client import RateLimits
 from truto_stream.emulator import AccountSpec, Emulator, EmulatorConfig
 
