@@ -363,3 +363,18 @@ async def test_a_provider_5xx_is_retried_and_the_account_completes(status: int) 
             ids = [u["id"] async for u in client.list("usage-metering", "users", account="a")]
     assert ids == [f"u{i:05d}" for i in range(total)]
     assert len(requests) == total // per_page + 1
+
+
+@pytest.mark.anyio
+async def test_the_emulators_remote_500_is_retried(emulator: Any, client_for: ClientFor) -> None:
+    emu = await emulator(accounts=one(users=2_500, faults="remote500@#13"))
+    account = emu.dataset.accounts[0].id
+    async with client_for(emu) as client:
+        ids = [
+            u["id"]
+            async for u in client.list(
+                "usage-metering", "users", account=account, params={"limit": 100}
+            )
+        ]
+    assert ids == list(emu.dataset.user_ids(account))
+    assert emu.stats_snapshot()["requests"]["total"] == 26

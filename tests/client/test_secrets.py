@@ -30,6 +30,7 @@ import orjson
 import pytest
 
 from truto_stream import Client, RetryPolicy, TrutoError
+from truto_stream.emulator import AccountSpec
 
 from .rawhttp import Request, raw_server, response_head, send
 
@@ -261,3 +262,31 @@ def _files(directory: Path) -> dict[str, bytes]:
         elif path.is_file():
             texts[path.name] = path.read_bytes()
     return texts
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("fault", "error"), [("echo@#0x*", "BadRequest"), ("echo:500@#1x*", "ServerError")]
+)
+async def test_the_emulators_echo_fault_leaks_nothing(
+    emulator: Any, caplog: pytest.LogCaptureFixture, fault: str, error: str
+) -> None:
+    # The emulator's own echo (Bearer <token>, URL-encoded, base64, in message,
+    # raw_response, insight and a header); echo:500 is a remote 500, so retried first.
+    caplog.set_level(logging.DEBUG)
+    emu = await emulator(
+        tokens=(TOKEN,),
+        accounts=(AccountSpec(integration="claude", tenant_id="t", users=300, faults=fault),),
+    )
+    account = emu.dataset.accounts[0].id
+    async with Client(token=TOKEN, base_url=emu.url, retry=FAST) as client:
+        with pytest.raises(TrutoError) as info:
+            async for _ in client.list(
+                "usage-metering", "users", account=account, params={"limit": 100}
+            ):
+                pass
+    err = info.value
+    assert type(err).__name__ == error and err.account_id == account
+    assert "<redacted>" in str(err)  # the echo was there, and was scrubbed
+    found = {i: leaks(text) for i, text in enumerate([*exception_texts(err), caplog.text])}
+    assert not any(found.values()), found
