@@ -12,6 +12,7 @@ delivered before, once it has checked they are still the same (:mod:`truto_strea
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import anyio
 import orjson
 
+from truto_stream import _log
 from truto_stream._framing import Framing
 from truto_stream._paging import CursorWalk
 from truto_stream._parse import BodyMeta, parse_body
@@ -169,6 +171,13 @@ class Fetcher:
             next_cursor = await self._fetch_page(page)
             walk.advance(next_cursor)
             stats.pages = walk.pages
+            if _log.FETCH.isEnabledFor(logging.DEBUG):  # per page: one cached check when off
+                _log.page(
+                    account_id=request.account_id,
+                    path=request.path,
+                    index=page.index,
+                    records=page.skip.delivered,
+                )
         return stats
 
     async def _fetch_page(self, page: _PageFetch) -> str | None:
@@ -188,14 +197,22 @@ class Fetcher:
                     # budget is for attempts that get nowhere, so it starts again.
                     backoff.reset()
                 delay = backoff.next_delay(err)
+                # Errors are built from server answers here and below: the one place
+                # where they are scrubbed of the token and made safe to show or to log.
+                request = page.request
+                err = self._redactor.error(err, account_id=request.account_id, path=request.path)
                 if delay is None:
-                    # Errors are built from server answers here and below: the one
-                    # place where they are scrubbed of the token and made safe to show.
-                    request = page.request
-                    raise self._redactor.error(
-                        err, account_id=request.account_id, path=request.path
-                    ) from None
+                    raise err from None
                 page.stats.retries += 1
+                _log.retry(
+                    err,
+                    account_id=request.account_id,
+                    path=request.path,
+                    attempt=backoff.attempts,
+                    max_attempts=self._retry.max_attempts,
+                    delay=delay,
+                    max_retry_after=self._retry.max_retry_after,
+                )
                 await anyio.sleep(delay)
                 continue
             await page.finish(meta)

@@ -35,6 +35,7 @@ import anyio
 import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from truto_stream import _log
 from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._framing import Framing
 from truto_stream._resume import record_key
@@ -350,6 +351,7 @@ class Sweep:
         self._iterating = False
         # commits="manual": what was handed out since the last commit(), per unit.
         self._handed: dict[str, UnitProgress] = {}
+        self._closed = False
         self._report = SweepReport()
         # Walks in progress: their counters are folded into the report when it is read.
         self._live: dict[str, tuple[WalkStats, float]] = {}
@@ -401,6 +403,12 @@ class Sweep:
             buffer=float("inf"),
             name=f"truto_stream sweep {self._model}/{self._resource}",
         )
+        _log.sweep_started(
+            path=f"{self._model}/{self._resource}",
+            accounts=self._accounts,
+            concurrency=self._concurrency,
+            checkpoint=self._checkpoint is not None,
+        )
         return self
 
     async def __aexit__(
@@ -422,6 +430,9 @@ class Sweep:
                 await self._producer.stop()
             if self._report.finished_at is None:
                 self._report.finished_at = time.time()
+            if self._producer is not None and not self._closed:
+                self._closed = True
+                _log.sweep_finished(path=f"{self._model}/{self._resource}", report=self._report)
             if self._checkpoint is None:
                 return
             if self._checkpoint is self._checkpoint_arg:
@@ -558,6 +569,7 @@ class Sweep:
             self._checkpoint.put(_after(self._progress(unit), page))
 
     def _skipped(self, event: _Skipped) -> None:
+        _log.unit_skipped(event.unit, reason=event.reason)
         report = self._unit_report(event.unit)
         report.state = "skipped"
         report.error = event.reason
@@ -681,6 +693,7 @@ class Sweep:
 
         started = time.monotonic()
         self._live[unit.key] = (stats, started)
+        _log.unit_started(unit, path=request.path, resumed=stored is not None)
         error: TrutoError | None = None
         try:
             await self._runtime.fetcher.walk(
@@ -696,4 +709,5 @@ class Sweep:
         finally:
             del self._live[unit.key]
             _fold(report, stats, started)
+        _log.unit_ended(unit, path=request.path, stats=stats, seconds=report.seconds, error=error)
         events.send_nowait(_UnitFinished(unit, error))

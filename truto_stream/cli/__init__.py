@@ -1,7 +1,8 @@
 """The ``truto-stream`` command: a thin dispatcher to one module per sub-command.
 
 Sub-commands are imported only when used, so ``truto-stream emulator`` does not load the
-client and ``--help`` stays fast.
+client and ``--help`` stays fast. The options every command shares (``--version``, and
+the log options of :mod:`truto_stream.cli.logs`) are taken here.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from truto_stream._version import __version__
+from truto_stream.cli.common import EXIT_USAGE, UsageError
+from truto_stream.cli.logs import configure_logging, split_log_args
 
-USAGE = """usage: truto-stream [--version] COMMAND [options]
+USAGE = """usage: truto-stream [--version] COMMAND [options] [--log-format text|json]
+                    [--log-file PATH] [--log-level DEBUG|INFO|WARNING|ERROR]
 
 commands:
   sweep      sweep MODEL/RESOURCE across many integrated accounts into one output
@@ -22,8 +26,13 @@ commands:
   demo       run a sweep against the embedded emulator, with progress and a summary
   emulator   run the local Truto emulator (an HTTP server on loopback)
 
-options:
-  --version  print the version and exit
+options of every command (anywhere on the line):
+  --version                  print the version and exit
+  --log-format text|json     log events (per account, retries, 429s) in this format
+                             (default text)
+  --log-file PATH            append the log there (default stderr, when any log option
+                             is given; no log at all without one)
+  --log-level LEVEL          DEBUG (adds a line per page), INFO (default), WARNING, ERROR
 
 Run 'truto-stream COMMAND --help' for a command's options."""
 
@@ -43,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in ("-V", "--version"):
         print(f"truto-stream {__version__}")
         return 0
+    try:
+        log_options, args = split_log_args(args)
+    except UsageError as exc:
+        print(f"truto-stream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
@@ -51,6 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is None:
         print(f"truto-stream: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    try:
+        configure_logging(log_options)
+    except OSError as exc:
+        print(
+            f"truto-stream: cannot open the log file {exc.filename!r}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         run: Callable[[Sequence[str]], int] = importlib.import_module(module).main
         _tune_gc()
