@@ -1,7 +1,7 @@
 """truto-stream: pull records out of Truto's unified API, fast and with bounded memory."""
 
 from truto_stream._bounds import CompressionLimits, Timeouts
-from truto_stream._framing import Framing
+from truto_stream._decode import BodyLimits, Framing
 from truto_stream._retry import RetryPolicy
 from truto_stream._version import __version__
 from truto_stream.client import Client, RateLimits
@@ -42,6 +42,7 @@ __all__ = [
     "AccountReport",
     "AuthError",
     "BadRequest",
+    "BodyLimits",
     "BodyTooLarge",
     "Client",
     "CompressionLimits",

@@ -23,7 +23,7 @@ import anyio
 import orjson
 
 from truto_stream import _log
-from truto_stream._framing import Framing
+from truto_stream._decode import DEFAULT_LIMITS, BodyLimits, Framing
 from truto_stream._paging import CursorWalk
 from truto_stream._parse import BodyMeta, parse_body
 from truto_stream._query import encode_query
@@ -105,10 +105,6 @@ class ListRequest:
         return encode_query(params)
 
     @property
-    def keyed(self) -> bool:
-        return bool(self.params.get("truto_key_by"))
-
-    @property
     def response_format(self) -> str:
         return (
             "stream"
@@ -130,9 +126,11 @@ class Fetcher:
         *,
         retry: RetryPolicy,
         budget: RateBudget | None,
+        body_limits: BodyLimits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
+        self._body_limits = body_limits
         self._redactor = transport.redactor
         self._retry = retry
         self._budget = budget
@@ -236,7 +234,7 @@ class Fetcher:
                     content_length=response.content_length,
                     emit=page.hand_on,
                     framing=request.framing,
-                    keyed=request.keyed,
+                    limits=self._body_limits,
                     whole=request.response_format in ("debug", "raw"),
                     raw=request.response_format == "raw",
                 )

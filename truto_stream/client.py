@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Final, Self, cast
 import anyio
 
 from truto_stream._bounds import CompressionLimits, Timeouts
+from truto_stream._decode import BodyLimits, Framing
 from truto_stream._fetch import Fetcher, ListRequest
-from truto_stream._framing import Framing
 from truto_stream._http import AiohttpTransport, check_base_url
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
@@ -86,7 +86,9 @@ class Client:
     waits for its cancelled background task (``None``: no bound); a task that overruns it
     is reported with a :class:`RuntimeWarning` and stopped when the client closes.
     ``timeouts`` bounds each attempt in time (a trickling body included) and
-    ``compression`` what a compressed body may decode to (a decompression bomb).
+    ``compression`` what a compressed body may decode to (a decompression bomb);
+    ``body_limits`` what one body may hold (nesting depth, one record's size, the
+    envelope's other members): beyond them a page fails with :class:`MalformedBody`.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class Client:
         allow_insecure: bool = False,
         stop_timeout: float | None = 10.0,
         compression: CompressionLimits | None = None,
+        body_limits: BodyLimits | None = None,
     ) -> None:
         _require_asyncio()
         token = token if token is not None else os.environ.get(TOKEN_ENV)
@@ -127,7 +130,9 @@ class Client:
         budget = (
             rate_limits.budget(max_pause=retry.max_retry_after) if rate_limits is not None else None
         )
-        fetcher = Fetcher(self._transport, retry=retry, budget=budget)
+        fetcher = Fetcher(
+            self._transport, retry=retry, budget=budget, body_limits=body_limits or BodyLimits()
+        )
         # Everything lists and sweeps need from the client, in one object.
         self._runtime = Runtime(
             fetcher, base_url=str(self._base_url), prefetch=prefetch, stop_timeout=stop_timeout

@@ -36,8 +36,8 @@ import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from truto_stream import _log
+from truto_stream._decode import Framing
 from truto_stream._fetch import ListRequest, WalkStats
-from truto_stream._framing import Framing
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
 from truto_stream.checkpoint import Checkpoint, UnitProgress
