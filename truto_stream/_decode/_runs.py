@@ -128,7 +128,7 @@ class Runs:
             self._drop(i)
             self._phase = _Phase.RUN
             if self._hint is None:
-                self._hint = _first_key_hint(buf)
+                self._hint = _first_key_hint(buf, self._container)
             return True
         if c == self._closer[0] and self._phase is not _Phase.NEXT:
             self.rest = bytes(buf[i + 1 :])
@@ -247,10 +247,10 @@ def _candidates(buf: bytearray, container: Container, hint: bytes | None) -> Ite
     """
     tried: set[int] = set()
     if hint is not None:
-        pos = buf.rfind(b"}," + hint)
-        if pos >= 0:
-            tried.add(pos + 1)
-            yield pos + 1
+        end = _hinted_end(buf, container, hint)
+        if end is not None:
+            tried.add(end)
+            yield end
     for pattern in _TIGHT_ENDS[container]:
         pos, budget = len(buf), _MAX_ATTEMPTS
         while budget and (pos := buf.rfind(pattern, 0, pos)) >= 0:
@@ -268,11 +268,39 @@ def _candidates(buf: bytearray, container: Container, hint: bytes | None) -> Ite
             yield match.start() + 1
 
 
-def _first_key_hint(buf: bytearray) -> bytes | None:
-    """``{"key":`` of the record at the buffer's start, to find the next records' starts."""
-    if not buf.startswith(b'{"'):
+def _hinted_end(buf: bytearray, container: Container, hint: bytes) -> int | None:
+    """The end of the record before the last one that starts like the first record."""
+    if container is Container.ARRAY:  # ...},{"id":
+        pos = buf.rfind(b"}," + hint)
+        return pos + 1 if pos >= 0 else None
+    pos = len(buf)  # ...},"key":{"id":  (the same inside a record is led by '{' or ':')
+    for _ in range(_MAX_ATTEMPTS):
+        pos = buf.rfind(b'":' + hint, 0, pos)
+        name = buf.rfind(b'"', 0, pos) if pos >= 0 else -1
+        if name < 2:
+            return None
+        if buf[name - 2 : name] == b"},":
+            return name - 1
+    return None
+
+
+def _first_key_hint(buf: bytearray, container: Container) -> bytes | None:
+    """``{"key":`` of the record at the buffer's start, to find the next records' starts
+    (compact JSON only: a hint is an optimisation)."""
+    start = 0
+    if container is Container.OBJECT:  # "name":{"key":
+        start = _name_end(buf, 0)
+        if start < 0:
+            return None
+    if not buf.startswith(b'{"', start):
         return None
-    close = buf.find(b'"', 2, 256)
-    if close < 0 or b"\\" in buf[:close] or buf[close + 1 : close + 2] != b":":
-        return None
-    return bytes(buf[: close + 2])
+    end = _name_end(buf, start + 1)
+    return bytes(buf[start:end]) if end > 0 else None
+
+
+def _name_end(buf: bytearray, quote: int) -> int:
+    """``buf[quote]`` opens a plain member name: the index past its ``":``, or -1."""
+    close = buf.find(b'"', quote + 1, quote + 256)
+    if close < 0 or b"\\" in buf[quote:close] or buf[close + 1 : close + 2] != b":":
+        return -1
+    return close + 2

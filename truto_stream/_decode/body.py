@@ -212,9 +212,11 @@ def _decode_split(body: bytes, at: int) -> Decoded | None:
         return None
     members, start = found
     end = body.rfind(b"]") + 1
+    # Inside one bracket, as inside the envelope: orjson counts the levels it would count.
+    wrapped = b"".join((b"[", memoryview(body)[start:end], b"]"))
     try:
-        result = orjson.loads(body[start:end])
-    except orjson.JSONDecodeError:
+        (result,) = orjson.loads(wrapped)
+    except (orjson.JSONDecodeError, ValueError):
         return None  # not where the array ends: decoded whole, the body will tell why
     read_trailer(body[end:], at + end, members, None)
     return _envelope(result, members)
