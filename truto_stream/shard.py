@@ -59,6 +59,8 @@ def plan_shards(
     """
     if shards < 1:
         raise ConfigurationError("shards must be at least 1")
+    if isinstance(account_ids, str):
+        account_ids = [account_ids]  # one id, never its letters
     count = min(shards, max(1, len(account_ids)))
     rate_limits = rate_limits or RateLimits()
     share = replace(rate_limits, token_limit=max(1, math.floor(rate_limits.token_limit / count)))

@@ -277,6 +277,24 @@ def _after(progress: UnitProgress, page: Page) -> UnitProgress:
     return progress.after_part(page.cursor, page.offset + count, last, count)
 
 
+def _accounts(accounts: AccountQuery | Iterable[str]) -> AccountQuery | list[str]:
+    """The accounts to sweep: a query, or ids (a single string is one id, not its letters)."""
+    if isinstance(accounts, AccountQuery):
+        return accounts
+    if isinstance(accounts, str):
+        accounts = [accounts]
+    elif isinstance(accounts, bytes | bytearray | Mapping) or not isinstance(accounts, Iterable):
+        raise ConfigurationError(
+            "accounts must be an AccountQuery, an account id or an iterable of account ids, "
+            f"not {type(accounts).__name__}"
+        )
+    ids = list(accounts)
+    for account_id in ids:
+        if not isinstance(account_id, str) or not account_id:
+            raise ConfigurationError(f"account ids are non-empty strings, not {account_id!r}")
+    return ids
+
+
 def _split(page: Page, most: int) -> list[Page]:
     """Cut a page into parts of at most ``most`` records (only the last one is final)."""
     records = page.records
@@ -336,7 +354,7 @@ class Sweep:
         self._runtime = runtime
         self._model = model
         self._resource = resource
-        self._accounts = accounts if isinstance(accounts, AccountQuery) else list(accounts)
+        self._accounts = _accounts(accounts)
         self._params = dict(params or {})
         self._mode: Mode = mode
         self._framing = Framing(framing) if isinstance(framing, str) else framing

@@ -57,3 +57,8 @@ def test_closing_a_shard_early_stops_it() -> None:
         first = next(batches)
         batches.close()
     assert first and first[0]["integrated_account_id"] == dataset.accounts[0].id
+
+
+def test_plan_takes_a_single_id_string_as_one_account() -> None:
+    shards = plan_shards("acc-1", 3, base_url="http://x")
+    assert [s.account_ids for s in shards] == [("acc-1",)]

@@ -14,7 +14,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from truto_stream import AuthError, Client, NeedsReauth
+from truto_stream import AuthError, Client, ConfigurationError, NeedsReauth
 from truto_stream.client import RateLimits
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 from truto_stream.sweep import AccountQuery
@@ -307,3 +307,23 @@ async def test_a_failed_discovery_is_raised_as_one_typed_error(emulator: Any) ->
     assert type(refused.value) is AuthError
     assert sweep.report.finished_at is not None
     assert sweep.report.accounts == {}
+
+
+async def test_a_single_account_id_string_is_one_account(emulator: Any) -> None:
+    emu = await emulator(accounts=mixed_accounts(3, 300, seed=12))
+    account = emu.dataset.accounts[1].id
+    async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
+        async with client.sweep("usage-metering", "users", accounts=account) as sweep:
+            got = Counter([(i.account_id, i.record["id"]) async for i in sweep])
+    # One account, never one per character of its id.
+    assert set(sweep.report.accounts) == {account}
+    assert sweep.report.ok
+    assert got == Counter({k: v for k, v in expected(emu).items() if k[0] == account})
+
+
+@pytest.mark.parametrize("accounts", [[123], [""], ["ok", None], b"acc-1", {"acc-1": 1}, 7])
+async def test_account_ids_that_are_not_strings_are_refused(emulator: Any, accounts: Any) -> None:
+    emu = await emulator(accounts=mixed_accounts(1, 10, seed=1))
+    async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
+        with pytest.raises(ConfigurationError, match="account"):
+            client.sweep("usage-metering", "users", accounts=accounts)
