@@ -171,7 +171,9 @@ def test_window_never_over_commits(
         win.record(t)
         sent.append(t)
         if extra and rng.random() < 0.3:  # an out-of-order reservation further ahead
-            far = win.next_free(now, not_before=now + extra.pop())
+            ahead = now + extra.pop()
+            far = win.next_free(now, not_before=ahead)
+            assert far >= ahead
             win.record(far)
             sent.append(far)
     # On our clock: a padded span apart.
@@ -614,3 +616,138 @@ def test_no_pause_lasts_longer_than_max_pause() -> None:
     assert budget.account("C").paused_until == pytest.approx(100.0 + 2.0 + budget.pad)
     with pytest.raises(ValueError, match="max_pause"):
         RateBudget(max_pause=-1.0)
+
+
+# --- found by mutation testing (mutmut over _ratelimit.py): each failed to fail before -------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"ratelimit-remaining": "-1", "ratelimit-reset": "5"},
+        {"ratelimit-remaining": "inf", "ratelimit-reset": "5"},
+        {"ratelimit-remaining": "nan", "ratelimit-reset": "5"},
+        {"ratelimit-remaining": "0", "ratelimit-reset": "inf"},  # reset ignored: a window
+    ],
+)
+def test_observe_ignores_numbers_that_are_not_counts(headers: dict[str, str]) -> None:
+    budget = RateBudget(safety_fraction=0, safety_s=0)
+    budget.observe_headers("A", headers, 100.0)
+    paused = budget.account("A").paused_until
+    if headers["ratelimit-remaining"] == "0":
+        assert paused == pytest.approx(110.0)  # remaining 0 without a usable reset
+    else:
+        assert paused == -math.inf
+        assert len(budget.account("A")) == 0
+
+
+def test_observe_reads_x_prefixed_headers_and_a_limit_of_one() -> None:
+    budget = RateBudget(safety_fraction=0, safety_s=0)
+    budget.observe_headers("A", {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4"}, 0.0)
+    assert budget.account("A").paused_until == pytest.approx(4.0)
+    budget.observe_headers("B", {"ratelimit-limit": "1;w=10"}, 0.0)
+    assert budget.account("B").limit == 1
+
+
+def test_observe_pauses_for_a_short_reset_and_clamps_a_long_one() -> None:
+    win = SlidingWindow(5, 10.0)
+    win.observe(0, 0.5, now=0.0)
+    assert win.paused_until == pytest.approx(0.5)
+    win = SlidingWindow(5, 10.0)
+    win.observe(0, 1000.0, now=0.0)
+    assert win.paused_until == pytest.approx(100.0)  # at most ten windows
+
+
+def test_observe_counts_unanswered_requests_as_ours() -> None:
+    # Two requests went out and are still unanswered a window later; the server's count
+    # (3 left of 5) agrees with ours: nothing is added.
+    win = SlidingWindow(5, 1.0)
+    for t in (0.0, 0.0):
+        win.record(t)
+        win.sent(t)
+    win.observe(3, 1.0, now=1.5)
+    assert win.used(1.5) == 2
+    assert len(win) == 0
+    assert win.next_free(1.5) == 1.5
+
+
+def test_answers_to_requests_sent_at_the_same_moment_are_each_counted_once() -> None:
+    win = SlidingWindow(3, 1.0)
+    for _ in range(3):
+        win.record(0.0)
+        win.sent(0.0)
+    win.answered(0.0, 0.2)
+    win.answered(0.0, 0.3)
+    win.answered(0.0, 0.4)
+    assert win.next_free(2.0) == 2.0
+    assert win.idle(2.0)  # nothing left in flight
+
+
+def test_no_account_means_the_token_alone_and_release_and_blocked_until_take_none() -> None:
+    budget = RateBudget(token_limit=10, account_limit=2, window=1.0, safety_fraction=0, safety_s=0)
+    assert [budget.reserve(None, 0.0) for _ in range(5)] == [0.0] * 5
+    later = budget.reserve(None, 0.0)
+    budget.release(None, later)
+    assert budget.blocked_until(None) == -math.inf
+    # Accounts never seen: nothing to release, nothing blocks them.
+    budget.release("never-seen", 1.0)
+    assert budget.blocked_until("never-seen") == -math.inf
+    assert budget.accounts_tracked == 0
+
+
+def test_budget_validation() -> None:
+    for bad in ({"safety_fraction": -0.1}, {"safety_s": -0.1}):
+        with pytest.raises(ValueError, match="safety margins"):
+            RateBudget(**bad)
+    with pytest.raises(ValueError, match="max_pause"):
+        SlidingWindow(1, 1.0, max_pause=-1.0)
+    # A zero cap is allowed (RetryPolicy(max_retry_after=0)): no pause at all.
+    budget = RateBudget(max_pause=0.0)
+    budget.on_rate_limited("A", 30.0, 5.0, remote=False)
+    assert budget.reserve("A", 5.0) == 5.0
+
+
+def test_the_token_caps_its_pauses_too() -> None:
+    budget = RateBudget(max_pause=2.0, safety_fraction=0, safety_s=0)
+    budget.observe_headers(None, {"ratelimit-remaining": "0", "ratelimit-reset": "9999"}, 0.0)
+    assert budget.token.paused_until == pytest.approx(2.0)
+
+
+def test_a_fresh_budget_forgets_idle_accounts_by_itself() -> None:
+    budget = RateBudget(token_limit=100_000)
+    for i in range(1_000):
+        budget.reserve(f"acc{i}", i * 0.1)  # 100 s: ten windows
+    assert budget.accounts_tracked < 200
+
+
+def test_a_common_time_is_free_in_both_windows() -> None:
+    # The account is free at exactly 10 and from 30; the token, busy from 2 to 22, pushes
+    # the account's 10 to 22, which the account forbids: it must go on to 30.
+    budget = RateBudget(token_limit=1, account_limit=1, window=10.0, safety_fraction=0, safety_s=0)
+    budget.account("A").record(0.0)
+    budget.account("A").record(20.0)
+    budget.token.record(12.0)
+    assert budget.reserve("A", 0.0) == 30.0
+
+
+def test_a_woken_waiter_does_not_yield_to_a_later_booking_after_its_account_moves_it() -> None:
+    budget = RateBudget(token_limit=1, account_limit=1, window=10.0, safety_fraction=0, safety_s=0)
+    budget.account("A").record(0.5)  # A's last request: A is free again at 10.5
+    slot = budget.reserve("A", 1.0)
+    budget.token.record(12.0)  # booked after A's slot, by another waiter
+    assert budget.rebook("A", slot, 10.0) == 10.5
+
+
+@pytest.mark.anyio
+async def test_limiter_counts_its_request_as_sent_until_settled() -> None:
+    budget = RateBudget(token_limit=100, account_limit=1, window=1.0, safety_fraction=0, safety_s=0)
+    clock_now = [0.0]
+    limiter = RateLimiter(budget, clock=lambda: clock_now[0])
+    slot = await limiter.acquire("A")
+    clock_now[0] = 5.0  # no answer yet, long after: it may still be counted any moment
+    with anyio.move_on_after(0.05):
+        await limiter.acquire("A")
+        pytest.fail("granted while the account's only request was unanswered")
+    budget.settle("A", slot, 5.0)
+    clock_now[0] = 6.0
+    assert await limiter.acquire("A") == 6.0
