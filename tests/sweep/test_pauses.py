@@ -8,10 +8,7 @@ both capped, so the sweep finishes within seconds.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 
 import anyio
 import orjson
@@ -19,14 +16,14 @@ import pytest
 
 from truto_stream import AccountQuery, Client, RetryPolicy, SweepReport
 
+from .rawhttp import Reply, raw_server
+
 pytestmark = pytest.mark.anyio
 
 TOKEN = "pause-test-token"
 ASKED = 10_000_000
 CAP = 0.5
 ACCOUNTS = ("acc-1", "acc-2", "acc-3")
-
-Reply = tuple[int, dict[str, str], bytes]
 
 
 def _json(status: int, body: object, **headers: str) -> Reply:
@@ -36,34 +33,6 @@ def _json(status: int, body: object, **headers: str) -> Reply:
 def _too_many() -> Reply:
     body = {"message": "Too many requests", "status": 429}
     return _json(429, body, **{"Retry-After": str(ASKED)})
-
-
-@asynccontextmanager
-async def raw_server(route: Callable[[str, str], Reply]) -> AsyncIterator[str]:
-    """An HTTP/1.1 server on 127.0.0.1:0: ``route(path, query)`` answers each request."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while head := await reader.readuntil(b"\r\n\r\n"):
-                target = head.split(b" ", 2)[1].decode()
-                path, _, query = target.partition("?")
-                status, headers, body = route(path, query)
-                lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}"]
-                lines += [f"{k}: {v}" for k, v in headers.items()]
-                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def _users(query: str) -> Reply:

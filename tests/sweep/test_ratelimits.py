@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import time
 
 import aiohttp
 import anyio
+import orjson
 import pytest
 
 from truto_stream import Client, RateLimits
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 
 from ..client.conftest import FAST_RETRY, TOKEN
+from .rawhttp import Reply, raw_server
 
 pytestmark = pytest.mark.anyio
 
@@ -104,3 +107,46 @@ async def test_concurrency_above_the_token_limit_keeps_the_budgets_pace() -> Non
     assert _max_in_window(every, window) <= 500
     pace = 1_500 / (500 / window)  # the budget's pace: requests / (limit / window)
     assert pace / elapsed >= 0.9, f"{elapsed:.2f} s for a {pace:.2f} s pace"
+
+
+async def test_a_server_that_counts_requests_late_never_answers_429() -> None:
+    """The server counts a request when it gets to it: the first five, 0.7 s after they
+    arrived (longer than the 0.5 s window), the others at once; each is answered a moment
+    after it is counted. The budget counts an unanswered request as present (and an
+    answered one from its answer's arrival), so the three workers waiting meanwhile are
+    not let through when the five slots are a window old, and nothing is refused."""
+    limit, window = 5, 0.5
+    arrived = 0
+    counted: list[float] = []
+    refused = 0
+
+    async def route(path: str, query: str) -> Reply:
+        nonlocal arrived, refused
+        arrived += 1
+        if arrived <= limit:
+            await asyncio.sleep(0.7)  # queued: not counted yet
+        now = time.monotonic()
+        if sum(1 for t in counted if t > now - window) >= limit:
+            refused += 1
+            body = orjson.dumps({"message": "Too many requests", "status": 429})
+            return 429, {"Content-Type": "application/json", "Retry-After": "1"}, body
+        counted.append(now)
+        await asyncio.sleep(0.01)
+        records = [{"id": f"user-{i}"} for i in range(3)]
+        body = orjson.dumps({"result": records, "next_cursor": None})
+        return 200, {"Content-Type": "application/json"}, body
+
+    ids = [f"acc-{i}" for i in range(12)]
+    limits = RateLimits(token_limit=limit, account_limit=1_000, window=window)
+    async with raw_server(route) as url:
+        async with Client(
+            token=TOKEN, base_url=url, retry=FAST_RETRY, rate_limits=limits
+        ) as client:
+            with anyio.fail_after(30):
+                async with client.sweep(
+                    "usage-metering", "users", accounts=ids, concurrency=8
+                ) as sweep:
+                    records = sum([len(batch) async for _account, batch in sweep.batches()])
+    assert records == 36
+    assert refused == 0
+    assert _max_in_window(counted, window) <= limit

@@ -696,9 +696,10 @@ def test_no_account_means_the_token_alone_and_release_and_blocked_until_take_non
 
 
 def test_budget_validation() -> None:
-    for bad in ({"safety_fraction": -0.1}, {"safety_s": -0.1}):
-        with pytest.raises(ValueError, match="safety margins"):
-            RateBudget(**bad)
+    with pytest.raises(ValueError, match="safety margins"):
+        RateBudget(safety_fraction=-0.1)
+    with pytest.raises(ValueError, match="safety margins"):
+        RateBudget(safety_s=-0.1)
     with pytest.raises(ValueError, match="max_pause"):
         SlidingWindow(1, 1.0, max_pause=-1.0)
     # A zero cap is allowed (RetryPolicy(max_retry_after=0)): no pause at all.
