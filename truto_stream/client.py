@@ -42,10 +42,11 @@ class RateLimits:
 
     Truto allows 500 requests per 10 s per token and 50 per 10 s per integrated account.
     The client spaces requests so that it never exceeds either and adapts to the
-    ``ratelimit-remaining`` / ``ratelimit-reset`` headers and to any 429. Each request is
-    counted from the moment its answer arrives, which is never before the server counted
-    it; so the window needs only a small pad (``safety_fraction * window + safety_s``,
-    0.06 s on a 10 s window) for clock-rate differences and boundary rounding.
+    ``ratelimit-remaining`` / ``ratelimit-reset`` headers and to any 429. An unanswered
+    request counts as present (the server may count it any moment); an answered one counts
+    from the moment its answer arrived, which is never before the server counted it; so
+    the window needs only a small pad (``safety_fraction * window + safety_s``, 0.06 s on
+    a 10 s window) for clock-rate differences and boundary rounding.
     """
 
     token_limit: int = 500
