@@ -1,8 +1,9 @@
-"""Pure pieces of the command: ``--param`` parsing and continuing a torn output file."""
+"""Pure pieces of the command: ``--param`` parsing, writers, continuing an output file."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -99,28 +100,107 @@ def test_empty_outputs_are_valid() -> None:
     assert _write(NdjsonWriter(io.BytesIO()), [[]], finish=True) == b""
 
 
-def test_parquet_writes_row_groups_as_batches_arrive() -> None:
+@pytest.mark.parametrize("cls", [NdjsonWriter, CsvWriter, JsonWriter])
+@pytest.mark.parametrize("torn", [0, 1, 9, 1000])
+@pytest.mark.parametrize("finished", [False, True])
+def test_resume_at_a_stored_position(cls: type[Writer], torn: int, finished: bool) -> None:
+    """What follows the stored position (a torn batch, later batches, the closing bracket of
+    a finished file) is cut; every record before it is kept, and nothing twice."""
+    columns = ["integrated_account_id", "id", "name", "emails"]
+    writer = cls(io.BytesIO(), columns)
+    _write(writer, [RECORDS[:2]], finish=False)
+    stored = writer.position  # what the checkpoint stored with the progress it covers
+    assert stored == {"offset": len(_value(writer)), "records": 2}
+    _write(writer, [RECORDS[2:4]], finish=finished)  # written, never committed
+    whole = _value(writer)
+    after = whole[: stored["offset"] + torn] if not finished else whole
+    resumed = cls(io.BytesIO(after), columns)
+    resumed.resume_at(stored["offset"], stored["records"])
+    data = _write(resumed, [RECORDS[2:]], finish=True)
+    assert [r["id"] for r in _read(cls, data)] == ["0", "1", "2", "3", "4"]
+    assert resumed.position == {"offset": resumed.offset, "records": 5}
+
+
+def test_resume_at_the_start_of_an_empty_output() -> None:
+    for cls in (NdjsonWriter, CsvWriter, JsonWriter):
+        writer = cls(io.BytesIO(), ["integrated_account_id", "id"])
+        finished = _write(writer, [], finish=True)  # a finished empty file: [] or a header
+        resumed = cls(io.BytesIO(finished), ["integrated_account_id", "id"])
+        resumed.resume_at(0, 0)
+        data = _write(resumed, [RECORDS[:1]], finish=True)
+        assert [r["id"] for r in _read(cls, data)] == ["0"]
+
+
+def _value(writer: Writer) -> bytes:
+    stream = writer.stream
+    assert isinstance(stream, io.BytesIO)
+    return stream.getvalue()
+
+
+def _read(cls: type[Writer], data: bytes) -> list[dict[str, Any]]:
+    if cls is JsonWriter:
+        got: list[dict[str, Any]] = orjson.loads(data)
+        return got
+    if cls is NdjsonWriter:
+        return [orjson.loads(line) for line in data.splitlines()]
+    import csv
+
+    assert data.decode().count("integrated_account_id") == 1  # one header only
+    return list(csv.DictReader(io.StringIO(data.decode())))
+
+
+USERS = [
+    {"id": str(i), "name": "n", "emails": [{"email": "e"}], "remote_data": {"k": [i]}}
+    for i in range(25)
+]
+
+
+def test_parquet_writes_parts_as_batches_arrive(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     from truto_stream.cli.parquet import ParquetWriter
     from truto_stream.cli.schema import model_columns
     from truto_stream.models import User
 
-    stream = io.BytesIO()
-    writer = ParquetWriter(stream, model_columns=model_columns(User), row_group_rows=10)
-    users = [
-        {"id": str(i), "name": "n", "emails": [{"email": "e"}], "remote_data": {"k": [i]}}
-        for i in range(25)
-    ]
+    parts = tmp_path / "users.parquet.parts"
+    parts.mkdir()
+    writer = ParquetWriter(parts, model_columns=model_columns(User), row_group_rows=10)
     for start in range(0, 25, 5):
-        writer.write_batch("acc", users[start : start + 5])
+        writer.write_batch("acc", USERS[start : start + 5])
         # Bounded: never more than one row group's worth of rows held back.
-        assert len(writer._rows) < 10
+        assert writer.buffered < 10
+        # Each part is complete and under its final name, or not there at all.
+        assert sorted(p.name for p in parts.iterdir()) == [
+            f"part-{i:06d}.parquet" for i in range(writer.parts)
+        ]
+        assert writer.position == {"parts": writer.parts, "records": 10 * writer.parts}
     writer.finish()
-    stream.seek(0)
-    table = pq.ParquetFile(stream)
+    assert writer.parts == 3 and writer.buffered == 0
+    assert pq.read_table(parts / "part-000002.parquet").num_rows == 5
+    joined = io.BytesIO()
+    writer.join(joined, base=None)
+    joined.seek(0)
+    table = pq.ParquetFile(joined)
     assert table.metadata.num_row_groups == 3
     rows = table.read().to_pylist()
     assert [r["id"] for r in rows] == [str(i) for i in range(25)]
     assert orjson.loads(rows[3]["remote_data"]) == {"k": [3]}
     assert rows[0]["emails"] == [{"email": "e", "is_primary": None}]
     assert table.schema_arrow.field("emails").type.value_type.names == ["email", "is_primary"]
+
+
+def test_parquet_to_a_stream_writes_row_groups_as_batches_arrive() -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    from truto_stream.cli.parquet import StreamParquetWriter
+
+    stream = io.BytesIO()
+    writer = StreamParquetWriter(stream, row_group_rows=10)  # an unknown resource
+    for start in range(0, 25, 5):
+        writer.write_batch("acc", USERS[start : start + 5])
+        assert writer.buffered < 10
+    writer.finish()
+    stream.seek(0)
+    table = pq.ParquetFile(stream)
+    assert table.metadata.num_row_groups == 3
+    rows = table.read().to_pylist()
+    assert [r["id"] for r in rows] == [str(i) for i in range(25)]
+    assert orjson.loads(rows[0]["emails"]) == [{"email": "e"}]  # JSON text: no model

@@ -150,9 +150,10 @@ async def test_csv_columns_are_fixed(emulator: EmulatorFactory, tmp_path: Path) 
     )
 
 
-async def test_failed_account_exits_1_and_leaves_partial(
+async def test_a_failed_account_exits_1_and_the_finished_file_is_put_in_place(
     emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
+    # Issue #9: a sweep that ran to its end keeps its file, even with a failed account.
     emu = await emulator(**CLI_EMULATOR, needs_reauth_accounts=1)
     reauth = next(a.id for a in emu.dataset.accounts if a.status == "needs_reauth")
     good = next(a.id for a in emu.dataset.accounts if a.status == "active")
@@ -166,15 +167,15 @@ async def test_failed_account_exits_1_and_leaves_partial(
     )
     assert result.code == 1, result.err
     assert reauth in result.err and "NeedsReauth" in result.err
-    assert not out.exists()  # never a file that looks complete
-    partial = tmp_path / "users.ndjson.partial"
-    assert record_ids(orjson.loads(x) for x in partial.read_bytes().splitlines()) == (
+    assert not (tmp_path / "users.ndjson.partial").exists()
+    assert record_ids(orjson.loads(x) for x in out.read_bytes().splitlines()) == (
         expected_ids(emu.dataset, [good])
     )
     document = orjson.loads(report.read_bytes())
     states = {a["account_id"]: a["state"] for a in document["accounts"]}
     assert states == {good: "done", reauth: "failed"}
     assert document["exit_status"] == 1
+    assert document["output"] == str(out) and document["partial_output"] is None
     assert_no_token(result.stdout, result.stderr, paths=[tmp_path])
 
 
@@ -242,6 +243,57 @@ async def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     assert result.code == 2
     assert message in result.err
     assert result.stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no API token"),
+        (["--base-url", "http://example.com"], "pass --allow-insecure"),
+        (["--checkpoint", "/nonexistent-dir/c.db"], "does not exist"),
+        (["--report", "/nonexistent-dir/r.json"], "does not exist"),
+    ],
+)
+async def test_usage_errors_print_the_error_alone(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    env = cli_env(token=None) if message == "no API token" else cli_env()
+    result = await run_cli("sweep", RESOURCE, "--output", str(tmp_path / "u.ndjson"), *args,
+                           env=env)  # fmt: skip
+    assert result.code == 2
+    assert message in result.err
+    # No zero-valued summary, no word about an output: nothing was requested or written.
+    assert "summary" not in result.err and "records" not in result.err
+    assert "output incomplete" not in result.err and "Traceback" not in result.err
+    assert os.listdir(tmp_path) == []
+
+
+def _own_address() -> str | None:
+    """A non-loopback address of this machine (no packet is sent to find it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # UDP connect: picks a route, sends nothing
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+async def test_allow_insecure_lets_plain_http_reach_a_host_that_is_not_loopback(
+    emulator: EmulatorFactory,
+) -> None:
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    emu = await emulator(**CLI_EMULATOR, host=address)  # still this machine
+    assert emu.url.startswith(f"http://{address}:")
+    refused = await run_cli(*_sweep(emu.url))
+    assert refused.code == 2 and "--allow-insecure" in refused.err
+    allowed = await run_cli(*_sweep(emu.url, "--allow-insecure"))
+    assert allowed.code == 0, allowed.err
+    assert record_ids(allowed.lines()) == expected_ids(emu.dataset)
 
 
 async def test_no_token_is_a_usage_error() -> None:

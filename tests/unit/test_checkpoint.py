@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.unit.checkpoint_helpers import SWEEP_KEY, State, apply, ops
+from tests.unit.checkpoint_helpers import SWEEP_KEY, State, apply, ops, write_v1
 from truto_stream.checkpoint import SCHEMA_VERSION, Checkpoint, UnitProgress
 from truto_stream.errors import ConfigurationError, StorageError
 from truto_stream.unit import Unit
@@ -522,32 +522,6 @@ async def test_the_sink_position_and_the_units_share_one_transaction(tmp_path: P
     assert read_file(path)["a"] == ("in_progress", "c2", 15, 2, None)
     async with await Checkpoint.open(path, KEY) as cp:
         assert cp.sink_position == {"offset": 2000, "records": 15}
-
-
-V1_SCHEMA = (
-    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
-    "CREATE TABLE sweep (sweep_key TEXT NOT NULL, created_at REAL NOT NULL)",
-    """CREATE TABLE accounts (
-        account_id TEXT PRIMARY KEY NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('in_progress', 'done', 'failed', 'skipped')),
-        cursor TEXT, records INTEGER NOT NULL CHECK (records >= 0),
-        pages INTEGER NOT NULL CHECK (pages >= 0), error TEXT, updated_at REAL NOT NULL
-    ) WITHOUT ROWID""",
-)
-
-
-def write_v1(
-    path: Path, key: str, rows: list[tuple[str, str, str | None, int, int, str | None]]
-) -> None:
-    """A checkpoint as truto-stream 1 wrote it (its schema, verbatim)."""
-    conn = sqlite3.connect(path)
-    for statement in V1_SCHEMA:
-        conn.execute(statement)
-    conn.execute("INSERT INTO schema_version VALUES (1)")
-    conn.execute("INSERT INTO sweep VALUES (?, 0)", (key,))
-    conn.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, 1.5)", rows)
-    conn.commit()
-    conn.close()
 
 
 async def test_a_version_1_checkpoint_is_migrated(tmp_path: Path) -> None:

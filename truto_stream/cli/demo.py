@@ -92,7 +92,6 @@ def main(argv: Sequence[str]) -> int:
                 interrupted,
                 client_options={"rate_limits": _budgets(config)},
                 title="demo: usage-metering/users",
-                commit_on_failed_accounts=True,
                 on_report=reports.append,
             )
 

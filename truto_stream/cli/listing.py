@@ -92,9 +92,9 @@ def main(argv: Sequence[str]) -> int:
             return EXIT_FAILED
         finally:
             if ok:
-                output.commit()
+                await output.commit()
             else:
-                left = output.abandon()
+                left = output.abandon(checkpointed=False)
                 if left is not None:
                     eprint(f"output incomplete: left as {left}")
         if next_cursor:

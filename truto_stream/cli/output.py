@@ -1,23 +1,28 @@
 """Where a command's records go: stdout, or a file that only appears once complete.
 
-A file ``FILE`` is written as ``FILE.partial`` in the same directory and renamed to
-``FILE`` (after an fsync) only by :meth:`Output.commit`, i.e. when the run succeeded. A run
-that fails or is interrupted leaves ``FILE.partial``, never something that looks complete.
+A file ``FILE`` is written as ``FILE.partial`` in the same directory (parquet: as part
+files in ``FILE.parts/``, see :mod:`truto_stream.cli.parts`) and put in place as ``FILE``
+by :meth:`Output.commit` (after an fsync), i.e. when the run reached its end. A run that
+is interrupted or stopped by a fatal error leaves ``FILE.partial`` (or the parts), never
+something that looks complete.
 
-Resuming (a sweep whose ``--checkpoint`` already existed): the records the checkpoint
-says were delivered are not fetched again, so for ndjson, csv and json the output
-*continues* the earlier run's file: ``FILE.partial`` if a run was cut short (its torn last
-record is dropped), or ``FILE`` itself if the earlier run finished. Parquet files cannot be
-continued, so resuming into an existing parquet output is refused.
+Exactly once across runs: after each batch is written (and flushed to the OS), the
+output's :attr:`~Output.position` -- a byte offset, or a number of parts -- is what the
+sweep stores in its checkpoint with the progress it covers (``Sweep.commit``). A run that
+resumes that checkpoint hands the stored position to :func:`open_output`, which cuts the
+file back to it and continues it: records past the position were not counted as
+delivered, so they are fetched again and written once. The file continued is
+``FILE.partial`` if a run was cut short, or ``FILE`` itself if the earlier run finished
+(then only once there is something to add: a rerun with nothing left to fetch leaves a
+complete file exactly as it was).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal
@@ -27,48 +32,62 @@ import anyio.to_thread
 from truto_stream.cli.common import UsageError
 from truto_stream.cli.schema import known_model, model_columns
 from truto_stream.cli.writers import CsvWriter, JsonWriter, NdjsonWriter, Writer
+from truto_stream.errors import StorageError
 
-__all__ = ["FORMATS", "Format", "Output", "open_output"]
+__all__ = ["FORMATS", "Format", "Output", "Resume", "Store", "open_output"]
 
 Format = Literal["ndjson", "csv", "json", "parquet"]
 FORMATS: Final[tuple[str, ...]] = ("ndjson", "csv", "json", "parquet")
 PARTIAL_SUFFIX: Final = ".partial"
 
+#: Persists an output position durably (the checkpoint: store it, flush).
+Store = Callable[[Any], Awaitable[None]]
 
-@dataclass
+
+async def store_nothing(position: Any) -> None:
+    """A :data:`Store` for a run without a checkpoint."""
+    return None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a checkpoint knows about the output of the runs before this one."""
+
+    position: Any
+    """The output position stored with the progress (``None``: never stored)."""
+    progressed: bool
+    """Whether the checkpoint holds progress (some records were delivered before)."""
+
+
 class Output:
-    """A writer bound to its destination; ``commit`` or ``abandon`` it exactly once.
+    """A writer bound to its destination; ``commit`` or ``abandon`` it exactly once."""
 
-    ``open_later`` (instead of ``writer``) defers opening until the first batch: a resumed
-    run that finds nothing left to fetch then leaves a complete earlier file untouched.
-    """
-
-    writer: Writer | None
-    path: Path | None
+    path: Path | None = None
     """The final file, or ``None`` for stdout."""
-    partial: Path | None
     resumed: bool = False
-    """True when this output continues a file an earlier run left."""
-    inline: bool = False
-    """Writes may run on the event loop: a regular file, never blocked by a reader."""
-    open_later: Callable[[], Writer] | None = None
-    _closed: bool = False
+    """True when this output continues what an earlier run left."""
     committed: bool = False
     """True once :meth:`commit` has put the output in place."""
-
-    def _writer(self) -> Writer:
-        if self.writer is None:
-            assert self.open_later is not None
-            self.writer, self.open_later = self.open_later(), None
-        return self.writer
+    inline: bool = True
+    """Writes may run on the event loop: a regular file, never blocked by a reader."""
 
     @property
     def describe(self) -> str:
         return str(self.path) if self.path is not None else "stdout"
 
+    @property
+    def position(self) -> Any:
+        """Where the output stands: what the checkpoint stores with the progress."""
+        raise NotImplementedError
+
+    @property
+    def durable(self) -> bool:
+        """Whether everything written so far is durable (nothing buffered in memory)."""
+        return True
+
     def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
         """Write one batch: serialised, written and flushed to the OS before returning."""
-        self._writer().write_batch(account_id, records)
+        raise NotImplementedError
 
     async def write(self, account_id: str, records: list[dict[str, Any]]) -> None:
         """:meth:`write_batch` from async code.
@@ -76,38 +95,120 @@ class Output:
         A regular file is written on the loop (a page-cache write takes microseconds and a
         thread hop per batch would cost more); a pipe or terminal is written from a worker
         thread, so a slow reader (``| less``) holds the producer back without freezing the
-        event loop.
+        event loop. A failed write raises :class:`~truto_stream.errors.StorageError`.
         """
-        if self.inline:
-            self.write_batch(account_id, records)
-        else:
-            await anyio.to_thread.run_sync(self.write_batch, account_id, records)
+        try:
+            if self.inline:
+                self.write_batch(account_id, records)
+            else:
+                await anyio.to_thread.run_sync(self.write_batch, account_id, records)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot write the output {self._target}: {_why(exc)}") from exc
 
-    def commit(self) -> None:
-        """Finish the document and, for a file, rename it into place."""
+    @property
+    def _target(self) -> str:
+        return self.describe
+
+    def seal(self) -> None:
+        """Make whatever is buffered durable now (parquet: write a part)."""
+
+    async def commit(self, store: Store = store_nothing) -> None:
+        """Finish the document and put it in place; ``store`` persists positions on the way."""
+        raise NotImplementedError
+
+    def abandon(self, *, checkpointed: bool) -> Path | None:
+        """Close without finishing; return what is left on disk for a rerun (if anything)."""
+        raise NotImplementedError
+
+
+class StdoutOutput(Output):
+    """Records to stdout (a pipe, a terminal, or a file it was redirected to)."""
+
+    def __init__(self, writer: Writer, fmt: str, *, inline: bool) -> None:
+        self.writer = writer
+        self.inline = inline
+        self._format = fmt
+
+    @property
+    def position(self) -> Any:
+        # What a pipe carried cannot be taken back: a rerun writes the rest to its own.
+        return {"format": self._format, "stdout": True}
+
+    def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
+        self.writer.write_batch(account_id, records)
+
+    async def commit(self, store: Store = store_nothing) -> None:
+        if not self.committed:
+            self.committed = True
+            self.writer.finish()
+
+    def abandon(self, *, checkpointed: bool) -> Path | None:
+        self.writer.abort()
+        return None
+
+
+class FileOutput(Output):
+    """ndjson, csv or json into ``FILE.partial``, renamed to ``FILE`` by :meth:`commit`.
+
+    ``open_later`` (instead of ``writer``) defers opening until the first batch: a
+    resumed run that finds nothing left to fetch then leaves a complete file untouched.
+    """
+
+    def __init__(
+        self,
+        fmt: str,
+        path: Path,
+        *,
+        writer: Writer | None = None,
+        open_later: Callable[[], Writer] | None = None,
+        resumed: bool = False,
+        position: dict[str, int] | None = None,
+    ) -> None:
+        self.path = self.final = path
+        self.partial = path.with_name(path.name + PARTIAL_SUFFIX)
+        self.writer = writer
+        self._open_later = open_later
+        self.resumed = resumed
+        self._format = fmt
+        self._earlier = position or {"offset": 0, "records": 0}
+        self._closed = False
+
+    @property
+    def position(self) -> Any:
+        where = self.writer.position if self.writer is not None else self._earlier
+        return {"format": self._format, "file": str(self.path), **where}
+
+    @property
+    def _target(self) -> str:
+        return str(self.partial)
+
+    def _writer(self) -> Writer:
+        if self.writer is None:
+            assert self._open_later is not None
+            self.writer, self._open_later = self._open_later(), None
+        return self.writer
+
+    def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
+        self._writer().write_batch(account_id, records)
+
+    async def commit(self, store: Store = store_nothing) -> None:
         if self._closed:
             return
         self._closed = True
-        if self.writer is None:  # nothing was written: the earlier, complete file stands
-            self.committed = True
-            return
-        self.writer.finish()
-        if self.path is not None and self.partial is not None:
+        if self.writer is not None:  # else nothing was added: the earlier file stands
+            self.writer.finish()
             stream = self.writer.stream
             os.fsync(stream.fileno())
             stream.close()
-            os.replace(self.partial, self.path)
+            os.replace(self.partial, self.final)
         self.committed = True
 
-    def abandon(self) -> Path | None:
-        """Close without finishing; return the partial file left behind (if it has data)."""
+    def abandon(self, *, checkpointed: bool) -> Path | None:
         if self._closed or self.writer is None:
             return None
         self._closed = True
-        if self.path is None or self.partial is None:
-            with contextlib.suppress(BrokenPipeError, ValueError):
-                self.writer.stream.flush()
-            return None
         stream = self.writer.stream
         size = stream.seek(0, os.SEEK_END)
         stream.close()
@@ -123,13 +224,14 @@ def open_output(
     *,
     model: str,
     resource: str,
-    resume_from: str | None = None,
+    resume: Resume | None = None,
+    row_group_rows: int | None = None,
 ) -> Output:
     """Open ``output`` (``None`` or ``-`` for stdout) for ``fmt`` records of a resource.
 
-    ``resume_from`` is the sweep's checkpoint path: when that file exists, the output
-    continues the file an earlier run of the same checkpoint left (see the module
-    docstring). Raises :class:`UsageError` for an unusable destination.
+    ``resume`` is what the sweep's checkpoint says about earlier runs: the output then
+    continues the file they left (see the module docstring). Raises :class:`UsageError`
+    for an unusable destination or one that does not match the checkpoint.
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -140,45 +242,124 @@ def open_output(
             require_pyarrow()
         except ImportError as exc:
             raise UsageError(str(exc)) from None
-    resume = resume_from is not None and os.path.exists(resume_from)
     typed = known_model(model, resource)
     columns = model_columns(typed) if typed is not None else None
     if output is None or output == "-":
         stdout = sys.stdout.buffer
         inline = stat.S_ISREG(os.fstat(stdout.fileno()).st_mode)  # `> file` is a file too
-        return Output(_make_writer(fmt, stdout, columns), None, None, inline=inline)
+        return StdoutOutput(_make_writer(fmt, stdout, columns), fmt, inline=inline)
+    path = check_output_path(output)
+    position = _position_for(fmt, path, resume)
+    if fmt == "parquet":
+        from truto_stream.cli.parts import open_parquet
+
+        return open_parquet(
+            path, columns, position, legacy=_legacy(resume), row_group_rows=row_group_rows
+        )
+    return _open_text(fmt, path, columns, position, legacy=_legacy(resume))
+
+
+def check_output_path(output: str) -> Path:
+    """``--output FILE`` as a path whose directory exists (a usage error otherwise)."""
     path = Path(output)
     if path.is_dir():
         raise UsageError(f"--output {output!r} is a directory")
     if not path.parent.is_dir():
         raise UsageError(f"--output {output!r}: directory {str(path.parent)!r} does not exist")
+    return path
+
+
+def _legacy(resume: Resume | None) -> bool:
+    """Progress without a stored position: a version 1 checkpoint (or a library run)."""
+    return resume is not None and resume.position is None and resume.progressed
+
+
+def _position_for(fmt: str, path: Path, resume: Resume | None) -> dict[str, Any] | None:
+    """The stored position of this output (``None``: start afresh), checked against it."""
+    if resume is None or not isinstance(resume.position, dict):
+        return None
+    position: dict[str, Any] = resume.position
+    if position.get("stdout"):
+        return None  # the earlier records went to stdout: this file holds the rest
+    if position.get("format") != fmt:
+        raise UsageError(
+            f"the checkpoint's earlier runs wrote --format {position.get('format')}; resume"
+            " with that format (or start over with another --checkpoint)"
+        )
+    return position
+
+
+def _open_text(
+    fmt: str,
+    path: Path,
+    columns: dict[str, Any] | None,
+    position: dict[str, Any] | None,
+    *,
+    legacy: bool,
+) -> Output:
     partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    if resume and (partial.exists() or path.exists()):
-        if fmt == "parquet":
-            raise UsageError(
-                f"cannot resume into the existing parquet output {output!r} (parquet files "
-                "cannot be continued): pass another --output, it will hold the rest"
-            )
-        if partial.exists():
-            writer = _continue(partial, fmt, columns)
-            return Output(writer, path, partial, resumed=True, inline=True)
+    if position is None and not (legacy and (partial.exists() or path.exists())):
+        fresh: BinaryIO = open(partial, "wb")  # noqa: SIM115  (the Output closes it)
+        return FileOutput(fmt, path, writer=_make_writer(fmt, fresh, columns))
+    where = _text_position(position)
+    if partial.exists():
+        writer = _continue(partial, fmt, columns, where)
+        return FileOutput(fmt, path, writer=writer, resumed=True, position=where)
+    if not path.exists():
+        if where is not None and where["offset"] > 0:
+            raise _missing(path, where)
+        fresh = open(partial, "wb")  # noqa: SIM115  (the Output closes it)
+        return FileOutput(fmt, path, writer=_make_writer(fmt, fresh, columns))
+    _check_size(path, where)
 
-        def reopen() -> Writer:
-            # A finished file: continue it under the partial name, rename back on success.
-            os.replace(path, partial)
-            return _continue(partial, fmt, columns)
+    def reopen() -> Writer:
+        # A finished file: continue it under the partial name, rename back on success.
+        os.replace(path, partial)
+        return _continue(partial, fmt, columns, where)
 
-        return Output(None, path, partial, resumed=True, inline=True, open_later=reopen)
-    fresh: BinaryIO = open(partial, "wb")  # noqa: SIM115  (the Output closes it)
-    return Output(_make_writer(fmt, fresh, columns), path, partial, inline=True)
+    return FileOutput(fmt, path, open_later=reopen, resumed=True, position=where)
 
 
-def _continue(partial: Path, fmt: str, columns: dict[str, Any] | None) -> Writer:
-    """A writer appending to ``partial`` after cutting any torn last record."""
+def _text_position(position: dict[str, Any] | None) -> dict[str, int] | None:
+    if position is None:
+        return None
+    offset, records = position.get("offset"), position.get("records")
+    if not isinstance(offset, int) or not isinstance(records, int) or offset < 0:
+        raise UsageError(
+            f"the checkpoint holds an output position this version cannot use: {offset}"
+        )
+    return {"offset": offset, "records": records}
+
+
+def _missing(path: Path, where: dict[str, int]) -> UsageError:
+    return UsageError(
+        f"the checkpoint counts {where['records']:,} records as written to {str(path)!r}, but"
+        f" neither it nor {path.name + PARTIAL_SUFFIX!r} exists: pass the --output those runs"
+        " wrote (or start over with another --checkpoint)"
+    )
+
+
+def _check_size(path: Path, where: dict[str, int] | None) -> None:
+    if where is not None and path.stat().st_size < where["offset"]:
+        raise UsageError(
+            f"{str(path)!r} is shorter than the checkpoint says it was written"
+            f" ({where['offset']:,} bytes): it was changed since; start over with another"
+            " --checkpoint"
+        )
+
+
+def _continue(
+    partial: Path, fmt: str, columns: dict[str, Any] | None, where: dict[str, int] | None
+) -> Writer:
+    """A writer appending to ``partial`` at the stored position (or after a torn record)."""
+    _check_size(partial, where)
     appending: BinaryIO = open(partial, "r+b")  # noqa: SIM115  (the Output closes it)
     writer = _make_writer(fmt, appending, columns)
     try:
-        writer.recover()
+        if where is not None:
+            writer.resume_at(where["offset"], where["records"])
+        else:
+            writer.recover()
     except ValueError as exc:
         appending.close()
         raise UsageError(f"cannot continue {str(partial)!r}: {exc}") from None
@@ -192,11 +373,12 @@ def _make_writer(fmt: str, stream: BinaryIO, columns: dict[str, Any] | None) -> 
         return CsvWriter(stream, list(columns) if columns is not None else None)
     if fmt == "json":
         return JsonWriter(stream)
-    if fmt == "parquet":
-        from truto_stream.cli.parquet import ParquetWriter
+    if fmt == "parquet":  # to stdout: one file, written whole at the end
+        from truto_stream.cli.parquet import StreamParquetWriter
 
-        try:
-            return ParquetWriter(stream, model_columns=columns)
-        except ImportError as exc:
-            raise UsageError(str(exc)) from None
+        return StreamParquetWriter(stream, model_columns=columns)
     raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)

@@ -1,54 +1,48 @@
 """``truto-stream sweep MODEL/RESOURCE``: one resource across many accounts, into one output.
 
-The command is a thin shell around :meth:`Client.sweep`: batches are written (in a worker
-thread, so a slow pipe never stalls the HTTP side) and flushed before the next one is
-pulled, which is what lets the sweep commit that page to the checkpoint. Exit status: 0
-when every account completed, 1 when any failed (listed on stderr), 2 for a usage error,
-130 after Ctrl-C (143 after SIGTERM) once the checkpoint is committed.
+The command is a thin shell around :meth:`Client.sweep`, in three steps:
+
+1. Prepare, before any request: check every destination can be written, lock the
+   checkpoint and the output for this run, open the checkpoint, and open the output at
+   the position the checkpoint stored (cutting off what an earlier run wrote past it).
+2. Run: each batch is written and flushed to the OS (from a worker thread for a pipe, so a
+   slow reader never stalls the HTTP side); once the output holds it durably, the sweep
+   commits it (``commits="manual"``) with the output's new position, in one checkpoint
+   transaction. So after any exit, a rerun holds every record exactly once.
+3. Finish: when every unit reached its end (done, failed or skipped) the output is put in
+   place; after an interruption or a fatal error it stays partial for a rerun. The report
+   is written, the summary printed.
+
+Exit status: 0 when every unit completed, 1 when any failed (listed on stderr) or the
+sweep itself failed, 2 for a usage error (nothing was requested), 130 after Ctrl-C (143
+after SIGTERM) once the checkpoint is committed.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import anyio
-import orjson
-
-from truto_stream._runtime import single_error
 from truto_stream.cli.common import (
     DEFAULT_BASE_URL,
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
     CliParser,
     UsageError,
     add_connection_args,
     add_param_args,
-    eprint,
     parse_param_args,
     parse_resource,
     resolve_token,
     usage_exit,
 )
-from truto_stream.cli.output import FORMATS, Output, open_output
-from truto_stream.cli.progress import PROGRESS_MODES, Progress, RichProgress, make_progress
-from truto_stream.cli.runner import Interrupted, run_command
-from truto_stream.cli.summary import print_failures, print_summary
-from truto_stream.client import Client
-from truto_stream.errors import ConfigurationError, TrutoError
-from truto_stream.sweep import AccountQuery, SweepReport
+from truto_stream.cli.output import FORMATS
+from truto_stream.cli.progress import PROGRESS_MODES
+from truto_stream.cli.runner import run_command
+from truto_stream.cli.sweep_run import run_sweep
+from truto_stream.sweep import AccountQuery
 
 __all__ = ["SweepOptions", "build_parser", "main", "run_sweep"]
-
-EXIT_BROKEN_PIPE = 141
 
 
 @dataclass(frozen=True)
@@ -68,8 +62,10 @@ class SweepOptions:
     output: str | None = None
     report: str | None = None
     base_url: str = DEFAULT_BASE_URL
+    allow_insecure: bool = False
     progress: str = "auto"
     quiet: bool = False
+    row_group_rows: int | None = None
 
     def __repr__(self) -> str:  # the token stays out of any repr
         return f"SweepOptions({self.model}/{self.resource}, base_url={self.base_url!r})"
@@ -108,8 +104,19 @@ def build_parser() -> CliParser:
         "--format", choices=FORMATS, default="ndjson", help="output format (default ndjson)"
     )
     parser.add_argument("--output", metavar="FILE", help="output file (default stdout, also '-')")
+    parser.add_argument(
+        "--row-group-rows",
+        type=int,
+        metavar="N",
+        help="parquet: records per row group (and per part file on disk; default 10000)",
+    )
     parser.add_argument("--report", metavar="FILE", help="write the sweep report as JSON")
     add_connection_args(parser)
+    parser.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow a plain http --base-url to a host that is not loopback",
+    )
     parser.add_argument(
         "--progress",
         choices=PROGRESS_MODES,
@@ -129,6 +136,8 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         raise UsageError("use either --account or --tenant-id/--integration/--status")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if args.row_group_rows is not None and args.row_group_rows < 1:
+        raise UsageError("--row-group-rows must be at least 1")
     return SweepOptions(
         model=model,
         resource=resource,
@@ -143,8 +152,10 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         output=args.output,
         report=args.report,
         base_url=args.base_url,
+        allow_insecure=args.allow_insecure,
         progress=args.progress,
         quiet=args.quiet,
+        row_group_rows=args.row_group_rows,
     )
 
 
@@ -156,175 +167,3 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as exc:
         return usage_exit(parser, exc)
     return run_command(lambda interrupted: run_sweep(options, interrupted))
-
-
-async def run_sweep(
-    options: SweepOptions,
-    interrupted: Interrupted,
-    *,
-    client_options: dict[str, Any] | None = None,
-    title: str | None = None,
-    commit_on_failed_accounts: bool = False,
-    on_report: Callable[[SweepReport], None] | None = None,
-) -> int:
-    """Run a sweep to its output; return the exit status (see the module docstring).
-
-    ``client_options`` are extra :class:`Client` arguments (the demo tunes the rate
-    budgets); ``commit_on_failed_accounts`` renames the output into place even when some
-    accounts failed (the demo, where failures are part of the show); ``on_report``
-    receives the final report.
-    """
-    title = title or f"{options.model}/{options.resource}"
-    try:
-        output = open_output(
-            options.output,
-            options.format,
-            model=options.model,
-            resource=options.resource,
-            resume_from=options.checkpoint,
-        )
-    except UsageError as exc:
-        eprint(f"truto-stream sweep: error: {exc}")
-        return EXIT_USAGE
-    if output.resumed and not options.quiet:
-        eprint(f"resuming from {options.checkpoint}: the output continues {output.describe}")
-    progress = make_progress(options.progress, quiet=options.quiet, title=title)
-    start = time.monotonic()
-    report = SweepReport()
-    status: int | None = None
-    error: str | None = None
-    try:
-        client = Client(options.token, base_url=options.base_url, **(client_options or {}))
-        async with client:
-            sweep = client.sweep(
-                options.model,
-                options.resource,
-                accounts=options.accounts if options.accounts else options.query,
-                params=options.params,
-                mode="stream" if options.mode == "stream" else "paged",
-                concurrency=options.concurrency,
-                checkpoint=options.checkpoint,
-            )
-            report = sweep.report
-            async with sweep:
-                await _drain_with_progress(sweep.batches(), output, progress, report)
-        status = EXIT_OK if report.ok else EXIT_FAILED
-    except (ConfigurationError, UsageError) as exc:
-        status, error = EXIT_USAGE, str(exc)
-    except TrutoError as exc:
-        status, error = EXIT_FAILED, f"{type(exc).__name__}: {exc}"
-    except BrokenPipeError:
-        status = EXIT_BROKEN_PIPE
-        _silence_stdout()
-    finally:
-        # Runs on success, on failure and when a signal cancelled the run alike: all sync.
-        if status is not None:
-            final = status
-        elif interrupted.signum is not None:
-            final = interrupted.exit_status
-        else:  # an unexpected exception (a bug): it propagates after this cleanup
-            final = EXIT_FAILED
-        commit = status == EXIT_OK or (
-            status == EXIT_FAILED and error is None and commit_on_failed_accounts
-        )
-        left = _close_output(output, commit=commit)
-        elapsed = time.monotonic() - start
-        if error is not None:
-            eprint(f"truto-stream sweep: error: {error}")
-        _finish(options, report, elapsed, title, progress, output, left, final, interrupted)
-        if on_report is not None:
-            on_report(report)
-    return final
-
-
-async def _drain_with_progress(
-    batches: Any, output: Output, progress: Progress, report: SweepReport
-) -> None:
-    """Drain the sweep into the output while the progress display runs beside it."""
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(progress.run, report)
-            await _drain(batches, output)
-            tg.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # One failure (the drain's) is what callers handle: not a group of one.
-        raise single_error(group) from None
-
-
-async def _drain(batches: Any, output: Output) -> None:
-    """Write every batch; the next one is pulled only once this one is flushed."""
-    async with contextlib.aclosing(batches) as stream:
-        async for account_id, records in stream:
-            await output.write(account_id, records)
-
-
-def _close_output(output: Output, *, commit: bool) -> Path | None:
-    try:
-        if commit:
-            output.commit()
-            return None
-    except BrokenPipeError:
-        _silence_stdout()
-        return None
-    return output.abandon()
-
-
-def _finish(
-    options: SweepOptions,
-    report: SweepReport,
-    elapsed: float,
-    title: str,
-    progress: object,
-    output: Output,
-    left: Path | None,
-    status: int,
-    interrupted: Interrupted,
-) -> None:
-    if options.report is not None:
-        _write_report(options, report, status, output, left)
-    if options.quiet:
-        print_failures(report)
-    else:
-        print_summary(
-            report,
-            elapsed=elapsed,
-            title=title,
-            use_rich=isinstance(progress, RichProgress),
-            output=output.describe if output.committed else None,
-        )
-    if left is not None:
-        hint = " (rerun with the same --checkpoint to complete it)" if options.checkpoint else ""
-        eprint(f"output incomplete: left as {left}{hint}")
-    if interrupted.signum is not None:
-        saved = f"; checkpoint committed to {options.checkpoint}" if options.checkpoint else ""
-        eprint(f"interrupted{saved}")
-
-
-def _write_report(
-    options: SweepOptions, report: SweepReport, status: int, output: Output, left: Path | None
-) -> None:
-    """The sweep report as JSON, written to a temporary name and renamed."""
-    assert options.report is not None
-    document = {
-        "resource": f"{options.model}/{options.resource}",
-        "exit_status": status,
-        "output": output.describe if left is None else None,
-        "partial_output": str(left) if left is not None else None,
-        "checkpoint": options.checkpoint,
-        **report.to_dict(),
-    }
-    path = Path(options.report)
-    temp = path.with_name(path.name + ".partial")
-    try:
-        temp.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str))
-        os.replace(temp, path)
-    except OSError as exc:
-        eprint(f"truto-stream sweep: cannot write the report {options.report!r}: {exc}")
-
-
-def _silence_stdout() -> None:
-    """After a broken pipe: point stdout at /dev/null so exit-time flushes stay quiet."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)

@@ -2,15 +2,19 @@
 
 Each writer serialises a batch of records (adding ``integrated_account_id`` at the top
 level) and writes it with one ``write`` followed by a flush, so what the sweep has handed
-over is in the operating system's hands before the sweep commits that page to its
-checkpoint: a ``kill -9`` then loses nothing the checkpoint claims was delivered.
+over is in the operating system's hands before the sweep counts it as delivered: its
+:attr:`Writer.position` (the byte offset after the last whole batch, and the records
+before it) is what the checkpoint stores with the progress it covers. A later run cuts
+the file back to that offset (:meth:`Writer.resume_at`) and continues it, so every record
+is in the file exactly once, whatever stopped the earlier run.
 
-Memory is bounded by one batch. Writers that can continue a file left by an earlier run
-(``appendable``) implement :meth:`Writer.recover`, which cuts a half-written last record.
+Memory is bounded by one batch. :meth:`Writer.recover` continues a file whose position
+was never recorded (a version 1 checkpoint): it cuts a half-written last record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -65,6 +69,18 @@ class Writer:
         self.stream = stream
         self.columns = list(columns) if columns is not None else None
         self.records = 0
+        self.offset = 0
+        """Bytes of the document written so far (what ends it excluded)."""
+
+    @property
+    def position(self) -> dict[str, int]:
+        """Where the file stands after the last whole batch: ``offset`` and ``records``."""
+        return {"offset": self.offset, "records": self.records}
+
+    def resume_at(self, offset: int, records: int) -> None:
+        """Continue a file an earlier run left at ``offset`` (whatever follows is cut)."""
+        _truncate(self.stream, offset)
+        self.offset, self.records = offset, records
 
     def recover(self) -> None:
         """Position at the end of a file left by an earlier run, cutting any torn record."""
@@ -76,6 +92,7 @@ class Writer:
         if data:
             self.stream.write(data)
         self.stream.flush()
+        self.offset += len(data)
         self.records += len(records)
 
     def _encode(self, account_id: str, records: list[dict[str, Any]]) -> bytes:
@@ -84,6 +101,11 @@ class Writer:
     def finish(self) -> None:
         """Write whatever ends the document (nothing for line formats) and flush."""
         self.stream.flush()
+
+    def abort(self) -> None:
+        """Stop without finishing: flush what was written (a closed pipe is ignored)."""
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.stream.flush()
 
 
 class NdjsonWriter(Writer):
@@ -96,7 +118,8 @@ class NdjsonWriter(Writer):
         return b"\n".join(_prefixed(account_id, records)) + b"\n" if records else b""
 
     def recover(self) -> None:
-        _truncate(self.stream, _after_last_newline(self.stream, _size(self.stream)))
+        self.offset = _after_last_newline(self.stream, _size(self.stream))
+        _truncate(self.stream, self.offset)
 
 
 class CsvWriter(Writer):
@@ -116,6 +139,15 @@ class CsvWriter(Writer):
     def recover(self) -> None:
         end = _after_last_newline(self.stream, _size(self.stream))
         _truncate(self.stream, end)
+        self.offset = end
+        self._read_header()
+
+    def resume_at(self, offset: int, records: int) -> None:
+        super().resume_at(offset, records)
+        self._read_header()
+
+    def _read_header(self) -> None:
+        end = self.offset
         if end == 0:
             return
         self.stream.seek(0)
@@ -192,8 +224,14 @@ class JsonWriter(Writer):
             return
         end, has_records = point
         _truncate(self.stream, end)
+        self.offset = end
         self._opened = True
         self._first = not has_records
+
+    def resume_at(self, offset: int, records: int) -> None:
+        super().resume_at(offset, records)
+        self._opened = offset > 0
+        self._first = records == 0
 
     def _encode(self, account_id: str, records: list[dict[str, Any]]) -> bytes:
         parts: list[bytes] = []

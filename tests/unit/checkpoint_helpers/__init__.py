@@ -4,8 +4,10 @@ reference model of what a checkpoint holds after any prefix of that stream."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Kind = Literal["commit", "fail", "skip", "done", "reset"]
@@ -66,3 +68,29 @@ def apply(model: dict[str, State], op: Op) -> None:
         model[op.account] = ("failed", cursor, records, pages, op.text)
     else:
         model[op.account] = ("skipped", cursor, records, pages, op.text)
+
+
+V1_SCHEMA = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE sweep (sweep_key TEXT NOT NULL, created_at REAL NOT NULL)",
+    """CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('in_progress', 'done', 'failed', 'skipped')),
+        cursor TEXT, records INTEGER NOT NULL CHECK (records >= 0),
+        pages INTEGER NOT NULL CHECK (pages >= 0), error TEXT, updated_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+)
+
+V1Row = tuple[str, str, str | None, int, int, str | None]
+
+
+def write_v1(path: Path, key: str, rows: list[V1Row]) -> None:
+    """A checkpoint as truto-stream 1 wrote it (its schema, verbatim)."""
+    conn = sqlite3.connect(path)
+    for statement in V1_SCHEMA:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute("INSERT INTO sweep VALUES (?, 0)", (key,))
+    conn.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, 1.5)", rows)
+    conn.commit()
+    conn.close()

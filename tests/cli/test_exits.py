@@ -1,0 +1,142 @@
+"""Every exit, every format: Ctrl-C, SIGTERM and SIGKILL at seeded moments, then reruns with
+the same checkpoint and output until the sweep completes; the output, read back with its
+format's standard reader, holds every user of the emulator's data set exactly once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+
+from tests.cli.conftest import CLI_EMULATOR, assert_no_token, cli_env, command, expected_ids
+from tests.conftest import EmulatorFactory
+from truto_stream.emulator import AccountSpec
+
+pytestmark = pytest.mark.anyio
+
+RESOURCE = "usage-metering/users"
+
+#: Signals sent to successive runs (each at a seeded moment), then runs to completion.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, signal.SIGKILL, signal.SIGKILL)
+EXPECTED_CODE = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}
+
+
+def read_back(fmt: str, path: Path) -> list[dict[str, Any]]:
+    """The records of ``path`` through the format's standard reader (no project code)."""
+    if fmt == "ndjson":
+        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    if fmt == "json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(data, list)
+        return data
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    import pyarrow.parquet as pq
+
+    return list(pq.read_table(path).to_pylist())
+
+
+def _written(out: Path) -> int:
+    """Bytes of output on disk so far, whatever its stage (partial, parts, placed)."""
+    total = 0
+    for candidate in (out, out.with_name(out.name + ".partial")):
+        if candidate.is_file():
+            total += candidate.stat().st_size
+    parts = out.with_name(out.name + ".parts")
+    if parts.is_dir():
+        total += sum(p.stat().st_size for p in parts.iterdir() if p.is_file())
+    return total
+
+
+async def _run_and_signal(
+    argv: list[str], out: Path, threshold: int, signum: signal.Signals, log: Path
+) -> int:
+    """Start the command, send ``signum`` once its output has grown past ``threshold``."""
+    with log.open("ab") as err:
+        process = await anyio.open_process(
+            argv, env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        )
+    async with process:
+        with anyio.fail_after(60):
+            # Polling the output itself: the signal lands wherever the writer happens to be.
+            while process.returncode is None and _written(out) < threshold:  # noqa: ASYNC110
+                await anyio.sleep(0.003)
+            if process.returncode is None:
+                process.send_signal(signum)
+            return await process.wait()
+
+
+STREAM_ACCOUNTS = tuple(
+    AccountSpec(integration, "acme", users=users)
+    for integration, users in (("claude", 1_800), ("openai", 1_300), ("claude", 900))
+)
+PAGED_ACCOUNTS = tuple(
+    AccountSpec(("claude", "openai", "cursor")[i % 3], f"t{i % 2}", users=120 + 45 * i)
+    for i in range(8)
+)
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "json", "parquet"])
+@pytest.mark.parametrize("mode", ["paged", "stream"])
+async def test_signals_and_kills_then_reruns_deliver_every_user_exactly_once(
+    emulator: EmulatorFactory, tmp_path: Path, fmt: str, mode: str
+) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    stream = mode == "stream"
+    emu = await emulator(
+        **CLI_EMULATOR,
+        accounts=STREAM_ACCOUNTS if stream else PAGED_ACCOUNTS,
+        latency_ms=0 if stream else 4,
+        bandwidth_bps=3_000_000 if stream else 0,
+        stream_batch=64,
+    )
+    want = expected_ids(emu.dataset)
+    # About what the whole output weighs on disk (parquet is compressed).
+    size = (200 if fmt == "parquet" else 700) * len(want)
+    out, checkpoint, log = tmp_path / f"users.{fmt}", tmp_path / "sweep.db", tmp_path / "err"
+    argv = command(
+        "sweep", RESOURCE, "--base-url", emu.url, "--format", fmt, "--output", str(out),
+        "--checkpoint", str(checkpoint), "--progress", "never", "--mode", mode,
+        "--concurrency", "3", "--row-group-rows", "150", "--report", str(tmp_path / "r.json"),
+        *([] if stream else ["--param", "limit=40"]),
+    )  # fmt: skip
+    rng = random.Random(f"{fmt}-{mode}")
+    codes = []
+    for signum in SIGNALS:
+        threshold = _written(out) + int(size * rng.uniform(0.02, 0.2))
+        code = await _run_and_signal(argv, out, threshold, signum, log)
+        codes.append(code)
+        if code == 0:
+            break
+        assert code == EXPECTED_CODE[signum], log.read_text()
+    while codes[-1] != 0:
+        assert len(codes) < len(SIGNALS) + 3, log.read_text()
+        done = await anyio.run_process(argv, check=False, env=cli_env(), stdin=subprocess.DEVNULL)
+        codes.append(done.returncode)
+    # The signals did land mid-sweep (the thresholds are far below the whole output).
+    assert codes[:2] == [130, 143], codes
+
+    records = read_back(fmt, out)
+    got = Counter((str(r["integrated_account_id"]), str(r["id"])) for r in records)
+    assert set(got) == want
+    assert max(got.values()) == 1, [k for k, n in got.items() if n > 1][:5]
+    assert len(records) == len(want)
+    leftovers = set(os.listdir(tmp_path)) - {out.name, "sweep.db", "err", "r.json"}
+    assert not {n for n in leftovers if not n.startswith("sweep.db-")}, leftovers
+    report = orjson.loads((tmp_path / "r.json").read_bytes())
+    assert report["exit_status"] == 0 and report["output"] == str(out)
+    errors = log.read_text()
+    assert "Traceback" not in errors and "Exception ignored" not in errors, errors
+    assert_no_token(log.read_bytes(), paths=[tmp_path])
