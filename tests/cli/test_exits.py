@@ -121,6 +121,7 @@ async def test_signals_and_kills_then_reruns_deliver_every_user_exactly_once(
         if code == 0:
             break
         assert code == EXPECTED_CODE[signum], log.read_text()
+        assert not out.exists()  # an interrupted sweep never leaves a file looking complete
     while codes[-1] != 0:
         assert len(codes) < len(SIGNALS) + 3, log.read_text()
         done = await anyio.run_process(argv, check=False, env=cli_env(), stdin=subprocess.DEVNULL)
