@@ -32,6 +32,7 @@ from truto_stream._resume import ResumeCheck, ResumeMismatch
 from truto_stream._retry import Backoff, RetryPolicy, SkipOnRetry, parse_retry_after
 from truto_stream._transport import BodySource, Response, Transport
 from truto_stream.errors import (
+    MalformedBody,
     RateLimited,
     TrutoError,
     UnexpectedContentType,
@@ -43,6 +44,8 @@ __all__ = ["Fetcher", "ListRequest", "PageSink", "WalkStats"]
 
 #: An error body larger than this is not read further (it is only for diagnostics).
 _ERROR_BODY_MAX: Final = 2**16
+#: The largest single document :meth:`Fetcher.get` reads (accounts and schemas are small).
+_DOCUMENT_MAX: Final = 2**22
 
 
 @dataclass
@@ -137,6 +140,11 @@ class Fetcher:
         self._limiter = RateLimiter(budget, clock) if budget is not None else None
         self._clock = clock
 
+    @property
+    def limiter(self) -> RateLimiter | None:
+        """The rate limiter every request waits on (None when the budgets are off)."""
+        return self._limiter
+
     async def walk(
         self,
         request: ListRequest,
@@ -177,6 +185,55 @@ class Fetcher:
                     records=page.skip.delivered,
                 )
         return stats
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stats: WalkStats | None = None,
+    ) -> Any:
+        """``GET path`` answered by one small JSON document (an account, a query schema).
+
+        Same budgets and retries as a walk; a body over ``_DOCUMENT_MAX`` bytes, or one
+        that is not JSON, is a :class:`MalformedBody`.
+        """
+        request = ListRequest(path, dict(params or {}), None)
+        stats = stats if stats is not None else WalkStats()
+        backoff = Backoff(self._retry)
+        while True:
+            try:
+                return await self._get_once(request, stats)
+            except TrutoError as err:
+                delay = backoff.next_delay(err)
+                if delay is None:
+                    raise
+                stats.retries += 1
+                await anyio.sleep(delay)
+
+    async def _get_once(self, request: ListRequest, stats: WalkStats) -> Any:
+        response = await self._send(request, None, stats)
+        try:
+            if self._budget is not None:
+                self._budget.observe_headers(None, response.headers, self._clock())
+            if response.status >= 300:
+                raise await self._http_error(request, response, stats)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= _DOCUMENT_MAX and (chunk := await response.body.read(_DOCUMENT_MAX)):
+                chunks.append(chunk)
+                size += len(chunk)
+            stats.bytes += size
+            if size > _DOCUMENT_MAX:
+                raise MalformedBody(
+                    f"document larger than {_DOCUMENT_MAX} bytes", path=request.path
+                )
+            try:
+                return orjson.loads(b"".join(chunks))
+            except orjson.JSONDecodeError:
+                raise MalformedBody("the body is not JSON", path=request.path) from None
+        finally:
+            response.release()
 
     async def _fetch_page(self, page: _PageFetch) -> str | None:
         """Fetch one page (retrying as the policy allows); return its ``next_cursor``."""

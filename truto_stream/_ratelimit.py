@@ -293,6 +293,8 @@ class RateBudget:
         self.token = SlidingWindow(token_limit, window, safety_s=self.pad, max_pause=max_pause)
         self._accounts: dict[str, SlidingWindow] = {}
         self._last_eviction = -math.inf
+        self.token_bound = False
+        """Whether the last slot booked was put later by the per-token window."""
 
     def account(self, account_id: str) -> SlidingWindow:
         """The window of ``account_id`` (created on first use)."""
@@ -334,7 +336,7 @@ class RateBudget:
         token = self.token
         token._advance(now)
         acc = self.account(account_id) if account_id is not None else None
-        t = token._first_free(now, upto=upto)
+        t = token_first = token._first_free(now, upto=upto)
         if acc is not None:
             acc._advance(now)
             while True:
@@ -346,6 +348,8 @@ class RateBudget:
                     break
             acc.record(t)
         token.record(t)
+        # Read by progress displays: was it the token's window that put this slot later?
+        self.token_bound = t > now and t == token_first
         return t
 
     def release(self, account_id: str | None, t: float) -> None:
@@ -449,6 +453,12 @@ class RateLimiter:
     def __init__(self, budget: RateBudget, clock: Callable[[], float] = time.monotonic) -> None:
         self.budget = budget
         self._clock = clock
+        self._waiting = [0, 0]  # acquirers asleep: [held by an account's window, by the token's]
+
+    @property
+    def waiting(self) -> tuple[int, int]:
+        """Acquirers waiting now: ``(on the per-token window, on per-account windows)``."""
+        return self._waiting[1], self._waiting[0]
 
     async def acquire(self, account_id: str | None) -> float:
         """Wait until one request for ``account_id`` may be sent, and count it.
@@ -462,11 +472,15 @@ class RateLimiter:
         # reserve() and the sleep have no await between them: the slot is ours.
         t = self.budget.reserve(account_id, now)
         while t > now:
+            cause = int(self.budget.token_bound)
+            self._waiting[cause] += 1
             try:
                 await anyio.sleep(t - now)
             except BaseException:
                 self.budget.release(account_id, t)  # cancelled: the request is never sent
                 raise
+            finally:
+                self._waiting[cause] -= 1
             now = self._clock()
             # Normally the same slot (now); later if a 429 paused the budget or slots
             # booked before this one were settled later meanwhile.

@@ -1,0 +1,104 @@
+"""From resolved accounts and capabilities to a :class:`Plan` (sans-IO)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from truto_stream.page import Mode
+from truto_stream.plan.capabilities import Capability
+from truto_stream.plan.estimate import RateCeiling, UnitGroup, estimate, requests_per_unit
+from truto_stream.plan.model import IntegrationPlan, Plan, PlannedAccount, SkippedAccount
+from truto_stream.plan.pages import choose_page, requested_limit
+
+__all__ = ["Resolved", "assemble", "integration_plan"]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What the I/O side found: accounts, capabilities per integration, and how."""
+
+    accounts: Sequence[PlannedAccount]
+    skipped: Sequence[SkippedAccount] = ()
+    capabilities: Mapping[str, Capability | None] = field(default_factory=dict)
+    schemas: Mapping[str, str] = field(default_factory=dict)
+    warnings: Sequence[str] = ()
+    finished: tuple[str, ...] = ()
+    planning_requests: int = 0
+
+
+def integration_plan(
+    name: str | None,
+    cap: Capability | None,
+    *,
+    requested: int | None,
+    dates: tuple[str, ...] | None,
+    schema: str,
+) -> IntegrationPlan:
+    """How ``name``'s accounts are swept: page size and days."""
+    page = choose_page(cap, requested)
+    label = cap.label if cap is not None else (name or "(integration unknown)")
+    notes: list[str] = []
+    days: tuple[str | None, ...] = (None,)
+    if dates is not None:
+        if cap is not None and cap.takes_date:
+            days = dates
+        elif cap is not None:
+            notes.append("no date parameter: swept once")
+        else:
+            notes.append("unknown whether it takes a date: swept once, without one")
+    return IntegrationPlan(name, label, page, days, cap, schema, notes=tuple(notes))
+
+
+def assemble(
+    model: str,
+    resource: str,
+    resolved: Resolved,
+    *,
+    params: Mapping[str, Any],
+    mode: Mode,
+    dates: tuple[str, ...] | None,
+    records_per_unit: int,
+    ceiling: RateCeiling,
+) -> Plan:
+    """The plan for ``resolved`` accounts (raises ConfigurationError for a bad ``limit``)."""
+    requested = requested_limit(params)
+    caps, schemas = resolved.capabilities, resolved.schemas
+    counts: dict[str | None, int] = {}
+    for account in resolved.accounts:
+        counts[account.integration] = counts.get(account.integration, 0) + 1
+    plans: dict[str | None, IntegrationPlan] = {}
+    warnings = list(resolved.warnings)
+    for name, count in counts.items():
+        cap = caps.get(name) if name is not None else None
+        plan = integration_plan(
+            name, cap, requested=requested, dates=dates, schema=schemas.get(name or "", "none")
+        )
+        plans[name] = replace(plan, accounts=count)
+        if plan.page.warning:
+            warnings.append(f"{plan.label}: {plan.page.note}")
+    paged = mode == "paged"
+    groups = (
+        UnitGroup(
+            a.account_id,
+            a.integration,
+            len(plans[a.integration].dates),
+            requests_per_unit(records_per_unit, plans[a.integration].page.per_request, paged=paged),
+        )
+        for a in resolved.accounts
+    )
+    return Plan(
+        model=model,
+        resource=resource,
+        params={k: v for k, v in params.items() if k != "limit"},
+        mode=mode,
+        dates=dates,
+        accounts=tuple(resolved.accounts),
+        skipped=tuple(resolved.skipped),
+        integrations=plans,
+        estimate=estimate(groups, records_per_unit=records_per_unit, ceiling=ceiling),
+        warnings=tuple(warnings),
+        finished=resolved.finished,
+        planning_requests=resolved.planning_requests,
+    )
