@@ -33,8 +33,9 @@ from truto_stream.errors import (
 )
 from truto_stream.models import Email, IntegratedAccount, Organization, Role, SpendLimit, User
 from truto_stream.page import Page
+from truto_stream.plan import DateRange, Plan
 from truto_stream.shard import Shard, plan_shards, run_shard
-from truto_stream.sweep import AccountQuery, AccountReport, Sweep, SweepItem, SweepReport
+from truto_stream.sweep import AccountQuery, AccountReport, Batch, Sweep, SweepItem, SweepReport
 
 __all__ = [
     "AccountBlocked",
@@ -42,6 +43,7 @@ __all__ = [
     "AccountReport",
     "AuthError",
     "BadRequest",
+    "Batch",
     "BodyLimits",
     "BodyTooLarge",
     "Client",
@@ -49,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "CursorLoop",
+    "DateRange",
     "Email",
     "Forbidden",
     "Framing",
@@ -60,6 +63,7 @@ __all__ = [
     "Organization",
     "Page",
     "PageLimitExceeded",
+    "Plan",
     "RateLimited",
     "RateLimits",
     "RequestTimeout",

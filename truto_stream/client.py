@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import math
 import os
 import sys
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, cast
@@ -21,10 +22,15 @@ from truto_stream._http import AiohttpTransport, check_base_url
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
 from truto_stream._runtime import Runtime
+from truto_stream.accounts import Accounts
 from truto_stream.checkpoint import Checkpoint
 from truto_stream.errors import ConfigurationError
 from truto_stream.models import IntegratedAccount, User
 from truto_stream.page import Mode, Page
+from truto_stream.plan.dates import Dates
+from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT, RateCeiling
+from truto_stream.plan.model import Plan
+from truto_stream.plan.planner import check, make_plan
 from truto_stream.sweep import AccountQuery, Commits, OnError, Sweep
 
 if TYPE_CHECKING:
@@ -133,6 +139,12 @@ class Client:
         )
         fetcher = Fetcher(
             self._transport, retry=retry, budget=budget, body_limits=body_limits or BodyLimits()
+        )
+        # The limits a plan's time floor is computed for (Truto's when the budgets are off).
+        self._ceiling = (
+            RateCeiling(rate_limits.token_limit, rate_limits.account_limit, rate_limits.window)
+            if rate_limits is not None
+            else RateCeiling()
         )
         # Everything lists and sweeps need from the client, in one object.
         self._runtime = Runtime(
@@ -247,8 +259,12 @@ class Client:
         model: str,
         resource: str,
         *,
-        accounts: AccountQuery | Iterable[str],
+        accounts: Accounts | None = None,
         params: Mapping[str, Any] | None = None,
+        dates: Dates | None = None,
+        today: str | dt.date | None = None,
+        plan: Plan | None = None,
+        assume_records: int = DEFAULT_RECORDS_PER_UNIT,
         mode: Mode = "paged",
         framing: Framing | str | None = None,
         concurrency: int = 64,
@@ -260,10 +276,15 @@ class Client:
     ) -> Sweep:
         """Sweep ``model/resource`` across many integrated accounts as one stream.
 
-        ``accounts`` is a list of integrated account ids, or an :class:`AccountQuery`
-        discovered lazily from ``GET /integrated-account`` (the sweep starts before
-        discovery ends). ``concurrency`` accounts are walked at once (each walk is
-        sequential); ``buffer_records`` bounds the records waiting for the caller;
+        ``accounts`` is a list of integrated account ids (or of the account objects
+        :meth:`integrated_accounts` yields), or an :class:`AccountQuery` discovered from
+        ``GET /integrated-account``. The sweep first makes its plan (see :meth:`plan`; or
+        pass one as ``plan=``): the units, each integration's largest page (a ``limit`` in
+        ``params`` is clamped per integration), and with ``dates`` (a
+        :class:`~truto_stream.DateRange` or a list of days) one unit per (account, day)
+        for integrations that take ``date``. ``concurrency`` units are walked at once
+        (each walk is sequential); ``buffer_records`` bounds the records waiting for the
+        caller;
         ``checkpoint`` (a SQLite file, or an open
         :class:`~truto_stream.checkpoint.Checkpoint` the caller keeps) makes the sweep
         resumable; ``commits`` says when a page part counts as delivered in it (``"auto"``:
@@ -284,6 +305,10 @@ class Client:
             resource,
             accounts=accounts,
             params=params,
+            dates=dates,
+            today=today,
+            plan=plan,
+            assume_records=assume_records,
             mode=mode,
             framing=framing,
             concurrency=concurrency,
@@ -297,6 +322,42 @@ class Client:
             on_error=on_error,
             max_pages=max_pages,
         )
+
+    async def plan(
+        self,
+        model: str,
+        resource: str,
+        *,
+        accounts: Accounts,
+        params: Mapping[str, Any] | None = None,
+        dates: Dates | None = None,
+        today: str | dt.date | None = None,
+        mode: Mode = "paged",
+        assume_records: int = DEFAULT_RECORDS_PER_UNIT,
+    ) -> Plan:
+        """What a sweep of these arguments would do, without any unified list request.
+
+        Discovers (or looks up) the accounts, reads each integration's query schema once
+        (``GET /unified/{model}/{resource}/{integration}/meta/list``; the built-in table
+        when Truto serves none) and returns the :class:`~truto_stream.plan.Plan`: units
+        per integration, the page size chosen, the days swept, the skipped accounts and
+        why, and an estimate of the requests and of the least time the rate limits allow
+        (``assume_records`` records per unit: Truto does not say how many an account
+        holds). ``print(render_plan(plan))`` shows it; ``client.sweep(model, resource,
+        plan=plan)`` runs it. ``dates`` after ``today`` (UTC by default) are refused.
+        """
+        request = check(
+            model,
+            resource,
+            accounts=accounts,
+            params=params,
+            mode=mode,
+            dates=dates,
+            today=today,
+            assume_records=assume_records,
+            ceiling=self._ceiling,
+        )
+        return await make_plan(self._runtime, request)
 
     # -- integrated accounts -----------------------------------------------------------
 

@@ -4,17 +4,20 @@ Shape (all tasks owned, nothing outlives the sweep)::
 
     client task group
     └── coordinator                      (started when the sweep opens)
-        ├── discovery                    lists accounts lazily, feeds the work queue
-        └── worker x concurrency         walk one account at a time, emit page parts
+        ├── planner                      plans the units (discovery, lookups, query
+        │                                schemas), then feeds them to the work queue
+        └── worker x concurrency         walk one unit at a time, emit page parts
                     │
                     ▼  bounded by a record budget (backpressure: workers wait)
               the caller's ``async for``  commits each page part to the checkpoint:
                                          once pulled past (``commits="auto"``), or when
                                          the caller says it is durable (``"manual"``)
 
-The work is a list of units (:class:`~truto_stream.unit.Unit`; today one per integrated
-account); the checkpoint keeps each unit's page in progress and how many of its records
-were delivered, so a resume skips exactly those.
+The work is a :class:`~truto_stream.plan.Plan`: a list of units
+(:class:`~truto_stream.unit.Unit`: one per account, or one per (account, day) for an
+integration that takes ``date``), each with the page size chosen for its integration,
+computed before the first unified request. The checkpoint keeps each unit's page in
+progress and how many of its records were delivered, so a resume skips exactly those.
 
 Fairness comes from the hand-off: when the buffer is full, waiting workers are admitted
 in arrival order, so one huge account cannot starve the others.
@@ -24,9 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import hashlib
 import time
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -40,14 +44,20 @@ from truto_stream._decode import Framing
 from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
+from truto_stream.accounts import AccountQuery, Accounts
 from truto_stream.checkpoint import Checkpoint, UnitProgress
 from truto_stream.errors import ConfigurationError, TrutoError
 from truto_stream.page import Mode, Page
-from truto_stream.unit import Unit
+from truto_stream.plan.dates import Dates
+from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT, RateCeiling
+from truto_stream.plan.model import Plan
+from truto_stream.plan.planner import PlanRequest, check, make_plan
+from truto_stream.unit import Unit, unit_key
 
 __all__ = [
     "AccountQuery",
     "AccountReport",
+    "Batch",
     "Sweep",
     "SweepItem",
     "SweepReport",
@@ -71,31 +81,6 @@ def sweep_key(
 
 
 @dataclass(frozen=True)
-class AccountQuery:
-    """Which integrated accounts to discover (``GET /integrated-account`` filters).
-
-    With ``status=None`` every account is listed and the ones that are not active (or are
-    blocked) are reported as skipped, with the reason.
-    """
-
-    tenant_id: str | None = None
-    integration: str | None = None
-    status: str | None = None
-
-    def request(self, params: Mapping[str, Any] | None = None) -> ListRequest:
-        """The ``GET /integrated-account`` list for these filters (plus ``params``)."""
-        query = dict(params or {})
-        for key, value in (
-            ("tenant_id", self.tenant_id),
-            ("integration.name", self.integration),
-            ("status", self.status),
-        ):
-            if value is not None:
-                query[key] = value
-        return ListRequest("/integrated-account", query, None)
-
-
-@dataclass(frozen=True)
 class SweepItem:
     """One record of a sweep, with the account and the page part it came from."""
 
@@ -103,6 +88,38 @@ class SweepItem:
     record: dict[str, Any]
     page: Page
     unit: Unit | None = None
+
+    @property
+    def date(self) -> str | None:
+        """The day the record describes (its unit's date; None when undated)."""
+        return self.unit.date if self.unit is not None else None
+
+
+class Batch(tuple[str, list[dict[str, Any]]]):
+    """``(account_id, records)`` from one page part, and the :attr:`unit` they belong to.
+
+    Unpacks as the pair (``for account_id, records in sweep.batches()``); ``unit.date``
+    (also :attr:`date`) is the day the records describe.
+    """
+
+    unit: Unit
+
+    def __new__(cls, account_id: str, records: list[dict[str, Any]], unit: Unit) -> Batch:
+        batch = super().__new__(cls, (account_id, records))
+        batch.unit = unit
+        return batch
+
+    @property
+    def account_id(self) -> str:
+        return self[0]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self[1]
+
+    @property
+    def date(self) -> str | None:
+        return self.unit.date
 
 
 @dataclass
@@ -116,6 +133,7 @@ class AccountReport:
     unit: ``unit_key`` and ``date`` say which (with a unit per account, the key is the id).
     ``resumed_skip`` records of the page at ``resumed_from`` were skipped on resume;
     ``duplicates_possible`` counts records delivered again because that page had changed.
+    ``tenant_id`` and ``integration`` are known when the plan knows the account.
     """
 
     account_id: str
@@ -136,6 +154,8 @@ class AccountReport:
     date: str | None = None
     resumed_skip: int = 0
     duplicates_possible: int = 0
+    tenant_id: str | None = None
+    integration: str | None = None
 
 
 @dataclass
@@ -145,13 +165,19 @@ class SweepReport:
     ``discovery`` counts the walk of ``GET /integrated-account`` (when the accounts are
     discovered); ``retry_after_over_cap`` is the longest ``Retry-After`` asked beyond
     ``RetryPolicy.max_retry_after`` anywhere in the sweep, discovery included (whose
-    429s pause the whole token): the client waited only ``max_retry_after``.
+    429s pause the whole token): the client waited only ``max_retry_after``. ``discovery``
+    counts every request of the plan (account listing, lookups, query schemas);
+    ``warnings`` are the plan's (discovery that matched nothing, a ``limit`` clamped ...);
+    ``plan`` is the plan itself (:meth:`Plan.to_dict`), once made.
+    ``started_at`` and ``finished_at`` are unix times (ISO 8601 in :meth:`to_dict`).
     """
 
     accounts: dict[str, AccountReport] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     discovery: WalkStats = field(default_factory=WalkStats)
+    warnings: list[str] = field(default_factory=list)
+    plan: dict[str, Any] | None = None
 
     @property
     def retry_after_over_cap(self) -> float | None:
@@ -188,14 +214,23 @@ class SweepReport:
         }
         states = {s: self.count(s) for s in ("done", "failed", "skipped", "pending", "running")}
         return {
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(self.finished_at),
             "totals": totals,
             "states": states,
             "retry_after_over_cap": self.retry_after_over_cap,
             "discovery": asdict(self.discovery),
+            "warnings": list(self.warnings),
+            "plan": self.plan,
             "accounts": [asdict(report) for report in self.accounts.values()],
         }
+
+
+def iso_time(t: float | None) -> str | None:
+    """Unix time as ISO 8601 UTC to the millisecond: ``2026-11-29T01:40:00.123Z``."""
+    if t is None:
+        return None
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class _RecordGate:
@@ -254,6 +289,19 @@ class _Skipped:
 _Event = _Part | _UnitFinished | _Skipped
 
 
+#: The states a finished unit has in a checkpoint (a rerun does not fetch it again).
+_ENDED = ("done", "skipped")
+
+
+def _ceiling(runtime: Runtime) -> RateCeiling:
+    """The rate limits a plan's time floor is computed for: the client's (Truto's if off)."""
+    limiter = runtime.fetcher.limiter
+    if limiter is None:
+        return RateCeiling()
+    budget = limiter.budget
+    return RateCeiling(budget.token.limit, budget.account_limit, budget.window)
+
+
 def _fold(report: AccountReport, stats: WalkStats, started: float) -> None:
     """Copy a walk's counters into its unit's report (each unit is walked once)."""
     report.pages = stats.pages
@@ -275,24 +323,6 @@ def _after(progress: UnitProgress, page: Page) -> UnitProgress:
         return after.ended("done") if page.next_cursor is None else after
     last = record_key(page.records[-1])
     return progress.after_part(page.cursor, page.offset + count, last, count)
-
-
-def _accounts(accounts: AccountQuery | Iterable[str]) -> AccountQuery | list[str]:
-    """The accounts to sweep: a query, or ids (a single string is one id, not its letters)."""
-    if isinstance(accounts, AccountQuery):
-        return accounts
-    if isinstance(accounts, str):
-        accounts = [accounts]
-    elif isinstance(accounts, bytes | bytearray | Mapping) or not isinstance(accounts, Iterable):
-        raise ConfigurationError(
-            "accounts must be an AccountQuery, an account id or an iterable of account ids, "
-            f"not {type(accounts).__name__}"
-        )
-    ids = list(accounts)
-    for account_id in ids:
-        if not isinstance(account_id, str) or not account_id:
-            raise ConfigurationError(f"account ids are non-empty strings, not {account_id!r}")
-    return ids
 
 
 def _split(page: Page, most: int) -> list[Page]:
@@ -324,6 +354,10 @@ class Sweep:
     it (``commits="auto"``: at least once across a crash), or once the caller says so with
     :meth:`commit` (``commits="manual"``: a sink that stores what :meth:`commit` hands it
     and resumes from :attr:`sink_position` gets every record exactly once).
+
+    The sweep runs a :class:`~truto_stream.plan.Plan`: given (``plan=``, from
+    ``client.plan(...)``), or made when the sweep opens from ``accounts``, ``params``,
+    ``dates`` (:attr:`plan` once made).
     """
 
     def __init__(
@@ -332,8 +366,12 @@ class Sweep:
         model: str,
         resource: str,
         *,
-        accounts: AccountQuery | Iterable[str],
+        accounts: Accounts | None = None,
         params: Mapping[str, Any] | None = None,
+        dates: Dates | None = None,
+        today: str | dt.date | None = None,
+        plan: Plan | None = None,
+        assume_records: int = DEFAULT_RECORDS_PER_UNIT,
         mode: Mode = "paged",
         framing: Framing | str | None = None,
         concurrency: int = 64,
@@ -354,9 +392,46 @@ class Sweep:
         self._runtime = runtime
         self._model = model
         self._resource = resource
-        self._accounts = _accounts(accounts)
         self._params = dict(params or {})
         self._mode: Mode = mode
+        self._base_params = dict(self._params)
+        self._plan = plan
+        self._planned = anyio.Event()
+        self._request: PlanRequest | None = None
+        if plan is None:
+            if accounts is None:
+                raise ConfigurationError("sweep needs accounts= (or a plan=)")
+            self._request = check(
+                model,
+                resource,
+                accounts=accounts,
+                params=params,
+                mode=mode,
+                dates=dates,
+                today=today,
+                assume_records=assume_records,
+                ceiling=_ceiling(runtime),
+            )
+        elif accounts is not None or dates is not None or params is not None:
+            raise ConfigurationError("with plan=, accounts, dates and params come from the plan")
+        elif (plan.model, plan.resource, plan.mode) != (model, resource, mode):
+            raise ConfigurationError(
+                f"the plan is for {plan.model}/{plan.resource} ({plan.mode}), "
+                f"not {model}/{resource} ({mode})"
+            )
+        else:
+            self._params = dict(plan.params)
+            self._set_plan(plan)
+        # What the sweep covers, for its log line: the query, or the accounts given.
+        self._accounts: AccountQuery | list[Any] = (
+            accounts
+            if isinstance(accounts, AccountQuery)
+            else list(self._request.source.given)
+            if self._request is not None
+            else [a.account_id for a in plan.accounts]
+            if plan is not None
+            else []
+        )
         self._framing = Framing(framing) if isinstance(framing, str) else framing
         self._concurrency = concurrency
         self._checkpoint_arg = checkpoint
@@ -387,6 +462,38 @@ class Sweep:
         for key, (stats, started) in self._live.items():
             _fold(self._report.accounts[key], stats, started)
         return self._report
+
+    @property
+    def plan(self) -> Plan | None:
+        """The plan the sweep runs (None until it is made, once the sweep is open)."""
+        return self._plan
+
+    async def wait_plan(self) -> Plan:
+        """Wait until the plan is made (it never is when planning fails) and return it."""
+        await self._planned.wait()
+        assert self._plan is not None
+        return self._plan
+
+    @property
+    def dated(self) -> bool:
+        """Whether the sweep covers dates (``dates=``): units per (account, day)."""
+        if self._plan is not None:
+            return self._plan.dates is not None
+        return self._request is not None and self._request.dates is not None
+
+    @property
+    def budget_waiting(self) -> tuple[int, int]:
+        """Requests waiting on the rate budget now: ``(per-token, per-account)``."""
+        limiter = self._runtime.fetcher.limiter
+        return limiter.waiting if limiter is not None else (0, 0)
+
+    def _set_plan(self, plan: Plan) -> None:
+        self._plan = plan
+        # The sweep's own parameters, as the plan kept them (limit is set per unit).
+        self._base_params = dict(plan.params)
+        self._report.warnings = list(plan.warnings)
+        self._report.plan = plan.to_dict()
+        self._planned.set()
 
     @property
     def peak_buffered_records(self) -> int:
@@ -494,6 +601,11 @@ class Sweep:
 
     async def pages(self) -> AsyncGenerator[Page, None]:
         """Yield page parts from every unit, interleaved as they arrive."""
+        async with contextlib.aclosing(self._parts()) as parts:
+            async for _, page in parts:
+                yield page
+
+    async def _parts(self) -> AsyncGenerator[tuple[Unit, Page], None]:
         if self._producer is None:
             raise ConfigurationError("open the sweep first: `async with client.sweep(...)`")
         if self._iterating:
@@ -506,7 +618,7 @@ class Sweep:
                 page = event.page
                 if manual:
                     self._handing(event.unit, page)
-                yield page
+                yield event.unit, page
                 # The caller asked for more: it has pulled past this part.
                 self._gate.release(len(page.records))
                 self._consumed(event.unit, page, record=not manual)
@@ -515,23 +627,26 @@ class Sweep:
             else:
                 self._finished(event)
 
-    async def batches(self) -> AsyncGenerator[tuple[str, list[dict[str, Any]]], None]:
-        """Yield ``(account_id, records)`` batches: the cheapest way to consume a sweep."""
-        async with contextlib.aclosing(self.pages()) as pages:
-            async for page in pages:
+    async def batches(self) -> AsyncGenerator[Batch, None]:
+        """Yield ``(account_id, records)`` batches: the cheapest way to consume a sweep.
+
+        Each is a :class:`Batch`: ``batch.unit`` (and ``batch.date``) say which unit.
+        """
+        async with contextlib.aclosing(self._parts()) as parts:
+            async for unit, page in parts:
                 if page.records:
-                    yield page.account_id or "", page.records
+                    yield Batch(unit.account_id, page.records, unit)
 
     async def _items(self) -> AsyncGenerator[SweepItem, None]:
         if self._commits == "manual":
             # commit() covers whole parts; record by record, a caller cannot tell where
             # one ends.
             raise ConfigurationError("with commits='manual', iterate pages() or batches()")
-        async with contextlib.aclosing(self.pages()) as pages:
-            async for page in pages:
-                account = page.account_id or ""
+        async with contextlib.aclosing(self._parts()) as parts:
+            async for unit, page in parts:
+                account = unit.account_id
                 for record in page.records:
-                    yield SweepItem(account, record, page)
+                    yield SweepItem(account, record, page, unit)
 
     def __aiter__(self) -> AsyncGenerator[SweepItem, None]:
         if self._producer is not None:
@@ -555,7 +670,11 @@ class Sweep:
         report = self._report.accounts.get(unit.key)
         if report is None:
             report = self._report.accounts[unit.key] = AccountReport(
-                unit.account_id, unit_key=unit.key, date=unit.date
+                unit.account_id,
+                unit_key=unit.key,
+                date=unit.date,
+                tenant_id=unit.tenant_id,
+                integration=unit.integration,
             )
         return report
 
@@ -622,7 +741,7 @@ class Sweep:
                     background.start_soon(self._checkpoint.run_flusher)
                 work_send, work_receive = anyio.create_memory_object_stream[Unit](self._concurrency)
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._discover, work_send, send.clone())
+                    tg.start_soon(self._feed, work_send, send.clone())
                     for _ in range(self._concurrency):
                         tg.start_soon(self._worker, work_receive.clone(), send.clone())
                     work_receive.close()
@@ -630,42 +749,56 @@ class Sweep:
         finally:
             self._report.finished_at = time.time()
 
-    async def _discover(
+    async def _feed(
         self, work: MemoryObjectSendStream[Unit], events: MemoryObjectSendStream[_Event]
     ) -> None:
+        """Make the plan (unless given), then hand its units to the workers."""
         async with work, events:
-            if not isinstance(self._accounts, AccountQuery):
-                for account_id in dict.fromkeys(self._accounts):
-                    await self._offer(Unit.of(account_id), work)
-                return
-            request = self._accounts.request()
-            stats = self._report.discovery
-            async with contextlib.aclosing(self._runtime.walk(request, stats=stats)) as pages:
-                async for page in pages:
-                    for account in page.records:
-                        await self._discovered(account, work, events)
+            plan = self._plan
+            if plan is None:
+                assert self._request is not None
+                plan = await make_plan(
+                    self._runtime,
+                    self._request,
+                    finished=self._finished_account if self._checkpoint is not None else None,
+                    stats=self._report.discovery,
+                )
+                self._set_plan(plan)
+            for skipped in plan.skipped:
+                unit = Unit.of(
+                    skipped.account_id,
+                    integration=skipped.integration,
+                    tenant_id=skipped.tenant_id,
+                )
+                self._unit_report(unit)
+                events.send_nowait(_Skipped(unit, skipped.reason))
+            for account_id in plan.finished:
+                self._report_finished(account_id, plan.dates)
+            for unit in plan.units():
+                await self._offer(unit, work)
 
-    async def _discovered(
-        self,
-        account: Mapping[str, Any],
-        work: MemoryObjectSendStream[Unit],
-        events: MemoryObjectSendStream[_Event],
-    ) -> None:
-        integration = account.get("integration")
-        unit = Unit.of(
-            str(account["id"]),
-            integration=integration.get("name") if isinstance(integration, Mapping) else None,
-            tenant_id=account.get("tenant_id"),
-        )
-        status = account.get("status")
-        if status != "active":
-            self._unit_report(unit)
-            events.send_nowait(_Skipped(unit, f"account status is {status!r}"))
-        elif account.get("is_blocked"):
-            self._unit_report(unit)
-            events.send_nowait(_Skipped(unit, "account is blocked"))
-        else:
-            await self._offer(unit, work)
+    def _unit_keys(self, account_id: str, dates: tuple[str, ...] | None) -> list[str]:
+        """The keys an account's units may have: undated, or one per day."""
+        return [account_id, *(unit_key(account_id, date=d) for d in dates or ())]
+
+    def _finished_account(self, account_id: str) -> bool:
+        """Does the checkpoint hold every unit of this account (as planned) as finished?"""
+        assert self._checkpoint is not None and self._request is not None
+        dates = self._request.dates
+        keys = self._unit_keys(account_id, dates)
+        done = [(p := self._checkpoint.get(k)) is not None and p.state in _ENDED for k in keys]
+        return done[0] or (dates is not None and all(done[1:]))
+
+    def _report_finished(self, account_id: str, dates: tuple[str, ...] | None) -> None:
+        """Report the units of an account the checkpoint had finished (not planned again)."""
+        assert self._checkpoint is not None
+        for key in self._unit_keys(account_id, dates):
+            progress = self._checkpoint.get(key)
+            if progress is not None:
+                report = self._unit_report(Unit(key, account_id, progress.date))
+                report.state = "done" if progress.state == "done" else "skipped"
+                report.error = progress.error
+                report.note = "finished in an earlier run (checkpoint)"
 
     async def _offer(self, unit: Unit, work: MemoryObjectSendStream[Unit]) -> None:
         report = self._unit_report(unit)
@@ -697,7 +830,7 @@ class Sweep:
             self._model,
             self._resource,
             account_id=unit.account_id,
-            params=unit.query(self._params),
+            params=unit.query(self._base_params),
             mode=self._mode,
             framing=self._framing,
             max_pages=self._max_pages,

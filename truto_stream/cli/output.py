@@ -226,12 +226,14 @@ def open_output(
     resource: str,
     resume: Resume | None = None,
     row_group_rows: int | None = None,
+    dated: bool = False,
 ) -> Output:
     """Open ``output`` (``None`` or ``-`` for stdout) for ``fmt`` records of a resource.
 
     ``resume`` is what the sweep's checkpoint says about earlier runs: the output then
     continues the file they left (see the module docstring). Raises :class:`UsageError`
-    for an unusable destination or one that does not match the checkpoint.
+    for an unusable destination or one that does not match the checkpoint. ``dated``: the
+    records carry a ``date`` column (a sweep over dates).
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -243,7 +245,7 @@ def open_output(
         except ImportError as exc:
             raise UsageError(str(exc)) from None
     typed = known_model(model, resource)
-    columns = model_columns(typed) if typed is not None else None
+    columns = model_columns(typed, dated=dated) if typed is not None else None
     if output is None or output == "-":
         stdout = sys.stdout.buffer
         inline = stat.S_ISREG(os.fstat(stdout.fileno()).st_mode)  # `> file` is a file too

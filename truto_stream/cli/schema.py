@@ -13,10 +13,13 @@ from typing import Any, Final, get_type_hints
 
 from truto_stream.models import User
 
-__all__ = ["ACCOUNT_COLUMN", "JSON_COLUMNS", "known_model", "model_columns"]
+__all__ = ["ACCOUNT_COLUMN", "DATE_COLUMN", "JSON_COLUMNS", "known_model", "model_columns"]
 
 #: The column the command adds to every record.
 ACCOUNT_COLUMN: Final = "integrated_account_id"
+#: The column a sweep over dates adds to every record: the day it describes (null for an
+#: integration without dates, swept once).
+DATE_COLUMN: Final = "date"
 
 #: Fields whose shape differs per vendor: kept as JSON text in tabular outputs.
 JSON_COLUMNS: Final = frozenset({"remote_data"})
@@ -29,7 +32,8 @@ def known_model(model: str, resource: str) -> type[Any] | None:
     return _MODELS.get((model, resource))
 
 
-def model_columns(typed_dict: type[Any]) -> dict[str, Any]:
-    """``{column: annotation}`` for a TypedDict, with the account column first."""
+def model_columns(typed_dict: type[Any], *, dated: bool = False) -> dict[str, Any]:
+    """``{column: annotation}`` for a TypedDict, with the account column first (then the
+    date column, for a sweep over dates)."""
     hints = get_type_hints(typed_dict)
-    return {ACCOUNT_COLUMN: str, **hints}
+    return {ACCOUNT_COLUMN: str, **({DATE_COLUMN: str} if dated else {}), **hints}

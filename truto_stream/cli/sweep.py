@@ -36,10 +36,13 @@ from truto_stream.cli.common import (
     resolve_token,
     usage_exit,
 )
+from truto_stream.cli.dryrun import run_dry_run
 from truto_stream.cli.output import FORMATS
+from truto_stream.cli.params import ParamError, add_plan_args, parse_date_args
 from truto_stream.cli.progress import PROGRESS_MODES
 from truto_stream.cli.runner import run_command
 from truto_stream.cli.sweep_run import run_sweep
+from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT
 from truto_stream.sweep import AccountQuery
 
 __all__ = ["SweepOptions", "build_parser", "main", "run_sweep"]
@@ -66,6 +69,10 @@ class SweepOptions:
     progress: str = "auto"
     quiet: bool = False
     row_group_rows: int | None = None
+    dates: tuple[str, ...] | None = None
+    today: str | None = None
+    assume_records: int = DEFAULT_RECORDS_PER_UNIT
+    dry_run: bool = False
 
     def __repr__(self) -> str:  # the token stays out of any repr
         return f"SweepOptions({self.model}/{self.resource}, base_url={self.base_url!r})"
@@ -94,6 +101,7 @@ def build_parser() -> CliParser:
         help="discover accounts with this status (default: all; not active ones are skipped)",
     )
     add_param_args(parser)
+    add_plan_args(parser)
     parser.add_argument(
         "--concurrency", type=int, default=64, metavar="N", help="accounts at once (default 64)"
     )
@@ -138,6 +146,12 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         raise UsageError("--concurrency must be at least 1")
     if args.row_group_rows is not None and args.row_group_rows < 1:
         raise UsageError("--row-group-rows must be at least 1")
+    if args.assume_records < 0:
+        raise UsageError("--assume-records must be at least 0")
+    try:
+        dates = parse_date_args(args.date, today=args.today)
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
     return SweepOptions(
         model=model,
         resource=resource,
@@ -156,6 +170,10 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         progress=args.progress,
         quiet=args.quiet,
         row_group_rows=args.row_group_rows,
+        dates=dates,
+        today=args.today,
+        assume_records=args.assume_records,
+        dry_run=args.dry_run,
     )
 
 
@@ -166,4 +184,6 @@ def main(argv: Sequence[str]) -> int:
         options = options_from_args(parser.parse_args(list(argv)))
     except UsageError as exc:
         return usage_exit(parser, exc)
+    if options.dry_run:
+        return run_command(lambda _: run_dry_run(options))
     return run_command(lambda interrupted: run_sweep(options, interrupted))

@@ -27,6 +27,7 @@ from truto_stream.cli.preflight import check_destination
 from truto_stream.cli.progress import Progress, RichProgress, make_progress
 from truto_stream.cli.report import write_report
 from truto_stream.cli.runner import Interrupted
+from truto_stream.cli.schema import DATE_COLUMN
 from truto_stream.cli.summary import print_failures, print_summary
 from truto_stream.client import Client
 from truto_stream.errors import ConfigurationError, StorageError, TrutoError
@@ -187,6 +188,7 @@ async def _open(options: SweepOptions, client: Client, locks: list[RunLock]) -> 
             resource=options.resource,
             resume=resume,
             row_group_rows=options.row_group_rows,
+            dated=options.dates is not None,
         )
     except BaseException:
         if checkpoint is not None:
@@ -213,6 +215,9 @@ async def _execute(
                 options.resource,
                 accounts=options.accounts if options.accounts else options.query,
                 params=options.params,
+                dates=options.dates,
+                today=options.today,
+                assume_records=options.assume_records,
                 mode=_mode(options),
                 concurrency=options.concurrency,
                 checkpoint=prepared.checkpoint,
@@ -247,7 +252,7 @@ async def _drain_with_progress(
     """Drain the sweep into the output while the progress display runs beside it."""
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(progress.run, sweep.report)
+            tg.start_soon(progress.run, sweep)
             await _drain(sweep, output, commit, outcome)
             tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
@@ -258,9 +263,19 @@ async def _drain_with_progress(
 async def _drain(
     sweep: Sweep, output: Output, commit: Callable[[Any], None] | None, outcome: _Outcome
 ) -> None:
-    """Write every batch; once the output holds it durably, the sweep commits it."""
+    """Write every batch; once the output holds it durably, the sweep commits it.
+
+    In a sweep over dates each record gets the day it describes (``date``: its unit's;
+    null for an integration without dates, swept once).
+    """
+    dated = sweep.dated
     async with contextlib.aclosing(sweep.batches()) as stream:
-        async for account_id, records in stream:
+        async for batch in stream:
+            account_id, records = batch
+            if dated:
+                day = batch.unit.date
+                for record in records:
+                    record[DATE_COLUMN] = day
             outcome.unwritten = True
             await output.write(account_id, records)  # a cancellation may stop it before
             outcome.unwritten = False

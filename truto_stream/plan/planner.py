@@ -9,10 +9,11 @@ assembles the :class:`~truto_stream.plan.model.Plan`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from truto_stream._fetch import WalkStats
 from truto_stream._runtime import Runtime
 from truto_stream.accounts import AccountQuery, Accounts
 from truto_stream.errors import ConfigurationError
@@ -81,9 +82,17 @@ def check(
 
 
 async def make_plan(
-    runtime: Runtime, request: PlanRequest, *, finished: Finished | None = None
+    runtime: Runtime,
+    request: PlanRequest,
+    *,
+    finished: Finished | None = None,
+    stats: WalkStats | None = None,
 ) -> Plan:
-    """Resolve the accounts and capabilities of ``request`` and assemble its plan."""
+    """Resolve the accounts and capabilities of ``request`` and assemble its plan.
+
+    ``finished`` says which accounts given by id a checkpoint has finished (they are not
+    looked up); ``stats`` counts the plan's requests.
+    """
     lookup = needs_lookup(
         request.model,
         request.resource,
@@ -91,7 +100,13 @@ async def make_plan(
         requested_limit=requested_limit(request.params),
     )
     resolved = await resolve(
-        runtime, request.model, request.resource, request.source, lookup=lookup, finished=finished
+        runtime,
+        request.model,
+        request.resource,
+        request.source,
+        lookup=lookup,
+        finished=finished,
+        stats=stats,
     )
     return assemble(
         request.model,
@@ -114,15 +129,21 @@ def _today(today: str | dt.date | None) -> dt.date | None:
 
 
 def _source(accounts: Accounts) -> AccountSource:
+    """Where the accounts come from (a single id string is one account, not its letters)."""
     if isinstance(accounts, AccountQuery):
         return AccountSource(discovery=accounts.request(), integration_filter=accounts.integration)
     if isinstance(accounts, str):
         accounts = [accounts]
+    elif isinstance(accounts, bytes | bytearray | Mapping) or not isinstance(accounts, Iterable):
+        raise ConfigurationError(
+            "accounts must be an AccountQuery, an account id or an iterable of account ids "
+            f"(or of account objects), not {type(accounts).__name__}"
+        )
     given: Sequence[Any] = list(accounts)
     for item in given:
         if isinstance(item, Mapping):
-            if "id" not in item:
-                raise ConfigurationError("an account given as a mapping needs its 'id'")
+            if not isinstance(item.get("id"), str) or not item["id"]:
+                raise ConfigurationError("an account object needs its 'id' (a non-empty string)")
         elif not isinstance(item, str) or not item:
-            raise ConfigurationError(f"accounts must be ids or account mappings, got {item!r}")
+            raise ConfigurationError(f"account ids are non-empty strings, not {item!r}")
     return AccountSource(given=tuple(given))

@@ -3,11 +3,14 @@
 - Discovered accounts (``GET /integrated-account`` with filters) come with their
   integration and tenant; those not ``active``, or blocked, are skipped with the reason.
 - Accounts given by id are looked up (``GET /integrated-account/{id}``, a few at a time,
-  under the token budget) only when the plan depends on their integration: when dates are
-  asked for, when no ``limit`` is given (the largest page is chosen per integration), or
-  when the given ``limit`` is outside some integration's bounds. An account the checkpoint
-  has finished is not looked up again. Accounts given as mappings (what
-  ``client.integrated_accounts()`` yields) are never looked up.
+  under the token budget) only when the sweep would go wrong without their integration:
+  when dates are asked for (does it take ``date``?), or when the given ``limit`` is
+  outside some integration's bounds (it must be clamped). Otherwise they are swept with
+  the parameters as given (the endpoint's default page unless ``limit`` is set): a lookup
+  costs a request per account, as much as a small account's whole sweep. An account the
+  checkpoint has finished is not looked up again. Accounts given as mappings (what
+  ``client.integrated_accounts()`` yields) carry their integration: they get the largest
+  page, like discovered ones.
 - Each integration's query schema is read once per plan from
   ``GET /unified/{model}/{resource}/{integration}/meta/list``; when Truto does not serve a
   usable one, the built-in table stands in (:mod:`truto_stream.plan.capabilities`).
@@ -57,9 +60,11 @@ class AccountSource:
 
 
 def needs_lookup(model: str, resource: str, *, dates: bool, requested_limit: int | None) -> bool:
-    """Whether accounts given by id must be looked up for the plan to be right."""
-    if dates or requested_limit is None:
+    """Whether accounts given by id must be looked up for the sweep to be right."""
+    if dates:
         return True
+    if requested_limit is None:
+        return False
     table = BUILTIN.get((model, resource), {})
     return any(
         cap.limit is not None and not cap.limit.minimum <= requested_limit <= cap.limit.maximum
@@ -75,9 +80,14 @@ async def resolve(
     *,
     lookup: bool,
     finished: Finished | None = None,
+    stats: WalkStats | None = None,
 ) -> Resolved:
-    """Accounts, skips and capabilities for a plan (see the module docstring)."""
-    stats = WalkStats()
+    """Accounts, skips and capabilities for a plan (see the module docstring).
+
+    ``stats`` counts the requests made (planning_requests is their number).
+    """
+    stats = stats if stats is not None else WalkStats()
+    before = stats.requests
     warnings = _filter_warnings(model, resource, source.integration_filter)
     skipped: list[SkippedAccount] = []
     finished_ids: list[str] = []
@@ -102,7 +112,7 @@ async def resolve(
         schemas=schemas,
         warnings=warnings,
         finished=tuple(finished_ids),
-        planning_requests=stats.requests,
+        planning_requests=stats.requests - before,
     )
 
 
