@@ -397,6 +397,22 @@ class Sweep:
         self._base_params = dict(self._params)
         self._plan = plan
         self._planned = anyio.Event()
+        self._framing = Framing(framing) if isinstance(framing, str) else framing
+        self._concurrency = concurrency
+        self._checkpoint_arg = checkpoint
+        self._commits: Commits = commits
+        self._on_error = on_error
+        self._max_pages = max_pages
+        self._gate = _RecordGate(buffer_records)
+        self._checkpoint: Checkpoint | None = None
+        self._producer: Producer[_Event] | None = None
+        self._iterating = False
+        # commits="manual": what was handed out since the last commit(), per unit.
+        self._handed: dict[str, UnitProgress] = {}
+        self._closed = False
+        self._report = SweepReport()
+        # Walks in progress: their counters are folded into the report when it is read.
+        self._live: dict[str, tuple[WalkStats, float]] = {}
         self._request: PlanRequest | None = None
         if plan is None:
             if accounts is None:
@@ -432,22 +448,6 @@ class Sweep:
             if plan is not None
             else []
         )
-        self._framing = Framing(framing) if isinstance(framing, str) else framing
-        self._concurrency = concurrency
-        self._checkpoint_arg = checkpoint
-        self._commits: Commits = commits
-        self._on_error = on_error
-        self._max_pages = max_pages
-        self._gate = _RecordGate(buffer_records)
-        self._checkpoint: Checkpoint | None = None
-        self._producer: Producer[_Event] | None = None
-        self._iterating = False
-        # commits="manual": what was handed out since the last commit(), per unit.
-        self._handed: dict[str, UnitProgress] = {}
-        self._closed = False
-        self._report = SweepReport()
-        # Walks in progress: their counters are folded into the report when it is read.
-        self._live: dict[str, tuple[WalkStats, float]] = {}
 
     @property
     def sweep_key(self) -> str:
