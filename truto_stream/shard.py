@@ -41,6 +41,8 @@ class Shard:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     concurrency: int = 16
     checkpoint: str | None = None
+    dates: tuple[str, ...] | None = None
+    """Days to sweep (``YYYY-MM-DD``): each record then carries its ``date``."""
     token_env: str = "TRUTO_API_TOKEN"
     allow_insecure: bool = False
 
@@ -79,9 +81,10 @@ def run_shard(
     """Run ``shard`` on a private event loop in a thread; yield its record batches.
 
     Synchronous, for engines whose workers are plain functions. Each record gets
-    ``integrated_account_id`` added. Backpressure holds: at most ``queue_batches``
-    batches wait for the caller. The final :class:`SweepReport` is the generator's return
-    value. Closing the generator early stops the sweep.
+    ``integrated_account_id`` added (and ``date``, the day it describes, when the shard
+    has ``dates``; ``None`` for an integration swept once). Backpressure holds: at most
+    ``queue_batches`` batches wait for the caller. The final :class:`SweepReport` is the
+    generator's return value. Closing the generator early stops the sweep.
     """
     token = token if token is not None else os.environ.get(shard.token_env)
     if not token:
@@ -105,10 +108,15 @@ def run_shard(
                 mode=shard.mode,
                 concurrency=shard.concurrency,
                 checkpoint=shard.checkpoint,
+                dates=shard.dates,
             ) as running:
-                async for account_id, records in running.batches():
+                async for batch in running.batches():
+                    account_id, records = batch
                     for record in records:
                         record["integrated_account_id"] = account_id
+                    if shard.dates is not None:
+                        for record in records:
+                            record["date"] = batch.date
                     # Blocks a worker thread while the caller is behind; the caller's
                     # cleanup drains the queue, so this never blocks forever.
                     await anyio.to_thread.run_sync(batches.put, records)
