@@ -85,7 +85,7 @@ async def test_a_week_of_a_mixed_sweep_under_the_limits(emulator: Any) -> None:
 
 async def test_the_dry_run_estimate_and_time_floor_hold() -> None:
     # Every account holds 1,000 users, so the estimate's assumption is the truth. The token
-    # budget binds: 68 small requests at 20 per 1 s window take at least 3 s. (Small pages:
+    # budget binds: 68 small requests at 20 per 1.5 s window take at least 4.5 s. (Small pages:
     # the time must be the limits', not the emulator's rendering on a busy machine.)
     accounts = (
         *(AccountSpec(integration="claude", tenant_id="t", users=1_000) for _ in range(2)),
@@ -93,8 +93,8 @@ async def test_the_dry_run_estimate_and_time_floor_hold() -> None:
         *(AccountSpec(integration="cursor", tenant_id="t", users=1_000) for _ in range(2)),
     )
     config = EmulatorConfig(tokens=(TOKEN,), seed=4, accounts=accounts, today=TODAY,
-                            token_limit=20, account_limit=50, rate_window_s=1.0)  # fmt: skip
-    limits = RateLimits(token_limit=20, account_limit=50, window=1.0)
+                            token_limit=20, account_limit=50, rate_window_s=1.5)  # fmt: skip
+    limits = RateLimits(token_limit=20, account_limit=50, window=1.5)
     days = DateRange("2026-07-10", "2026-07-12")
     params = {"truto_ignore_remote_data": True}
     with EmulatorProcess(config) as emu:
@@ -105,8 +105,8 @@ async def test_the_dry_run_estimate_and_time_floor_hold() -> None:
         assert before["requests"]["by_query"] == []  # no unified list request
         est = plan.estimate
         assert est.requests == 2 * 3 * 1 + 6 * 10 + 2 * 1
-        assert est.floor_s == pytest.approx(3.0)
-        assert "at least 3 s at the client's rate limits" in render_plan(plan)
+        assert est.floor_s == pytest.approx(4.5)
+        assert "at least 5 s at the client's rate limits" in render_plan(plan)
         await warm_up(emu.url, plan, params)  # the emulator renders its first pages slowly
         await stats_of(emu.url, reset=True)
         # A fresh client and fresh windows: the sweep runs the plan as made, nothing else.
