@@ -57,7 +57,7 @@ async def test_dry_run_prints_the_plan_without_a_unified_request(
     report = tmp_path / "plan.json"
     result = await run_cli(
         "sweep", RESOURCE, "--base-url", emu.url, "--date", "last-3-days", "--today", TODAY,
-        "--dry-run", "--assume-records", "2500", "--report", str(report),
+        "--dry-run", "--assume-size", "2500", "--report", str(report),
     )  # fmt: skip
     assert result.code == 0, result.err
     text = result.stdout.decode()

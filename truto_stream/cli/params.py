@@ -99,7 +99,7 @@ def parse_date_args(specs: Iterable[str], *, today: str | None = None) -> tuple[
 
 
 def add_plan_args(parser: argparse.ArgumentParser) -> None:
-    """The sweep plan's options: ``--date``, ``--today``, ``--assume-records``, ``--dry-run``."""
+    """The sweep plan's options: ``--date``, ``--today``, ``--assume-size``, ``--dry-run``."""
     group = parser.add_argument_group("plan (dates, estimate, dry run)")
     group.add_argument(
         "--date",
@@ -117,7 +117,8 @@ def add_plan_args(parser: argparse.ArgumentParser) -> None:
         "today, UTC)",
     )
     group.add_argument(
-        "--assume-records",
+        "--assume-size",
+        dest="assume_records",
         type=int,
         default=DEFAULT_RECORDS_PER_UNIT,
         metavar="N",

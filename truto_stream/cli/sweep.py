@@ -147,7 +147,7 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
     if args.row_group_rows is not None and args.row_group_rows < 1:
         raise UsageError("--row-group-rows must be at least 1")
     if args.assume_records < 0:
-        raise UsageError("--assume-records must be at least 0")
+        raise UsageError("--assume-size must be at least 0")
     try:
         dates = parse_date_args(args.date, today=args.today)
     except ParamError as exc:

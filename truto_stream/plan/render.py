@@ -86,7 +86,7 @@ def _cost(est: Estimate) -> str:
 def _assumption(est: Estimate) -> str:
     return (
         f"(assuming {est.records_per_unit:,} records per unit: Truto does not say how many an "
-        "account holds; set it with assume_records= / --assume-records)"
+        "account holds; set it with assume_records= / --assume-size)"
     )
 
 
