@@ -18,6 +18,7 @@ from truto_stream._decode._scan import SUBTREES
 from truto_stream.errors import MalformedBody, TruncatedBody
 
 __all__ = [
+    "RESULT_FIRST",
     "Cut",
     "check_unique",
     "find_result_value",
@@ -28,7 +29,8 @@ __all__ = [
 
 _STRING_REST: Final = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
 _SCALAR: Final = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
-_RESULT_FIRST: Final = re.compile(rb'\{[ \t\r\n]*+"result"[ \t\r\n]*+:[ \t\r\n]*+')
+#: An envelope that starts with its ``result`` member (Truto's own shape).
+RESULT_FIRST: Final = re.compile(rb'\{[ \t\r\n]*+"result"[ \t\r\n]*+:[ \t\r\n]*+')
 #: Members that must appear at most once: which one a parser keeps is not defined.
 _UNIQUE: Final = ("result", "next_cursor")
 
@@ -37,7 +39,7 @@ class Cut(Exception):
     """The window ended before the token did (not an error of the document)."""
 
 
-def preview(data: bytes, limit: int = 40) -> str:
+def preview(data: bytes | bytearray, limit: int = 40) -> str:
     """A short, printable prefix of a body for error messages about its framing."""
     text = data[:limit].decode("utf-8", "replace")
     shown = "".join(c if c.isprintable() else "." for c in text)
@@ -150,11 +152,14 @@ def find_result_value(
     ``None`` when the head ends before the value's first byte. Raises
     :class:`MalformedBody` when the head is not the start of an envelope.
     """
+    quick = RESULT_FIRST.match(head)
+    if quick is not None and quick.end() < len(head):
+        return {}, quick.end()
     i = skip_bom_ws(head, 0)
     if i >= len(head):
         return None
     if head[i] != 0x7B:
-        raise MalformedBody(f"not a JSON object (starts with {preview(bytes(head[i : i + 40]))!r})")
+        raise MalformedBody(f"not a JSON object (starts with {preview(head[i : i + 40])!r})")
     members, saw_result, key_end = scan_object(head, i, complete=False, limits=limits)
     if not saw_result:
         if key_end is not None:  # the object closed without a result member

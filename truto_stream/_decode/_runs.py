@@ -85,10 +85,12 @@ class Runs:
         self._scanner: Scanner | None = None
         self._hint: bytes | None = None
         self._fast = not limits.exact_depth
+        self._unseen = False  # bytes arrived since the last guess
 
-    def feed(self, chunk: bytes | bytearray) -> list[Any]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Any]:
         """Add bytes; return the records they completed (feed no more once :attr:`done`)."""
         self._buf += chunk
+        self._unseen = True
         out: list[Any] = []
         while not self.done:
             if self._phase is _Phase.RUN:
@@ -153,14 +155,17 @@ class Runs:
         buf = self._buf
         scanner = self._scanner
         limit = self._limits.max_record_bytes
-        # A guess while the scan is under way only pays when the bytes it has not seen
-        # outweigh those it has (a short record's tail, then a new chunk); inside a record
-        # larger than a chunk, no guess is tried: each byte is then scanned once.
+        # A guess pays on bytes no guess has seen yet (what follows a cut was seen: the
+        # scan reads it), and while the scan is under way only when the bytes it has not
+        # seen outweigh those it has (a short record's tail, then a new chunk); inside a
+        # record larger than a chunk, no guess is tried: each byte is then scanned once.
         if (
             self._fast
+            and self._unseen
             and len(buf) <= limit  # then no record in it can be larger
             and (scanner is None or len(buf) >= 2 * (scanner.pos - self._at))
         ):
+            self._unseen = False
             taken = guess_run(
                 buf, self._open, self._close, self._depth, self._container, self._hint
             )
@@ -226,8 +231,10 @@ def guess_run(
     or None when no candidate decodes (more bytes are needed, or they are broken).
     """
     for end in _candidates(buf, container, hint):
+        with memoryview(buf) as view, view[:end] as run:
+            text = b"".join((open_, run, close))  # one copy
         try:
-            document = orjson.loads(open_ + buf[:end] + close)
+            document = orjson.loads(text)
         except orjson.JSONDecodeError:
             continue
         found = _unwrap(document, depth)

@@ -90,48 +90,59 @@ class BodyDecoder:
         """Add the body's next bytes; return the records they completed."""
         if self._inner is not None:
             return self._inner.feed(chunk)
-        self._head += chunk
-        framing = self._detect(complete=False)
-        return [] if framing is None else self._begin(framing)
+        if not chunk:
+            return []
+        head: bytes | bytearray = chunk  # usually the first chunk tells: no copy
+        if self._head:
+            self._head += chunk
+            head = self._head
+        if self._maybe_bom(head):
+            self._head = bytearray(head)
+            return []
+        if self._first_byte(head) >= len(head):  # only whitespace so far: nothing to keep
+            self._skipped += len(head)
+            self._head = bytearray()
+            return []
+        framing = self._detect(head, complete=False)
+        if framing is None:
+            if head is chunk:
+                self._head += chunk
+            return []
+        return self._begin(framing, head)
 
     def close(self) -> Decoded:
         """The body has ended: its last records and members (or the error it holds)."""
         records: list[Any] = []
         if self._inner is None:
-            framing = self._detect(complete=True)
+            if self._first_byte(self._head) >= len(self._head):
+                raise MalformedBody("empty body")
+            framing = self._detect(self._head, complete=True)
             assert framing is not None  # a complete body is decided, or refused
-            records = self._begin(framing)
+            records = self._begin(framing, self._head)
         assert self._inner is not None and self.framing is not None
         last, members = self._inner.close()
         return Decoded(self.framing, records + last, members, self.keyed)
 
-    def _detect(self, *, complete: bool) -> Framing | None:
-        head = self._head
-        if not self._skipped and len(head) < len(BOM) and BOM.startswith(head) and not complete:
-            return None  # maybe a byte-order mark cut short
-        start = self._first_byte(head)
-        if start >= len(head):  # nothing but whitespace so far
-            if complete:
-                raise MalformedBody("empty body")
-            self._skipped += len(head)
-            head.clear()
-            return None
+    def _maybe_bom(self, head: bytes | bytearray) -> bool:
+        """A byte-order mark cut short at the very start of the body."""
+        return not self._skipped and len(head) < len(BOM) and BOM.startswith(head)
+
+    def _detect(self, head: bytes | bytearray, *, complete: bool) -> Framing | None:
         if self.framing is not None:
             return self.framing
         if not complete and len(head) < 2 * self._tried:
             return None  # detect again once the head has doubled: linear however it trickles
         self._tried = len(head)
         decide = complete or len(head) > self._limits.max_metadata_bytes
-        return detect_framing(self._content_type, bytes(head), complete=complete, decide=decide)
+        return detect_framing(self._content_type, head, complete=complete, decide=decide)
 
-    def _first_byte(self, head: bytearray) -> int:
+    def _first_byte(self, head: bytes | bytearray) -> int:
         # A byte-order mark counts only at the very start of the body.
         return skip_ws(head, 0) if self._skipped else skip_bom_ws(head, 0)
 
-    def _begin(self, framing: Framing) -> list[Any]:
+    def _begin(self, framing: Framing, head: bytes | bytearray) -> list[Any]:
         sniffed = self.framing is None
         self.framing = framing
-        head = self._head
         start = self._first_byte(head)
         offset = self._skipped + start
         limits = self._limits
@@ -146,7 +157,7 @@ class BodyDecoder:
             inner = ValuesDecoder(limits, start=offset, single=not sniffed)
         self._inner = inner
         self._head = bytearray()
-        return inner.feed(bytes(head[start:]))
+        return inner.feed(head[start:] if start else head)
 
 
 def decode_body(

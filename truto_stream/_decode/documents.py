@@ -88,25 +88,28 @@ class EnvelopeDecoder:
 
     def feed(self, chunk: bytes | bytearray) -> list[Any]:
         if self._runs is not None:
-            records = self._runs.feed(chunk)
-            if self._runs.done:
-                self._begin_trailer(self._runs.rest, self._runs.end)
-            return records
+            return self._feed_runs(self._runs, chunk)
         if self._trailer is not None:
             self._trailer += chunk
             self._check_trailer()
             return []
         assert self._head is not None
-        self._head += chunk
+        head: bytes | bytearray = chunk  # usually the first chunk holds the head: no copy
+        if self._head:
+            self._head += chunk
+            head = self._head
         # Scan the head again only once it has doubled: linear however it trickles in.
-        if len(self._head) < 2 * self._tried:
+        if len(head) < 2 * self._tried:
             return []
-        return self._find_result(final=False)
+        records = self._find_result(head, final=False)
+        if self._head is not None and head is chunk:  # not found yet: keep what came
+            self._head += chunk
+        return records
 
     def close(self) -> tuple[list[Any], dict[str, Any]]:
         records: list[Any] = []
         if self._head is not None:
-            records = self._find_result(final=True)
+            records = self._find_result(self._head, final=True)
         if self._runs is not None:
             self._runs.truncated_verdict()
         assert self._trailer is not None
@@ -114,9 +117,7 @@ class EnvelopeDecoder:
         check_cursor(self._members)
         return records, self._members
 
-    def _find_result(self, *, final: bool) -> list[Any]:
-        head = self._head
-        assert head is not None
+    def _find_result(self, head: bytes | bytearray, *, final: bool) -> list[Any]:
         found = find_result_value(head, self._limits)
         self._tried = len(head)
         if found is not None and b"null".startswith(head[found[1] : found[1] + 4]):
@@ -143,7 +144,14 @@ class EnvelopeDecoder:
         self.keyed = value == 0x7B
         container = Container.OBJECT if self.keyed else Container.ARRAY
         self._runs = Runs(container, start=offset + 1, depth=2, limits=self._limits)
-        return self.feed(head[at + 1 :])
+        with memoryview(head) as view, view[at + 1 :] as rest:
+            return self._feed_runs(self._runs, rest)
+
+    def _feed_runs(self, runs: Runs, chunk: bytes | bytearray | memoryview) -> list[Any]:
+        records = runs.feed(chunk)
+        if runs.done:
+            self._begin_trailer(runs.rest, runs.end)
+        return records
 
     def _begin_trailer(self, data: bytes | bytearray, offset: int) -> None:
         self._runs = None
@@ -176,9 +184,7 @@ class ArrayDecoder:
             if not chunk:
                 return []
             if chunk[0] != 0x5B:
-                raise MalformedBody(
-                    f"expected a JSON array (starts with {preview(bytes(chunk[:40]))!r})"
-                )
+                raise MalformedBody(f"expected a JSON array (starts with {preview(chunk[:40])!r})")
             self._runs = Runs(Container.ARRAY, start=self._start + 1, depth=1, limits=self._limits)
             chunk = chunk[1:]
         records = self._runs.feed(chunk)

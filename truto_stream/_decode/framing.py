@@ -11,7 +11,7 @@ import enum
 from typing import Final
 
 from truto_stream._decode._json import skip_ws
-from truto_stream._decode._members import preview, scan_object, skip_bom_ws
+from truto_stream._decode._members import RESULT_FIRST, preview, scan_object, skip_bom_ws
 from truto_stream.errors import MalformedBody, TruncatedBody, UnexpectedContentType
 
 __all__ = ["Framing", "detect_framing", "is_json_seq"]
@@ -69,7 +69,11 @@ def is_json_seq(content_type: str | None) -> bool:
 
 
 def detect_framing(
-    content_type: str | None, head: bytes, *, complete: bool = False, decide: bool = True
+    content_type: str | None,
+    head: bytes | bytearray,
+    *,
+    complete: bool = False,
+    decide: bool = True,
 ) -> Framing | None:
     """Decide the framing of a list body from its content type and first bytes.
 
@@ -88,8 +92,10 @@ def detect_framing(
         media.startswith("application/") and media.endswith("+json")
     ):
         raise UnexpectedContentType(
-            f"unexpected content type {media[:80]!r} (body starts with {preview(head)!r})"
+            f"unexpected content type {media[:80]!r} (body starts with {preview(head[:40])!r})"
         )
+    if RESULT_FIRST.match(head):  # Truto's own shape, the usual case
+        return Framing.ENVELOPE
     start = skip_bom_ws(head, 0)
     if start >= len(head):
         if complete or not head:

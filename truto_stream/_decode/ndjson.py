@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from truto_stream._decode._json import BodyLimits, check_records, loads
 from truto_stream.errors import MalformedBody, StreamError
 
@@ -96,17 +98,21 @@ class NdjsonDecoder:
         first = self._count + 1
         self._count += len(lines)
         try:
-            records = [loads(line, 0, self._limits) for line in lines]
-        except StreamError as err:
-            raise type(err)(f"NDJSON line {first + _failing(lines, self._limits)}: {err}") from None
+            if self._limits.exact_depth:
+                records = [loads(line, 0, self._limits) for line in lines]
+            else:
+                records = list(map(orjson.loads, lines))  # C speed; errors located below
+        except (StreamError, orjson.JSONDecodeError):
+            index, err = _failing(lines, self._limits)
+            raise type(err)(f"NDJSON line {first + index}: {err}") from None
         return check_records(records, f"NDJSON lines {first}-{self._count}")
 
 
-def _failing(lines: list[bytes], limits: BodyLimits) -> int:
-    """Index of the first line that does not decode (on the error path only)."""
+def _failing(lines: list[bytes], limits: BodyLimits) -> tuple[int, StreamError]:
+    """The first line that does not decode, and why (on the error path only)."""
     for index, line in enumerate(lines):
         try:
             loads(line, 0, limits)
-        except StreamError:
-            return index
-    return 0  # pragma: no cover - called after a line failed
+        except StreamError as err:
+            return index, err
+    raise AssertionError("no line failed")  # pragma: no cover - called after one did
