@@ -100,7 +100,9 @@ async def parse_body(
     """
     small = content_length is not None and content_length <= ORJSON_MAX_BYTES
     if whole or small:
-        body = await _read_all(source, limits.max_record_bytes)
+        # A page read whole because the caller asked (debug, raw) is bounded like one
+        # record; a small one by its length.
+        body = await _read_all(source, limits.max_record_bytes if whole else ORJSON_MAX_BYTES)
         return _whole(body, content_type, framing, raw, limits)
     prefix, complete = await read_prefix(source)
     if complete:  # the whole (small) body arrived with the first chunks

@@ -25,7 +25,7 @@ from tests.client.hostile import (
     large_record,
     list_all,
 )
-from truto_stream import Client, MalformedBody
+from truto_stream import BodyLimits, Client, MalformedBody
 
 ROOT = Path(__file__).resolve().parents[2]
 PADDING = b",".join([b'{"id":"pad","name":"padding record"}'] * 20_000)  # ~700 KB
@@ -215,3 +215,20 @@ def test_cancelling_mid_record_returns_promptly() -> None:
 
     with large_record(16 * 2**20) as server:
         assert anyio.run(main, backend="asyncio") < 1.0
+
+
+def test_body_limits_are_set_on_the_client() -> None:
+    # The bounds are the caller's: a lower nesting limit refuses what the default accepts.
+    body = b'{"result":[{"id":1,"tags":[[["deep"]]]}],"next_cursor":null}'
+
+    async def run(limits: BodyLimits | None) -> list[object]:
+        async with Client(
+            token=TOKEN, base_url=server.url, retry=ONE_ATTEMPT, body_limits=limits
+        ) as client:
+            return [r async for r in client.list("usage-metering", "users", account="acc1")]
+
+    for server in variants(body):
+        with server:
+            assert len(anyio.run(run, None, backend="asyncio")) == 1
+            with pytest.raises(MalformedBody, match="deeper than 5 levels"):
+                anyio.run(run, BodyLimits(max_depth=5), backend="asyncio")

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from truto_stream._decode import BodyLimits
 from truto_stream._decode._runs import guess_run
 from truto_stream._decode._scan import Container
 from truto_stream._parse import BodyMeta, parse_body
@@ -181,3 +182,27 @@ def test_broken_bodies(body: bytes, error: type[Exception], known: bool) -> None
 def test_other_framings(body: bytes, content_type: str) -> None:
     got, _meta = parse(body, [10_000], content_type=content_type)
     assert [r["id"] for r in got] == list(range(30_000))
+
+
+def test_a_small_page_is_not_one_record() -> None:
+    # The record bound applies to records; a small page read whole is bounded by its length.
+    limits = BodyLimits(max_record_bytes=100)
+    body = orjson.dumps({"result": [{"id": i, "name": "x" * 40} for i in range(500)]})
+
+    async def run(whole: bool) -> BodyMeta:
+        async def emit(records: list[Any]) -> None:
+            raise AssertionError("a small page is handed on whole")
+
+        return await parse_body(
+            Chunked(body, [4096]),
+            content_type="application/json",
+            content_length=len(body),
+            emit=emit,
+            whole=whole,
+            limits=limits,
+        )
+
+    meta = anyio.run(run, False, backend="asyncio")
+    assert len(meta.records) == 500
+    with pytest.raises(MalformedBody, match="read whole larger than 100"):
+        anyio.run(run, True, backend="asyncio")
