@@ -4,6 +4,7 @@ format's standard reader, holds every user of the emulator's data set exactly on
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -49,13 +50,14 @@ def read_back(fmt: str, path: Path) -> list[dict[str, Any]]:
 
 def _written(out: Path) -> int:
     """Bytes of output on disk so far, whatever its stage (partial, parts, placed)."""
-    total = 0
-    for candidate in (out, out.with_name(out.name + ".partial")):
-        if candidate.is_file():
-            total += candidate.stat().st_size
     parts = out.with_name(out.name + ".parts")
-    if parts.is_dir():
-        total += sum(p.stat().st_size for p in parts.iterdir() if p.is_file())
+    files = [out, out.with_name(out.name + ".partial")]
+    with contextlib.suppress(FileNotFoundError):
+        files += list(parts.iterdir())
+    total = 0
+    for file in files:  # any of them may be renamed or removed meanwhile
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            total += file.stat().st_size
     return total
 
 
@@ -121,7 +123,8 @@ async def test_signals_and_kills_then_reruns_deliver_every_user_exactly_once(
         if code == 0:
             break
         assert code == EXPECTED_CODE[signum], log.read_text()
-        assert not out.exists()  # an interrupted sweep never leaves a file looking complete
+        # An interrupted sweep never leaves a file looking complete.
+        assert not out.exists(), log.read_text()
     while codes[-1] != 0:
         assert len(codes) < len(SIGNALS) + 3, log.read_text()
         done = await anyio.run_process(argv, check=False, env=cli_env(), stdin=subprocess.DEVNULL)

@@ -37,12 +37,14 @@ def run_command(body: Callable[[Interrupted], Awaitable[int]]) -> int:
     """Run ``body`` on asyncio; return its exit status.
 
     ``body`` receives the :class:`Interrupted` flag so it can report an interruption in
-    its own words (its cleanup runs inside the cancelled scope).
+    its own words (its cleanup runs inside the cancelled scope). A body that returns
+    despite a signal (it arrived during a shielded finish, after the work was done) exits
+    with its own status: only a body the signal actually cut short exits 130 or 143.
     """
     interrupted = Interrupted()
 
     async def main() -> int:
-        status = 0
+        status: int | None = None
         body_scope = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
             # The watcher lives outside the body's scope, so it still hears a second signal
@@ -51,7 +53,9 @@ def run_command(body: Callable[[Interrupted], Awaitable[int]]) -> int:
             with body_scope:
                 status = await body(interrupted)
             tg.cancel_scope.cancel()
-        return interrupted.exit_status if interrupted.signum is not None else status
+        if status is not None:
+            return status
+        return interrupted.exit_status if interrupted.signum is not None else 0
 
     return asyncio.run(main())
 

@@ -377,7 +377,7 @@ def _tell(
         eprint(f"output incomplete: left as {left}{hint}")
     elif report.failures() and options.checkpoint:
         eprint("rerun with the same --checkpoint to retry the failed units")
-    if interrupted.signum is not None:
+    if interrupted.signum is not None and status == interrupted.exit_status:
         saved = f"; checkpoint committed to {options.checkpoint}" if options.checkpoint else ""
         eprint(f"interrupted{saved}")
 
