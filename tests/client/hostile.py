@@ -153,10 +153,12 @@ def history_record(size: int) -> bytes:
     )
 
 
-def large_record(size: int, record: Callable[[int], bytes] = big_record) -> RawServer:
-    """A small record, one of ``size`` bytes, another small one."""
+def large_record(
+    size: int, record: Callable[[int], bytes] = big_record, *, pause: float = 0.0
+) -> RawServer:
+    """A small record, one of ``size`` bytes, another small one (``pause`` between writes)."""
     body = b'{"result":[{"id":"a"},' + record(size) + b',{"id":"z"}],"next_cursor":null}'
-    return RawServer(body)
+    return RawServer(body, pause=pause)
 
 
 def peak_rss_kib() -> int:
