@@ -20,6 +20,7 @@ import cProfile
 import gc
 import io
 import pstats
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--consume", choices=["batches", "records"], default="batches")
     parser.add_argument("--gc-off", action="store_true", help="disable the cyclic GC")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--callers", help="also print the callers of functions matching this")
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="profile CPU time (default: a busy machine does not distort it) or wall time",
+    )
     ns = parser.parse_args(argv)
     n_accounts = 1 if ns.side != "sweep" else ns.accounts
     specs = accounts(n_accounts, ns.users)
@@ -68,12 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         side = ours.ours_sweep if ns.side == "sweep" else ours.ours_walk
         if ns.gc_off:
             gc.disable()
-        profiler = cProfile.Profile()
+        timer = time.process_time if ns.clock == "cpu" else time.perf_counter
+        profiler = cProfile.Profile(timer)
         profiler.enable()
         result = asyncio.run(side(args))
         profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(ns.top)
+    stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
+    stats.print_stats(ns.top)
+    if ns.callers:
+        stats.print_callers(ns.callers)
     print(out.getvalue())
     print(
         f"users {result['users']:,}  wall {result['wall_s']:.3f} s  cpu {result['cpu_s']:.3f} s  "

@@ -41,15 +41,27 @@ def library_info(args: dict[str, Any] | None = None) -> dict[str, Any]:
         "version": getattr(truto_stream, "__version__", "?"),
         "default_concurrency": sweep_default("concurrency"),
         "default_buffer_records": sweep_default("buffer_records"),
+        "tune_gc": tunes_gc(),
     }
 
 
+def tunes_gc() -> bool:
+    """Whether this library's sweeps can tune the collector (``tune_gc=True``, issue #15)."""
+    return "tune_gc" in inspect.signature(Client.sweep).parameters
+
+
 def _options(args: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for ``client.sweep``: only those the scenario sets."""
+    """Keyword arguments for ``client.sweep``: only those the scenario sets.
+
+    A library that has the documented ``tune_gc`` opt-in runs with it (unless the side
+    says ``tune_gc: False``); one that does not runs as it is.
+    """
     options: dict[str, Any] = {"params": args.get("params") or {}, "mode": args["mode"]}
     for name in ("concurrency", "buffer_records"):
         if args.get(name) is not None:
             options[name] = int(args[name])
+    if tunes_gc() and args.get("tune_gc", True):
+        options["tune_gc"] = True
     return options
 
 

@@ -40,6 +40,7 @@ import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from truto_stream import _log
+from truto_stream._collector import CollectorTuning
 from truto_stream._decode import Framing
 from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._resume import record_key
@@ -380,6 +381,7 @@ class Sweep:
         commits: Commits = "auto",
         on_error: OnError = "continue",
         max_pages: int | None = None,
+        tune_gc: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
@@ -403,6 +405,8 @@ class Sweep:
         self._commits: Commits = commits
         self._on_error = on_error
         self._max_pages = max_pages
+        self._tune_gc = tune_gc
+        self._collector = CollectorTuning()
         self._gate = _RecordGate(buffer_records)
         self._checkpoint: Checkpoint | None = None
         self._producer: Producer[_Event] | None = None
@@ -522,12 +526,19 @@ class Sweep:
             self._checkpoint = given
         elif given is not None:
             self._checkpoint = await Checkpoint.open(given, self.sweep_key)
-        # Unbounded in items: the record gate bounds what is buffered, and markers are tiny.
-        self._producer = await self._runtime.start(
-            self._run,
-            buffer=float("inf"),
-            name=f"truto_stream sweep {self._model}/{self._resource}",
-        )
+        if self._tune_gc:
+            self._collector.start()  # undone by aclose(), or below if the start fails
+        try:
+            # Unbounded in items: the record gate bounds what is buffered, and markers are
+            # tiny.
+            self._producer = await self._runtime.start(
+                self._run,
+                buffer=float("inf"),
+                name=f"truto_stream sweep {self._model}/{self._resource}",
+            )
+        except BaseException:
+            self._collector.stop()
+            raise
         _log.sweep_started(
             path=f"{self._model}/{self._resource}",
             accounts=self._accounts,
@@ -553,6 +564,7 @@ class Sweep:
         with anyio.CancelScope(shield=True):
             if self._producer is not None:
                 await self._producer.stop()
+            self._collector.stop()
             if self._report.finished_at is None:
                 self._report.finished_at = time.time()
             if self._producer is not None and not self._closed:

@@ -129,7 +129,12 @@ def _library_note(label: str, python: str | None) -> str:
     return (
         f"{name}: `{python or 'this interpreter'}`, truto_stream from `{where}` at {commit}; "
         f"sweep defaults: concurrency {info.get('default_concurrency')}, "
-        f"buffer_records {info.get('default_buffer_records')}."
+        f"buffer_records {info.get('default_buffer_records')}; "
+        + (
+            "sweeps run with `tune_gc=True` (the documented opt-in)."
+            if info.get("tune_gc")
+            else "no `tune_gc` opt-in (the collector as the process has it)."
+        )
     )
 
 
