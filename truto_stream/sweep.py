@@ -46,7 +46,7 @@ from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
 from truto_stream.accounts import AccountQuery, Accounts
-from truto_stream.checkpoint import Checkpoint, UnitProgress
+from truto_stream.checkpoint import Checkpoint, ProgressState, UnitProgress
 from truto_stream.errors import ConfigurationError, TrutoError
 from truto_stream.page import Mode, Page
 from truto_stream.plan.dates import Dates
@@ -722,21 +722,26 @@ class Sweep:
         report = self._unit_report(event.unit)
         report.state = "skipped"
         report.error = event.reason
-        self._record(event.unit, self._progress(event.unit).ended("skipped", event.reason))
+        self._end(event.unit, "skipped", event.reason)
 
     def _finished(self, event: _UnitFinished) -> None:
         report = self._unit_report(event.unit)
         if event.error is None:
             report.state = "done"
             # The unit's last part already made it done; this covers a walk of no parts.
-            self._record(event.unit, self._progress(event.unit).ended("done"))
+            self._end(event.unit, "done")
             return
         report.state = "failed"
         report.error = str(event.error)
         report.error_type = type(event.error).__name__
-        self._record(event.unit, self._progress(event.unit).ended("failed", report.error))
+        self._end(event.unit, "failed", report.error)
         if self._on_error == "raise":
             raise event.error
+
+    def _end(self, unit: Unit, state: ProgressState, error: str | None = None) -> None:
+        """Record that ``unit`` ended (``done``, ``failed`` or ``skipped``) in the checkpoint."""
+        if self._checkpoint is not None:  # no progress to build without one
+            self._record(unit, self._progress(unit).ended(state, error))
 
     # -- producer side -------------------------------------------------------------------
 
