@@ -34,12 +34,29 @@ def sweep_default(name: str) -> Any:
     return parameter.default
 
 
+def default_concurrency(mode: str) -> Any:
+    """The sweep's default concurrency in ``mode``: the signature's, else per mode
+    (``truto_stream.sweep.DEFAULT_CONCURRENCY``, issue #15), else None."""
+    default = sweep_default("concurrency")
+    if default is not None:
+        return default
+    try:
+        from truto_stream import sweep
+    except ImportError:
+        return None
+    defaults: dict[str, Any] = dict(getattr(sweep, "DEFAULT_CONCURRENCY", {}))
+    return defaults.get(mode)
+
+
 def library_info(args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Which ``truto_stream`` this interpreter imports, and the sweep defaults it has."""
+    """Which ``truto_stream`` this interpreter imports, and the sweep defaults it has
+    (the concurrency for ``args["mode"]``, paged unless given)."""
+    mode = (args or {}).get("mode") or "paged"
     return {
         "library": str(Path(truto_stream.__file__).resolve().parent),
         "version": getattr(truto_stream, "__version__", "?"),
-        "default_concurrency": sweep_default("concurrency"),
+        "default_concurrency": default_concurrency(mode),
+        "default_concurrency_stream": default_concurrency("stream"),
         "default_buffer_records": sweep_default("buffer_records"),
         "tune_gc": tunes_gc(),
     }
@@ -103,7 +120,7 @@ async def tenant_sweep(args: dict[str, Any]) -> dict[str, Any]:
         rss_sweep_start_mb=round(rss_start, 1),
         largest_batch=largest,
         peak_buffered_records=getattr(sweep, "peak_buffered_records", None),
-        **library_info(),
+        **library_info(args),
     )
 
 
@@ -113,7 +130,7 @@ def tenant_shard(args: dict[str, Any]) -> dict[str, Any]:
     The shard's concurrency is the in-process sweep's default (``Shard``'s own default
     is lower), so both run the same number of walks at once.
     """
-    concurrency = args.get("concurrency") or sweep_default("concurrency")
+    concurrency = args.get("concurrency") or default_concurrency(args["mode"])
     extra = {"concurrency": int(concurrency)} if isinstance(concurrency, int) else {}
     users = 0
     largest = 0

@@ -267,7 +267,7 @@ class Client:
         assume_records: int = DEFAULT_RECORDS_PER_UNIT,
         mode: Mode = "paged",
         framing: Framing | str | None = None,
-        concurrency: int = 64,
+        concurrency: int | None = None,
         buffer_records: int = 10_000,
         checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
         commits: Commits = "auto",
@@ -284,9 +284,9 @@ class Client:
         ``params`` is clamped per integration), and with ``dates`` (a
         :class:`~truto_stream.DateRange` or a list of days) one unit per (account, day)
         for integrations that take ``date``. ``concurrency`` units are walked at once
-        (each walk is sequential); ``buffer_records`` bounds the records waiting for the
-        caller;
-        ``checkpoint`` (a SQLite file, or an open
+        (each walk is sequential; by default 64 in paged mode, 8 in stream mode:
+        ``truto_stream.sweep.DEFAULT_CONCURRENCY``); ``buffer_records`` bounds the records
+        waiting for the caller; ``checkpoint`` (a SQLite file, or an open
         :class:`~truto_stream.checkpoint.Checkpoint` the caller keeps) makes the sweep
         resumable; ``commits`` says when a page part counts as delivered in it (``"auto"``:
         once pulled past; ``"manual"``: at :meth:`Sweep.commit`); ``on_error="raise"``

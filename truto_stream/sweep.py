@@ -33,7 +33,7 @@ import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self
 
 import anyio
 import orjson
@@ -290,6 +290,13 @@ class _Skipped:
 _Event = _Part | _UnitFinished | _Skipped
 
 
+#: A sweep's ``concurrency`` unless given, per mode. A page is a short request, and 64
+#: walks at once hide its latency. A stream is one long response whose parts are large
+#: (a read's worth of records each): measured at tenant scale, 64 streams at once used
+#: no less CPU per record than 2 and held 30-60 MB more; 8 keep a caller busy within a
+#: few MB of 2 (docs/benchmarks.md, scenario 7). Raise it for slow upstreams.
+DEFAULT_CONCURRENCY: Final[Mapping[Mode, int]] = {"paged": 64, "stream": 8}
+
 #: The states a finished unit has in a checkpoint (a rerun does not fetch it again).
 _ENDED = ("done", "skipped")
 
@@ -375,7 +382,7 @@ class Sweep:
         assume_records: int = DEFAULT_RECORDS_PER_UNIT,
         mode: Mode = "paged",
         framing: Framing | str | None = None,
-        concurrency: int = 64,
+        concurrency: int | None = None,
         buffer_records: int = 10_000,
         checkpoint: str | Checkpoint | None = None,
         commits: Commits = "auto",
@@ -383,6 +390,8 @@ class Sweep:
         max_pages: int | None = None,
         tune_gc: bool = False,
     ) -> None:
+        if concurrency is None:
+            concurrency = DEFAULT_CONCURRENCY.get(mode, DEFAULT_CONCURRENCY["paged"])
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
         if buffer_records < 1:
@@ -498,6 +507,11 @@ class Sweep:
         self._report.warnings = list(plan.warnings)
         self._report.plan = plan.to_dict()
         self._planned.set()
+
+    @property
+    def concurrency(self) -> int:
+        """How many units the sweep walks at once (``DEFAULT_CONCURRENCY`` unless given)."""
+        return self._concurrency
 
     @property
     def peak_buffered_records(self) -> int:

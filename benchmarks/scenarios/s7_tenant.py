@@ -128,7 +128,8 @@ def _library_note(label: str, python: str | None) -> str:
     name = f"ours [{label}]" if label else "ours"
     return (
         f"{name}: `{python or 'this interpreter'}`, truto_stream from `{where}` at {commit}; "
-        f"sweep defaults: concurrency {info.get('default_concurrency')}, "
+        f"sweep defaults: concurrency {info.get('default_concurrency')} "
+        f"(stream {info.get('default_concurrency_stream')}), "
         f"buffer_records {info.get('default_buffer_records')}; "
         + (
             "sweeps run with `tune_gc=True` (the documented opt-in)."

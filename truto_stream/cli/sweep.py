@@ -59,7 +59,7 @@ class SweepOptions:
     query: AccountQuery = field(default_factory=AccountQuery)
     params: dict[str, Any] = field(default_factory=dict)
     mode: str = "paged"
-    concurrency: int = 64
+    concurrency: int | None = None
     checkpoint: str | None = None
     format: str = "ndjson"
     output: str | None = None
@@ -103,7 +103,11 @@ def build_parser() -> CliParser:
     add_param_args(parser)
     add_plan_args(parser)
     parser.add_argument(
-        "--concurrency", type=int, default=64, metavar="N", help="accounts at once (default 64)"
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="accounts at once (default 64 paged, 8 stream)",
     )
     parser.add_argument(
         "--checkpoint", metavar="PATH", help="SQLite checkpoint; resume from it if it exists"
@@ -142,7 +146,7 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
     model, resource = parse_resource(args.resource)
     if args.account and (args.tenant_id or args.integration or args.status):
         raise UsageError("use either --account or --tenant-id/--integration/--status")
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.row_group_rows is not None and args.row_group_rows < 1:
         raise UsageError("--row-group-rows must be at least 1")

@@ -1,0 +1,45 @@
+"""A sweep's default concurrency is per mode (issue #15): 64 walks of short pages, but
+8 streams, whose large parts cost memory without going faster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from truto_stream import Client
+from truto_stream.emulator import AccountSpec
+from truto_stream.sweep import DEFAULT_CONCURRENCY
+
+from ..client.conftest import FAST_RETRY, TOKEN
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_default_concurrency_per_mode() -> None:
+    assert DEFAULT_CONCURRENCY == {"paged": 64, "stream": 8}
+    client = Client(token=TOKEN, base_url="http://127.0.0.1:9", rate_limits=None)
+    ids = ["a", "b"]
+    assert client.sweep("usage-metering", "users", accounts=ids).concurrency == 64
+    stream = client.sweep("usage-metering", "users", accounts=ids, mode="stream")
+    assert stream.concurrency == 8
+    given = client.sweep("usage-metering", "users", accounts=ids, mode="stream", concurrency=3)
+    assert given.concurrency == 3
+
+
+async def test_a_stream_sweep_walks_at_most_eight_accounts_at_once(emulator: Any) -> None:
+    accounts = tuple(AccountSpec(integration="claude", tenant_id="t", users=400) for _ in range(20))
+    emu = await emulator(accounts=accounts, account_limit=0, token_limit=0)
+    ids = [a.id for a in emu.dataset.accounts]
+    most = 0
+    users = 0
+    async with (
+        Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY, rate_limits=None) as client,
+        client.sweep("usage-metering", "users", accounts=ids, mode="stream") as sweep,
+    ):
+        async for _, records in sweep.batches():
+            users += len(records)
+            running = sum(r.state == "running" for r in sweep.report.accounts.values())
+            most = max(most, running)
+    assert users == 20 * 400
+    assert 1 <= most <= 8
