@@ -24,7 +24,7 @@ import yarl
 
 from truto_stream._bounds import CompressionLimits, Inflation, RateFloor, Timeouts
 from truto_stream._redact import Redactor
-from truto_stream._transport import Response
+from truto_stream._transport import BodySource, Response, ScrubbedBody
 from truto_stream._version import __version__
 from truto_stream.errors import (
     BodyTooLarge,
@@ -168,10 +168,15 @@ class AiohttpTransport:
         compressed = getattr(response.content, "total_compressed_bytes", None) is not None
         floor = RateFloor(self._timeouts.min_rate, self._timeouts.rate_window)
         inflation = Inflation(self._compression) if compressed else None
+        body: BodySource = _AiohttpBody(response.content, path, floor, inflation)
+        if self.redactor.body_forms:
+            # Server text echoing the token never reaches the parser (nor records,
+            # cursors, checkpoints, outputs): every form of it is replaced here.
+            body = ScrubbedBody(body, self.redactor.body_forms.scrubber())
         return Response(
             status=response.status,
             headers=response.headers,
-            body=_AiohttpBody(response.content, path, floor, inflation),
+            body=body,
             # Content-Length counts compressed bytes: the decoded length is unknown.
             content_length=None if compressed else response.content_length,
             on_release=response.release,

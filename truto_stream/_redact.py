@@ -17,6 +17,8 @@ sends (its API token) and cleans such text in three steps, in this order:
 :meth:`Redactor.error` applies this to every text a :class:`~truto_stream.errors.TrutoError`
 carries and drops its chain of foreign exceptions. The fetch loop calls it on every error
 it raises: errors are built from server answers only there and below it.
+:attr:`Redactor.body_forms` carries the same forms to the transport, which scrubs every
+response body with them as it arrives (:mod:`truto_stream._scrub`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, quote_plus
 
+from truto_stream._scrub import MIN_FORM_BYTES, BodyForms
 from truto_stream.errors import TrutoError
 
 __all__ = ["MAX_TEXT_CHARS", "REDACTED", "Redactor", "escape_controls"]
@@ -95,10 +98,15 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str], *, max_chars: int = MAX_TEXT_CHARS) -> None:
         forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms |= encodings(secret)
+        body_forms: set[str] = set()
+        for secret in filter(None, secrets):
+            forms |= encodings(secret)
+            if len(secret.encode("utf-8", "surrogatepass")) >= MIN_FORM_BYTES:
+                body_forms |= encodings(secret)
         self.max_chars = max_chars
+        #: The same forms, for scrubbing response bodies as they arrive (a secret too
+        #: short to be told from ordinary data is left out: see truto_stream._scrub).
+        self.body_forms = BodyForms(body_forms)
         # Longest first: a form that contains another is replaced whole.
         ordered = sorted(forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None

@@ -4,21 +4,24 @@ A :class:`Transport` sends ``GET path?query`` and returns a :class:`Response` on
 status and headers are in; the body is then pulled from ``response.body``, a
 :class:`BodySource`. Every failure a transport raises, while sending or while reading a
 body, is a :mod:`truto_stream.errors` error: foreign exceptions never cross this seam.
+A transport hands out bodies already scrubbed of its token (:class:`ScrubbedBody`), so
+nothing a server echoes reaches the parser.
 The aiohttp implementation is :class:`truto_stream._http.AiohttpTransport` (the only
 module that imports aiohttp); tests drive the fetch loop with an in-memory one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from multidict import CIMultiDictProxy
 
 from truto_stream._redact import Redactor
+from truto_stream._scrub import BodyScrubber
 
-__all__ = ["BodySource", "Response", "Transport"]
+__all__ = ["BodySource", "Response", "ScrubbedBody", "Transport"]
 
 
 class BodySource(Protocol):
@@ -40,6 +43,64 @@ class BodySource(Protocol):
     def at_eof(self) -> bool:
         """True once the whole body has been read."""
         ...
+
+
+class ScrubbedBody:
+    """A :class:`BodySource` whose bytes are scrubbed of a secret (:mod:`truto_stream._scrub`).
+
+    Reads hand out what the scrubber lets through: a read may take more than one chunk
+    from the source (when a chunk's end is held back) and hand out more than ``n``
+    bytes' worth of source (a replacement can be longer than the form it replaces).
+    ``bytes_read`` counts the source's bytes, as received.
+    """
+
+    __slots__ = ("_ended", "_out", "_scrubber", "_source")
+
+    def __init__(self, source: BodySource, scrubber: BodyScrubber) -> None:
+        self._source = source
+        self._scrubber = scrubber
+        self._out = b""  # scrubbed, not handed out yet
+        self._ended = False
+
+    @property
+    def bytes_read(self) -> int:
+        return self._source.bytes_read
+
+    async def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            return b"".join([chunk async for chunk in self._chunks()])
+        while n and not self._out and not self._ended:
+            data = await self._source.read(n)
+            self._absorb(data, ended=not data or self._source.at_eof())
+        return self._take(n)
+
+    def read_buffered(self, n: int) -> bytes:
+        if n and not self._out and not self._ended:
+            self._absorb(self._source.read_buffered(n), ended=self._source.at_eof())
+        return self._take(n)
+
+    def at_eof(self) -> bool:
+        return self._ended and not self._out
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read(2**16):
+            yield chunk
+
+    def _absorb(self, data: bytes, *, ended: bool) -> None:
+        out = self._scrubber.feed(data) if data else b""
+        if ended:
+            out += self._scrubber.end()
+            self._ended = True
+        if out:
+            self._out = self._out + out if self._out else out
+
+    def _take(self, n: int) -> bytes:
+        out = self._out
+        if n < 0 or len(out) <= n:
+            self._out = b""
+            return out
+        self._out = out[n:]
+        return out[:n]
 
 
 def _nothing() -> None:
