@@ -42,6 +42,8 @@ class RawServer:
     ) -> None:
         self.body = body
         self.requests = 0
+        #: Body bytes written so far (all requests): where the transfer is.
+        self.sent = 0
         self._chunked = chunked
         self._piece = piece
         self._pause = pause
@@ -98,6 +100,7 @@ class RawServer:
                 piece = self.body[at : at + self._piece]
                 writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if self._chunked else piece)
                 await writer.drain()
+                self.sent += len(piece)
                 if self._pause:
                     await asyncio.sleep(self._pause)
             if self._chunked:
