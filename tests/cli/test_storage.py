@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,9 @@ async def test_a_second_run_on_the_same_checkpoint_is_refused_at_once(
         with anyio.fail_after(30):
             while not (tmp_path / "users.ndjson.partial").exists():  # noqa: ASYNC110
                 await anyio.sleep(0.01)
+        # Stopped, it keeps its locks for as long as the checks below take on a loaded
+        # machine (running, it could finish first and release them).
+        first.send_signal(signal.SIGSTOP)
         assert first.returncode is None
         second = await run_cli(*_args(emu, tmp_path))
         assert second.code == 2, second.err
