@@ -127,3 +127,62 @@ def test_the_decoded_size_bound() -> None:
 def test_compression_limits_refuse_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigurationError):
         CompressionLimits(**kwargs)  # type: ignore[arg-type]
+
+
+# --- found by mutation testing (mutmut over _bounds.py): each failed to fail before ---------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"connect": -1}, "connect must be a finite number >= 0, got -1"),
+        ({"connect": None}, "connect must be a finite number >= 0, got None"),
+        ({"read_idle": None}, "read_idle must be"),
+        ({"request": -1}, "request must be a finite number >= 0, got -1"),
+        ({"request": math.inf}, "request must be"),
+        ({"rate_window": math.inf}, "rate_window must be > 0, got inf"),
+        ({"rate_window": -2}, "rate_window must be > 0, got -2"),
+    ],
+)
+def test_each_timeout_is_checked_and_named(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message.replace("(", r"\(")):
+        Timeouts(**kwargs)
+
+
+def test_the_smallest_sensible_timeouts_are_accepted() -> None:
+    assert Timeouts(rate_window=0.5).rate_window == 0.5  # a window under a second
+    assert Timeouts(request=None).request is None
+
+
+def test_a_fresh_window_allows_only_what_is_left_of_it() -> None:
+    floor = RateFloor(min_rate=100, window=60)
+    assert floor.min_rate == 100  # named in TransferTooSlow's message
+    assert floor.allowance() == 60  # nothing received yet: this window must bring it
+    assert floor.record(20, 5_999)
+    assert floor.allowance() == 40
+    assert floor.record(0, 1)  # exactly min_rate * window: this window is met
+    assert floor.allowance() == 40 + 60  # so the wait may run into the next one
+
+
+def test_exactly_the_floor_per_window_passes() -> None:
+    floor = RateFloor(min_rate=100, window=60)
+    for _ in range(5):
+        assert floor.record(0, 6_000)
+        assert floor.record(60, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_decoded_bytes": 0}, "max_decoded_bytes must be an int >= 1, got 0"),
+        ({"max_ratio": 0.5}, "max_ratio must be a finite number >= 1, got 0.5"),
+    ],
+)
+def test_compression_limits_name_what_is_wrong(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        CompressionLimits(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_smallest_compression_limits_are_accepted() -> None:
+    assert CompressionLimits(max_decoded_bytes=1, max_ratio=1).max_ratio == 1
+    assert CompressionLimits(max_ratio=1.5).max_ratio == 1.5
