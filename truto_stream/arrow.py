@@ -1,0 +1,272 @@
+"""Records as Arrow: the one place that turns unified records into ``pyarrow`` data.
+
+Needs the optional ``arrow`` extra (``pip install 'truto-stream[arrow]'``: pyarrow). The
+schema of a known resource is fixed (see :mod:`truto_stream.schema`): strings stay strings
+(timestamps too, exactly as the API sent them), ``list[Email]`` becomes
+``list<struct<email, is_primary>>`` and so on, ``remote_data`` (vendor shaped) is JSON
+text, and ``integrated_account_id`` (plus ``date`` in a sweep over dates) comes first. An
+unknown resource gets string columns named after its first record's keys (non-strings as
+JSON text). The Parquet output, :meth:`Sweep.arrow_batches
+<truto_stream.sweep.Sweep.arrow_batches>`, the dlt source and the Ray source all build
+their data here.
+
+Semantics, whatever the path: a field the schema does not have is dropped; a field a
+record lacks is null; a value that does not fit its column (a vendor sending ``"12"`` for
+a number) is null in a typed column and JSON text in a string column, never an error that
+stops a sweep.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, Required, Union, get_args, get_origin
+
+import orjson
+
+from truto_stream.schema import (
+    ACCOUNT_COLUMN,
+    DATE_COLUMN,
+    JSON_COLUMNS,
+    Projection,
+    known_model,
+    model_columns,
+)
+
+try:
+    import pyarrow as pa
+except ImportError:  # pragma: no cover - exercised in a process without pyarrow
+    raise ImportError(
+        "truto_stream.arrow needs pyarrow: pip install 'truto-stream[arrow]'"
+    ) from None
+
+__all__ = [
+    "BATCH_ROWS",
+    "RecordBatcher",
+    "arrow_type",
+    "columns_schema",
+    "inferred_schema",
+    "json_columns",
+    "model_schema",
+    "records_to_batch",
+]
+
+#: Rows per record batch (and per Parquet row group) unless told otherwise.
+BATCH_ROWS = 10_000
+
+_SIMPLE: dict[Any, pa.DataType] = {
+    str: pa.string(),
+    bool: pa.bool_(),
+    int: pa.int64(),
+    float: pa.float64(),
+}
+
+
+def arrow_type(hint: Any) -> pa.DataType:
+    """The Arrow type of a model annotation (TypedDicts become structs)."""
+    origin = get_origin(hint)
+    if origin in (NotRequired, Required):
+        return arrow_type(get_args(hint)[0])
+    if origin is Literal or origin in (Union, types.UnionType) or origin is dict:
+        # ``UserStatus | str``: any string member makes the union a string column; a
+        # free-form dict is JSON text.
+        return pa.string()
+    if origin is list:
+        return pa.list_(arrow_type(get_args(hint)[0]))
+    if typing.is_typeddict(hint):
+        hints = typing.get_type_hints(hint)
+        return pa.struct([pa.field(k, arrow_type(v)) for k, v in hints.items()])
+    return _SIMPLE.get(hint, pa.string())
+
+
+#: Schema metadata naming the columns that hold JSON text (kept in Parquet files, so a
+#: resumed writer reading a schema back knows them too).
+JSON_METADATA = b"truto_stream.json_columns"
+
+
+def _with_json(fields: list[pa.Field], json: list[str]) -> pa.Schema:
+    return pa.schema(fields, metadata={JSON_METADATA: ",".join(json).encode()})
+
+
+def json_columns(schema: pa.Schema) -> list[str]:
+    """The columns of ``schema`` that hold JSON text (non-strings serialised)."""
+    named = (schema.metadata or {}).get(JSON_METADATA)
+    if named is None:
+        return [name for name in schema.names if name in JSON_COLUMNS]
+    return [name for name in named.decode().split(",") if name in schema.names]
+
+
+def columns_schema(columns: Mapping[str, Any]) -> pa.Schema:
+    """An Arrow schema for ``{column: annotation}`` (JSON columns become strings)."""
+    fields = [
+        pa.field(name, pa.string() if name in JSON_COLUMNS else arrow_type(hint))
+        for name, hint in columns.items()
+    ]
+    return _with_json(fields, [name for name in columns if name in JSON_COLUMNS])
+
+
+def model_schema(
+    model: str, resource: str, *, dated: bool = False, fields: Projection | None = None
+) -> pa.Schema | None:
+    """The fixed schema of ``model/resource`` records, or ``None`` for an unknown resource."""
+    typed = known_model(model, resource)
+    if typed is None:
+        return None
+    return columns_schema(model_columns(typed, dated=dated, fields=fields))
+
+
+def inferred_schema(record: Mapping[str, Any], *, dated: bool = False) -> pa.Schema:
+    """An unknown resource's schema: its first record's keys as string columns."""
+    names = [ACCOUNT_COLUMN, *([DATE_COLUMN] if dated else [])]
+    own = [key for key in record if key not in (ACCOUNT_COLUMN, DATE_COLUMN)]
+    return _with_json([pa.field(name, pa.string()) for name in names + own], own)
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str).decode()
+
+
+def _fit(value: Any, kind: pa.DataType) -> Any:
+    """``value`` made to fit ``kind``: JSON text for a string column, null if it cannot."""
+    if value is None:
+        return None
+    if pa.types.is_string(kind):
+        return _json_text(value)
+    if pa.types.is_boolean(kind):
+        return value if isinstance(value, bool) else None
+    if pa.types.is_integer(kind):
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if pa.types.is_floating(kind):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok else None
+    if pa.types.is_list(kind):
+        item = kind.value_type
+        return [_fit(v, item) for v in value] if isinstance(value, list) else None
+    if pa.types.is_struct(kind):
+        if not isinstance(value, dict):
+            return None
+        return {f.name: _fit(value.get(f.name), f.type) for f in kind}
+    return None
+
+
+class _Columns:
+    """How one schema's columns are filled from records (computed once per schema)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.has_account = ACCOUNT_COLUMN in schema.names
+        self.has_date = DATE_COLUMN in schema.names
+        extra = {ACCOUNT_COLUMN, DATE_COLUMN}
+        # Every string column that is not the account's or the date's takes JSON text when
+        # the schema was inferred (all strings); a model's schema names its JSON columns.
+        inferred = all(pa.types.is_string(f.type) for f in schema)
+        self.json = [
+            f.name for f in schema if f.name not in extra and (f.name in JSON_COLUMNS or inferred)
+        ]
+        self.fields = [f for f in schema if f.name not in extra and f.name not in self.json]
+        self.record_schema = pa.schema(self.fields)
+
+    def batch(
+        self, records: list[dict[str, Any]], accounts: list[str], dates: list[str | None]
+    ) -> pa.RecordBatch:
+        arrays = dict(zip(self.record_schema.names, self._record_arrays(records), strict=True))
+        for name in self.json:
+            arrays[name] = pa.array([_json_text(r.get(name)) for r in records], pa.string())
+        if self.has_account:
+            arrays[ACCOUNT_COLUMN] = pa.array(accounts, pa.string())
+        if self.has_date:
+            arrays[DATE_COLUMN] = pa.array(dates, pa.string())
+        return pa.RecordBatch.from_arrays(
+            [arrays[name] for name in self.schema.names], schema=self.schema
+        )
+
+    def _record_arrays(self, records: list[dict[str, Any]]) -> list[pa.Array]:
+        if not self.fields:
+            return []
+        try:
+            # The fast path: Arrow reads the dicts in C++, keys outside the schema ignored.
+            batch = pa.RecordBatch.from_pylist(records, schema=self.record_schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            # Some value does not fit its column: fit every value (slow, rare).
+            fitted = [{f.name: _fit(r.get(f.name), f.type) for f in self.fields} for r in records]
+            batch = pa.RecordBatch.from_pylist(fitted, schema=self.record_schema)
+        return list(batch.columns)
+
+
+def records_to_batch(
+    records: list[dict[str, Any]],
+    schema: pa.Schema,
+    *,
+    account_id: str | None = None,
+    date: str | None = None,
+) -> pa.RecordBatch:
+    """One batch of ``records`` with ``schema`` (the account and date columns filled in)."""
+    n = len(records)
+    return _Columns(schema).batch(records, [account_id or ""] * n, [date] * n)
+
+
+class RecordBatcher:
+    """Collects records from many pages into record batches of at most ``batch_rows`` rows.
+
+    ``add(account_id, records, date)`` returns the batches it completed; :meth:`flush` the
+    last, short one. Memory is bounded by ``batch_rows`` records (the dicts are only
+    referenced until their batch is built). ``schema=None`` (an unknown resource) takes
+    the schema from the first record (:func:`inferred_schema`).
+    """
+
+    def __init__(
+        self,
+        schema: pa.Schema | None,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        dated: bool = False,
+    ) -> None:
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        self.batch_rows = batch_rows
+        self._dated = dated
+        self._columns = _Columns(schema) if schema is not None else None
+        self._records: list[dict[str, Any]] = []
+        self._accounts: list[str] = []
+        self._dates: list[str | None] = []
+
+    @property
+    def schema(self) -> pa.Schema | None:
+        """The batches' schema (``None`` until an unknown resource's first record)."""
+        return self._columns.schema if self._columns is not None else None
+
+    @property
+    def buffered(self) -> int:
+        """Records added but not in a batch yet."""
+        return len(self._records)
+
+    def add(
+        self, account_id: str, records: list[dict[str, Any]], date: str | None = None
+    ) -> list[pa.RecordBatch]:
+        """Add one page's records; return the batches that are now full."""
+        if self._columns is None and records:
+            self._columns = _Columns(inferred_schema(records[0], dated=self._dated))
+        done: list[pa.RecordBatch] = []
+        start = 0
+        while start < len(records):
+            chunk = records[start : start + self.batch_rows - len(self._records)]
+            start += len(chunk)
+            self._records += chunk
+            self._accounts += [account_id] * len(chunk)
+            self._dates += [date] * len(chunk)
+            if len(self._records) >= self.batch_rows:
+                done.append(self._take())
+        return done
+
+    def flush(self) -> pa.RecordBatch | None:
+        """The records still buffered, as one batch (``None`` if there are none)."""
+        return self._take() if self._records else None
+
+    def _take(self) -> pa.RecordBatch:
+        assert self._columns is not None
+        batch = self._columns.batch(self._records, self._accounts, self._dates)
+        self._records, self._accounts, self._dates = [], [], []
+        return batch
