@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import math
 import os
 import sys
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, cast
@@ -31,6 +32,7 @@ from truto_stream.plan.dates import Dates
 from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT, RateCeiling
 from truto_stream.plan.model import Plan
 from truto_stream.plan.planner import check, make_plan
+from truto_stream.schema import Projection, as_projection, known_model
 from truto_stream.sweep import AccountQuery, Commits, OnError, Sweep
 
 if TYPE_CHECKING:
@@ -205,13 +207,20 @@ class Client:
         cursor: str | None = None,
         framing: Framing | str | None = None,
         max_pages: int | None = None,
+        fields: Projection | Iterable[str] | str | None = None,
     ) -> AsyncGenerator[Page, None]:
         """Yield the account's records page by page (large pages arrive in parts).
 
         ``mode="paged"`` follows ``next_cursor`` with ordinary unified requests;
         ``mode="stream"`` asks for ``truto_response_format=stream`` and detects the
         body's framing (``framing`` overrides it). ``cursor`` resumes a walk.
+        ``fields`` keeps only those fields of each record (``id`` always): the server is
+        asked to leave the others out (``truto_exclude_fields``) and they are dropped here.
         """
+        typed = known_model(model, resource)
+        projection = as_projection(fields, typed)
+        if projection is not None:
+            params = projection.query(params or {}, typed)
         request = ListRequest.unified(
             model,
             resource,
@@ -223,6 +232,8 @@ class Client:
         )
         async with contextlib.aclosing(self._runtime.walk(request, cursor=cursor)) as pages:
             async for page in pages:
+                if projection is not None:
+                    page = dataclasses.replace(page, records=projection.apply(page.records))
                 yield page
 
     async def list(
@@ -236,6 +247,7 @@ class Client:
         cursor: str | None = None,
         framing: Framing | str | None = None,
         max_pages: int | None = None,
+        fields: Projection | Iterable[str] | str | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield the account's records one by one; see :meth:`pages` for the arguments."""
         async with contextlib.aclosing(
@@ -248,11 +260,59 @@ class Client:
                 cursor=cursor,
                 framing=framing,
                 max_pages=max_pages,
+                fields=fields,
             )
         ) as pages:
             async for page in pages:
                 for record in page.records:
                     yield record
+
+    async def arrow_batches(
+        self,
+        model: str,
+        resource: str,
+        *,
+        account: str,
+        params: Mapping[str, Any] | None = None,
+        mode: Mode = "paged",
+        cursor: str | None = None,
+        framing: Framing | str | None = None,
+        max_pages: int | None = None,
+        fields: Projection | Iterable[str] | str | None = None,
+        batch_rows: int = 10_000,
+    ) -> AsyncGenerator[Any, None]:
+        """One account's records as ``pyarrow.RecordBatch``es of at most ``batch_rows`` rows.
+
+        The schema is :meth:`Sweep.arrow_batches`'s (``date`` is a column when ``params``
+        has a ``date``). Arguments as for :meth:`pages`. Needs the ``arrow`` extra.
+        """
+        from truto_stream.arrow import RecordBatcher, model_schema
+
+        day = (params or {}).get("date")
+        day = str(day) if day is not None else None
+        dated = day is not None
+        projection = as_projection(fields, known_model(model, resource))
+        schema = model_schema(model, resource, dated=dated, fields=projection)
+        batcher = RecordBatcher(schema, batch_rows=batch_rows, dated=dated)
+        async with contextlib.aclosing(
+            self.pages(
+                model,
+                resource,
+                account=account,
+                params=params,
+                mode=mode,
+                cursor=cursor,
+                framing=framing,
+                max_pages=max_pages,
+                fields=projection,
+            )
+        ) as pages:
+            async for page in pages:
+                for batch in batcher.add(account, page.records, day):
+                    yield batch
+        last = batcher.flush()
+        if last is not None:
+            yield last
 
     def sweep(
         self,
@@ -274,6 +334,7 @@ class Client:
         on_error: OnError = "continue",
         max_pages: int | None = None,
         tune_gc: bool = False,
+        fields: Projection | Iterable[str] | str | None = None,
     ) -> Sweep:
         """Sweep ``model/resource`` across many integrated accounts as one stream.
 
@@ -295,6 +356,7 @@ class Client:
         higher first threshold, what exists frozen out of its way) and puts it back as it
         was when the sweep closes: a third to two thirds less CPU on large sweeps; off by
         default, as the collector's settings are the whole process's.
+        ``fields`` keeps only those fields of each record (see :meth:`pages`).
 
         ::
 
@@ -327,6 +389,7 @@ class Client:
             on_error=on_error,
             max_pages=max_pages,
             tune_gc=tune_gc,
+            fields=fields,
         )
 
     async def plan(

@@ -28,6 +28,7 @@ __all__ = [
     "EXCLUDE_PARAM",
     "JSON_COLUMNS",
     "Projection",
+    "as_projection",
     "known_model",
     "model_columns",
     "model_fields",
@@ -130,3 +131,15 @@ class Projection:
         """Each record with only the kept fields (absent ones stay absent)."""
         keep = self.fields
         return [{k: r[k] for k in keep if k in r} for r in records]
+
+
+def as_projection(
+    fields: Projection | Iterable[str] | str | None, typed_dict: type[Any] | None
+) -> Projection | None:
+    """``fields`` (names, a comma-separated string or a projection) checked against the
+    model (``None``: no projection)."""
+    if fields is None:
+        return None
+    projection = fields if isinstance(fields, Projection) else Projection.of(fields)
+    projection.check(typed_dict)
+    return projection

@@ -30,7 +30,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, Final, Literal, Self
@@ -41,6 +41,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from truto_stream import _log
 from truto_stream._collector import CollectorTuning
+from truto_stream._coverage import Coverage
 from truto_stream._decode import Framing
 from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._resume import record_key
@@ -53,6 +54,7 @@ from truto_stream.plan.dates import Dates
 from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT, RateCeiling
 from truto_stream.plan.model import Plan
 from truto_stream.plan.planner import PlanRequest, check, make_plan
+from truto_stream.schema import Projection, as_projection, known_model
 from truto_stream.unit import Unit, unit_key
 
 __all__ = [
@@ -389,6 +391,7 @@ class Sweep:
         on_error: OnError = "continue",
         max_pages: int | None = None,
         tune_gc: bool = False,
+        fields: Projection | Iterable[str] | str | None = None,
     ) -> None:
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY.get(mode, DEFAULT_CONCURRENCY["paged"])
@@ -403,6 +406,10 @@ class Sweep:
         self._runtime = runtime
         self._model = model
         self._resource = resource
+        self._fields = as_projection(fields, known_model(model, resource))
+        if self._fields is not None and params is not None:
+            # The server leaves the other fields out; the key tells projections apart.
+            params = self._fields.query(params, known_model(model, resource))
         self._params = dict(params or {})
         self._mode: Mode = mode
         self._base_params = dict(self._params)
@@ -422,6 +429,10 @@ class Sweep:
         self._iterating = False
         # commits="manual": what was handed out since the last commit(), per unit.
         self._handed: dict[str, UnitProgress] = {}
+        # arrow_batches(): parts held in a batch not yet handed out, and the latest
+        # progress of each unit counting them (see _coverage).
+        self._held: Coverage[UnitProgress] | None = None
+        self._held_progress: dict[str, UnitProgress] = {}
         self._closed = False
         self._report = SweepReport()
         # Walks in progress: their counters are folded into the report when it is read.
@@ -638,16 +649,17 @@ class Sweep:
             raise ConfigurationError("a sweep can be iterated once")
         self._iterating = True
         manual = self._commits == "manual"
+        held = self._held is not None
         # The producer's error (discovery failed, or a bug) is raised after its events.
         while (event := await self._producer.next()) is not None:
             if isinstance(event, _Part):
                 page = event.page
-                if manual:
+                if manual or held:
                     self._handing(event.unit, page)
                 yield event.unit, page
                 # The caller asked for more: it has pulled past this part.
                 self._gate.release(len(page.records))
-                self._consumed(event.unit, page, record=not manual)
+                self._consumed(event.unit, page, record=not (manual or held))
             elif isinstance(event, _Skipped):
                 self._skipped(event)
             else:
@@ -662,6 +674,61 @@ class Sweep:
             async for unit, page in parts:
                 if page.records:
                     yield Batch(unit.account_id, page.records, unit)
+
+    async def arrow_batches(self, *, batch_rows: int = 10_000) -> AsyncGenerator[Any, None]:
+        """Yield the records as ``pyarrow.RecordBatch``es of at most ``batch_rows`` rows.
+
+        The schema is fixed for a known resource (:mod:`truto_stream.arrow`, projected by
+        ``fields``): ``integrated_account_id``, ``date`` in a sweep over dates, then the
+        model's fields. With a checkpoint, a page part counts as delivered once every one of
+        its records was in a batch you pulled past (``commits="auto"``), or in a batch
+        handed out before :meth:`commit` (``"manual"``). Needs the ``arrow`` extra.
+        """
+        from truto_stream.arrow import RecordBatcher, model_schema
+
+        dated = self._dated()
+        schema = model_schema(self._model, self._resource, dated=dated, fields=self._fields)
+        batcher = RecordBatcher(schema, batch_rows=batch_rows, dated=dated)
+        if self._checkpoint is not None:
+            self._held = Coverage[UnitProgress]()
+        async with contextlib.aclosing(self._parts()) as parts:
+            async for unit, page in parts:
+                for batch in batcher.add(unit.account_id, page.records, unit.date):
+                    async for out in self._handing_batch(batch):
+                        yield out
+        last = batcher.flush()
+        if last is not None:
+            async for out in self._handing_batch(last):
+                yield out
+        self._deliver(0)  # units that ended with no record after the last batch
+
+    async def _handing_batch(self, batch: Any) -> AsyncGenerator[Any, None]:
+        """Yield one Arrow batch; the parts it completes are handed out as it is yielded
+        (``commits="manual"``: the caller's next commit() covers them), or delivered once
+        the caller pulls past it (auto)."""
+        manual = self._commits == "manual"
+        if manual:
+            self._deliver(batch.num_rows)
+        yield batch
+        if not manual:
+            self._deliver(batch.num_rows)
+
+    def _dated(self) -> bool:
+        """Do the records carry a date (a sweep over dates)?"""
+        if self._plan is not None:
+            return self._plan.dates is not None
+        return self._request is not None and self._request.dates is not None
+
+    def _deliver(self, rows: int) -> None:
+        """``rows`` more were handed out in Arrow batches: the parts now wholly out are
+        delivered (auto commits) or handed out (manual)."""
+        if self._held is None:
+            return
+        for progress in self._held.emitted(rows).values():
+            if self._commits == "manual":
+                self._handed[progress.unit_key] = progress
+            elif self._checkpoint is not None:
+                self._checkpoint.put(progress)
 
     async def _items(self) -> AsyncGenerator[SweepItem, None]:
         if self._commits == "manual":
@@ -705,8 +772,8 @@ class Sweep:
         return report
 
     def _progress(self, unit: Unit) -> UnitProgress:
-        """The unit's latest progress: handed out, else stored, else not started."""
-        handed = self._handed.get(unit.key)
+        """The unit's latest progress: held, handed out, else stored, else not started."""
+        handed = self._held_progress.get(unit.key) or self._handed.get(unit.key)
         if handed is not None:
             return handed
         stored = self._checkpoint.get(unit.key) if self._checkpoint is not None else None
@@ -716,14 +783,38 @@ class Sweep:
         """Note ``progress``: at once with auto commits, at the next commit() otherwise."""
         if self._checkpoint is None:
             return
-        if self._commits == "manual":
+        if self._held is not None:
+            self._hold(unit, 0, progress)  # after the unit's records still in a batch
+        elif self._commits == "manual":
             self._handed[unit.key] = progress
         else:
             self._checkpoint.put(progress)
 
     def _handing(self, unit: Unit, page: Page) -> None:
         if self._checkpoint is not None and (page.records or page.final):
-            self._handed[unit.key] = _after(self._progress(unit), page)
+            before = self._progress(unit)
+            progress = _after(before, page)
+            if self._held is None:
+                self._handed[unit.key] = progress
+                return
+
+            def head(k: int) -> UnitProgress:  # its first k records delivered
+                cut = dataclasses.replace(page, records=page.records[:k], final=False)
+                return _after(before, cut)
+
+            self._hold(unit, len(page.records), progress, head)
+
+    def _hold(
+        self,
+        unit: Unit,
+        records: int,
+        progress: UnitProgress,
+        head: Callable[[int], UnitProgress] | None = None,
+    ) -> None:
+        """Note ``progress``, delivered once ``records`` more are out in Arrow batches."""
+        assert self._held is not None
+        self._held_progress[unit.key] = progress
+        self._held.added(records, unit.key, progress, head)
 
     def _consumed(self, unit: Unit, page: Page, *, record: bool) -> None:
         self._unit_report(unit).records += len(page.records)
@@ -849,6 +940,12 @@ class Sweep:
             async for unit in work:
                 await self._sweep_unit(unit, events)
 
+    def _unit_query(self, unit: Unit) -> dict[str, Any]:
+        query = unit.query(self._base_params)
+        if self._fields is None:
+            return query
+        return self._fields.query(query, known_model(self._model, self._resource))
+
     async def _sweep_unit(self, unit: Unit, events: MemoryObjectSendStream[_Event]) -> None:
         report = self._unit_report(unit)
         report.state = "running"
@@ -861,14 +958,18 @@ class Sweep:
             self._model,
             self._resource,
             account_id=unit.account_id,
-            params=unit.query(self._base_params),
+            params=self._unit_query(unit),
             mode=self._mode,
             framing=self._framing,
             max_pages=self._max_pages,
         )
         stats = WalkStats()
 
+        fields = self._fields
+
         async def emit(page: Page) -> None:
+            if fields is not None:  # the server may have ignored truto_exclude_fields
+                page = dataclasses.replace(page, records=fields.apply(page.records))
             for part in _split(page, self._gate.capacity):
                 await self._gate.reserve(len(part.records))
                 events.send_nowait(_Part(unit, part))  # unbounded: the gate above is the bound
