@@ -21,6 +21,7 @@ USAGE = """usage: truto-stream [--version] COMMAND [options] [--log-format text|
 
 commands:
   sweep      sweep MODEL/RESOURCE across many integrated accounts into one output
+  load       sweep MODEL/RESOURCE into a dlt destination (default DuckDB: truto.duckdb)
   list       list MODEL/RESOURCE of one integrated account (one page, or --all)
   accounts   list the integrated accounts (table or ndjson)
   demo       run a sweep against the embedded emulator, with progress and a summary
@@ -39,6 +40,7 @@ Run 'truto-stream COMMAND --help' for a command's options."""
 #: command -> module whose ``main(argv) -> int`` runs it.
 COMMANDS: dict[str, str] = {
     "sweep": "truto_stream.cli.sweep",
+    "load": "truto_stream.cli.load",
     "list": "truto_stream.cli.listing",
     "accounts": "truto_stream.cli.accounts",
     "demo": "truto_stream.cli.demo",
