@@ -30,9 +30,9 @@ from typing import Any, BinaryIO, Final, Literal
 import anyio.to_thread
 
 from truto_stream.cli.common import UsageError
-from truto_stream.cli.schema import known_model, model_columns
 from truto_stream.cli.writers import CsvWriter, JsonWriter, NdjsonWriter, Writer
 from truto_stream.errors import StorageError
+from truto_stream.schema import Projection, known_model, model_columns
 
 __all__ = ["FORMATS", "Format", "Output", "Resume", "Store", "open_output"]
 
@@ -227,13 +227,15 @@ def open_output(
     resume: Resume | None = None,
     row_group_rows: int | None = None,
     dated: bool = False,
+    fields: Projection | None = None,
 ) -> Output:
     """Open ``output`` (``None`` or ``-`` for stdout) for ``fmt`` records of a resource.
 
     ``resume`` is what the sweep's checkpoint says about earlier runs: the output then
     continues the file they left (see the module docstring). Raises :class:`UsageError`
     for an unusable destination or one that does not match the checkpoint. ``dated``: the
-    records carry a ``date`` column (a sweep over dates).
+    records carry a ``date`` column (a sweep over dates); ``fields``: only
+    those columns (a projection).
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -245,7 +247,7 @@ def open_output(
         except ImportError as exc:
             raise UsageError(str(exc)) from None
     typed = known_model(model, resource)
-    columns = model_columns(typed, dated=dated) if typed is not None else None
+    columns = model_columns(typed, dated=dated, fields=fields) if typed is not None else None
     if output is None or output == "-":
         stdout = sys.stdout.buffer
         inline = stat.S_ISREG(os.fstat(stdout.fileno()).st_mode)  # `> file` is a file too

@@ -1,7 +1,7 @@
 """Parquet output (the optional ``truto-stream[parquet]`` extra: pyarrow).
 
-The Arrow schema is derived from the unified model's annotations (see
-:mod:`truto_stream.cli.schema`): strings stay strings (timestamps too, exactly as the API
+The Arrow schema is the one of :mod:`truto_stream.arrow` (derived from the unified model's
+annotations): strings stay strings (timestamps too, exactly as the API
 sent them), ``list[Email]`` becomes ``list<struct<email, is_primary>>`` and so on; vendor
 shaped ``remote_data`` is JSON text. An unknown resource gets string columns named after
 its first record's keys (non-strings as JSON).
@@ -22,10 +22,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import types
-import typing
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NotRequired, Required, Union, get_args, get_origin
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -50,33 +48,11 @@ def require_pyarrow() -> Any:
 
 
 def arrow_schema(columns: dict[str, Any]) -> Any:
-    """An Arrow schema for ``{column: annotation}`` (JSON columns become strings)."""
-    pa = require_pyarrow()
-    fields = []
-    for name, hint in columns.items():
-        kind = pa.string() if name in JSON_COLUMNS else _arrow_type(pa, hint)
-        fields.append(pa.field(name, kind, nullable=True))
-    return pa.schema(fields)
+    """An Arrow schema for ``{column: annotation}`` (:func:`truto_stream.arrow.columns_schema`)."""
+    require_pyarrow()
+    from truto_stream.arrow import columns_schema
 
-
-def _arrow_type(pa: Any, hint: Any) -> Any:
-    origin = get_origin(hint)
-    if origin in (NotRequired, Required):
-        return _arrow_type(pa, get_args(hint)[0])
-    if origin is Literal:
-        return pa.string()
-    if origin in (Union, types.UnionType):
-        # ``UserStatus | str``: any string member makes the union a string column.
-        return pa.string()
-    if origin is list:
-        return pa.list_(_arrow_type(pa, get_args(hint)[0]))
-    if origin is dict:
-        return pa.string()
-    if typing.is_typeddict(hint):
-        hints = typing.get_type_hints(hint)
-        return pa.struct([pa.field(k, _arrow_type(pa, v)) for k, v in hints.items()])
-    simple = {str: pa.string(), bool: pa.bool_(), int: pa.int64(), float: pa.float64()}
-    return simple.get(hint, pa.string())
+    return columns_schema(columns)
 
 
 def part_name(index: int) -> str:

@@ -42,7 +42,9 @@ from truto_stream.cli.params import ParamError, add_plan_args, parse_date_args
 from truto_stream.cli.progress import PROGRESS_MODES
 from truto_stream.cli.runner import run_command
 from truto_stream.cli.sweep_run import run_sweep
+from truto_stream.errors import ConfigurationError
 from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT
+from truto_stream.schema import Projection, as_projection, known_model
 from truto_stream.sweep import AccountQuery
 
 __all__ = ["SweepOptions", "build_parser", "main", "run_sweep"]
@@ -73,6 +75,7 @@ class SweepOptions:
     today: str | None = None
     assume_records: int = DEFAULT_RECORDS_PER_UNIT
     dry_run: bool = False
+    fields: Projection | None = None
 
     def __repr__(self) -> str:  # the token stays out of any repr
         return f"SweepOptions({self.model}/{self.resource}, base_url={self.base_url!r})"
@@ -101,6 +104,12 @@ def build_parser() -> CliParser:
         help="discover accounts with this status (default: all; not active ones are skipped)",
     )
     add_param_args(parser)
+    parser.add_argument(
+        "--fields",
+        metavar="A,B,C",
+        help="keep only these fields of each record (id always); the server is asked to "
+        "leave the others out (truto_exclude_fields[])",
+    )
     add_plan_args(parser)
     parser.add_argument(
         "--concurrency",
@@ -154,15 +163,19 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         raise UsageError("--assume-size must be at least 0")
     try:
         dates = parse_date_args(args.date, today=args.today)
-    except ParamError as exc:
-        raise UsageError(str(exc)) from None
+        typed = known_model(model, resource)
+        fields = as_projection(args.fields, typed)
+    except (ParamError, ConfigurationError) as exc:
+        raise UsageError(f"--fields: {exc}" if args.fields else str(exc)) from None
+    params = parse_param_args(args.param)
     return SweepOptions(
         model=model,
         resource=resource,
         token=resolve_token(args.token),
         accounts=list(args.account) or None,
         query=AccountQuery(args.tenant_id, args.integration, args.status),
-        params=parse_param_args(args.param),
+        # The checkpoint's key must see what is asked of the server: a projection too.
+        params=fields.query(params, typed) if fields is not None else params,
         mode=args.mode,
         concurrency=args.concurrency,
         checkpoint=args.checkpoint,
@@ -178,6 +191,7 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         today=args.today,
         assume_records=args.assume_records,
         dry_run=args.dry_run,
+        fields=fields,
     )
 
 

@@ -189,6 +189,7 @@ async def _open(options: SweepOptions, client: Client, locks: list[RunLock]) -> 
             resume=resume,
             row_group_rows=options.row_group_rows,
             dated=options.dates is not None,
+            fields=options.fields,
         )
     except BaseException:
         if checkpoint is not None:
@@ -222,6 +223,7 @@ async def _execute(
                 concurrency=options.concurrency,
                 checkpoint=prepared.checkpoint,
                 commits="manual" if checkpointed else "auto",
+                fields=options.fields,
             )
             outcome.sweep, outcome.report = sweep, sweep.report
             async with sweep:
