@@ -45,3 +45,18 @@ async def test_an_unknown_field_is_a_usage_error_before_any_request(emulator: An
     assert result.code == 2
     assert "--fields: unknown field(s) nmae" in result.err
     assert emu.state.stats.requests_total == 0
+
+
+async def test_fields_with_a_checkpoint_run_and_rerun(emulator: Any, tmp_path: Path) -> None:
+    # The checkpoint's key covers the projection: the same command runs again (nothing
+    # left to fetch), another projection is another sweep.
+    emu = await emulator(**CLI_EMULATOR)
+    out, db = tmp_path / "users.ndjson", tmp_path / "sweep.db"
+    args = ["sweep", "usage-metering/users", "--base-url", emu.url, "--quiet"]
+    args += ["--checkpoint", str(db), "--output", str(out)]
+    first = await run_cli(*args, "--fields", "name")
+    assert first.code == 0, first.err
+    again = await run_cli(*args, "--fields", "name")
+    assert again.code == 0, again.err
+    other = await run_cli(*args, "--fields", "emails")
+    assert other.code == 2 and "different sweep" in other.err
