@@ -50,6 +50,7 @@ __all__ = [
     "json_columns",
     "model_schema",
     "records_to_batch",
+    "rows_to_batch",
 ]
 
 #: Rows per record batch (and per Parquet row group) unless told otherwise.
@@ -206,6 +207,12 @@ def records_to_batch(
     """One batch of ``records`` with ``schema`` (the account and date columns filled in)."""
     n = len(records)
     return _Columns(schema).batch(records, [account_id or ""] * n, [date] * n)
+
+
+def rows_to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """One batch of output rows that carry their own account (and date) columns."""
+    accounts = [r.get(ACCOUNT_COLUMN) or "" for r in rows]
+    return _Columns(schema).batch(rows, accounts, [r.get(DATE_COLUMN) for r in rows])
 
 
 class RecordBatcher:

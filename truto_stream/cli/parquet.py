@@ -116,7 +116,11 @@ class _RowBuffer(Writer):
         return row
 
     def _take_table(self) -> Any:
-        table = self._pa.Table.from_pylist(self._rows, schema=self._schema)
+        from truto_stream.arrow import rows_to_batch
+
+        # The one conversion of truto_stream.arrow: a value that does not fit its column
+        # is null (JSON text in a string column), never an error that stops the sweep.
+        table = self._pa.Table.from_batches([rows_to_batch(self._rows, self._schema)])
         self._rows = []
         return table
 
