@@ -25,7 +25,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Final, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 import anyio.to_thread
 
@@ -33,6 +33,10 @@ from truto_stream.cli.common import UsageError
 from truto_stream.cli.writers import CsvWriter, JsonWriter, NdjsonWriter, Writer
 from truto_stream.errors import StorageError
 from truto_stream.schema import Projection, known_model, model_columns
+
+if TYPE_CHECKING:
+    from truto_stream.sweep import SweepReport
+    from truto_stream.unit import Unit
 
 __all__ = ["FORMATS", "Format", "Output", "Resume", "Store", "open_output"]
 
@@ -70,6 +74,8 @@ class Output:
     """True once :meth:`commit` has put the output in place."""
     inline: bool = True
     """Writes may run on the event loop: a regular file, never blocked by a reader."""
+    report: SweepReport | None = None
+    """The sweep's report, for an output that records it (a dataset's manifest)."""
 
     @property
     def describe(self) -> str:
@@ -89,8 +95,16 @@ class Output:
         """Write one batch: serialised, written and flushed to the OS before returning."""
         raise NotImplementedError
 
-    async def write(self, account_id: str, records: list[dict[str, Any]]) -> None:
-        """:meth:`write_batch` from async code.
+    def write_unit_batch(
+        self, unit: Unit | None, account_id: str, records: list[dict[str, Any]]
+    ) -> None:
+        """:meth:`write_batch` for records of ``unit`` (a partitioned output routes by it)."""
+        self.write_batch(account_id, records)
+
+    async def write(
+        self, account_id: str, records: list[dict[str, Any]], unit: Unit | None = None
+    ) -> None:
+        """:meth:`write_unit_batch` from async code.
 
         A regular file is written on the loop (a page-cache write takes microseconds and a
         thread hop per batch would cost more); a pipe or terminal is written from a worker
@@ -99,9 +113,9 @@ class Output:
         """
         try:
             if self.inline:
-                self.write_batch(account_id, records)
+                self.write_unit_batch(unit, account_id, records)
             else:
-                await anyio.to_thread.run_sync(self.write_batch, account_id, records)
+                await anyio.to_thread.run_sync(self.write_unit_batch, unit, account_id, records)
         except BrokenPipeError:
             raise
         except OSError as exc:

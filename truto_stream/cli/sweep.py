@@ -39,12 +39,13 @@ from truto_stream.cli.common import (
 from truto_stream.cli.dryrun import run_dry_run
 from truto_stream.cli.output import FORMATS
 from truto_stream.cli.params import ParamError, add_plan_args, parse_date_args
+from truto_stream.cli.partitions import DATASET_FORMATS, parse_partition_by
 from truto_stream.cli.progress import PROGRESS_MODES
 from truto_stream.cli.runner import run_command
 from truto_stream.cli.sweep_run import run_sweep
 from truto_stream.errors import ConfigurationError
 from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT
-from truto_stream.schema import Projection, as_projection, known_model
+from truto_stream.schema import DATE_COLUMN, Projection, as_projection, known_model
 from truto_stream.sweep import AccountQuery
 
 __all__ = ["SweepOptions", "build_parser", "main", "run_sweep"]
@@ -76,6 +77,8 @@ class SweepOptions:
     assume_records: int = DEFAULT_RECORDS_PER_UNIT
     dry_run: bool = False
     fields: Projection | None = None
+    output_dir: str | None = None
+    partition_by: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # the token stays out of any repr
         return f"SweepOptions({self.model}/{self.resource}, base_url={self.base_url!r})"
@@ -126,10 +129,21 @@ def build_parser() -> CliParser:
     )
     parser.add_argument("--output", metavar="FILE", help="output file (default stdout, also '-')")
     parser.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="a dataset of part files (parquet or ndjson) instead of one file",
+    )
+    parser.add_argument(
+        "--partition-by",
+        metavar="KEYS",
+        help="with --output-dir: Hive partitions by integration, date, integrated_account_id",
+    )
+    parser.add_argument(
         "--row-group-rows",
         type=int,
         metavar="N",
-        help="parquet: records per row group (and per part file on disk; default 10000)",
+        help="parquet: records per row group (and per part file on disk; default 10000);"
+        " --output-dir: records buffered before they become parts",
     )
     parser.add_argument("--report", metavar="FILE", help="write the sweep report as JSON")
     add_connection_args(parser)
@@ -168,6 +182,7 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
     except (ParamError, ConfigurationError) as exc:
         raise UsageError(f"--fields: {exc}" if args.fields else str(exc)) from None
     params = parse_param_args(args.param)
+    output_dir, partition_by = _dataset_args(args, dated=dates is not None)
     return SweepOptions(
         model=model,
         resource=resource,
@@ -192,7 +207,30 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         assume_records=args.assume_records,
         dry_run=args.dry_run,
         fields=fields,
+        output_dir=output_dir,
+        partition_by=partition_by,
     )
+
+
+def _dataset_args(args: argparse.Namespace, *, dated: bool) -> tuple[str | None, tuple[str, ...]]:
+    """``--output-dir`` and ``--partition-by``, checked (raises :class:`UsageError`)."""
+    try:
+        keys = parse_partition_by(args.partition_by)
+    except ValueError as exc:
+        raise UsageError(f"--partition-by: {exc}") from None
+    if args.output_dir is None:
+        if args.partition_by is not None:
+            raise UsageError("--partition-by needs --output-dir")
+        return None, ()
+    if args.output is not None:
+        raise UsageError("use either --output or --output-dir")
+    if args.format not in DATASET_FORMATS:
+        raise UsageError(
+            f"--output-dir takes --format {' or '.join(DATASET_FORMATS)}, not {args.format}"
+        )
+    if DATE_COLUMN in keys and not dated:
+        raise UsageError("--partition-by date needs --date (records have no date otherwise)")
+    return args.output_dir, keys
 
 
 def main(argv: Sequence[str]) -> int:

@@ -21,6 +21,7 @@ import anyio
 from truto_stream._runtime import single_error
 from truto_stream.checkpoint import Checkpoint
 from truto_stream.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, eprint
+from truto_stream.cli.dataset import check_output_dir, open_dataset
 from truto_stream.cli.lock import RunLock
 from truto_stream.cli.output import Output, Resume, open_output
 from truto_stream.cli.preflight import check_destination
@@ -141,10 +142,13 @@ async def _prepare(options: SweepOptions, client_options: dict[str, Any]) -> _Pr
     if to_file:
         assert options.output is not None
         check_destination(options.output, "--output")
+    if options.output_dir is not None:
+        check_output_dir(options.output_dir)
+    target = options.output_dir or options.output
     locks: list[RunLock] = []
     try:
-        for value, what in ((options.checkpoint, "checkpoint"), (options.output, "output")):
-            if value is not None and (what == "checkpoint" or to_file):
+        for value, what in ((options.checkpoint, "checkpoint"), (target, "output")):
+            if value is not None and (what == "checkpoint" or to_file or options.output_dir):
                 lock = RunLock(Path(value), what)
                 lock.acquire()
                 locks.append(lock)
@@ -181,9 +185,20 @@ async def _open(options: SweepOptions, client: Client, locks: list[RunLock]) -> 
             if checkpoint is not None
             else None
         )
-        output = open_output(
-            options.output,
+        output = _open_output(options, resume)
+    except BaseException:
+        if checkpoint is not None:
+            await checkpoint.aclose()
+        raise
+    return _Prepared(client, output, checkpoint, locks)
+
+
+def _open_output(options: SweepOptions, resume: Resume | None) -> Output:
+    if options.output_dir is not None:
+        return open_dataset(
+            Path(options.output_dir),
             options.format,
+            options.partition_by,
             model=options.model,
             resource=options.resource,
             resume=resume,
@@ -191,11 +206,16 @@ async def _open(options: SweepOptions, client: Client, locks: list[RunLock]) -> 
             dated=options.dates is not None,
             fields=options.fields,
         )
-    except BaseException:
-        if checkpoint is not None:
-            await checkpoint.aclose()
-        raise
-    return _Prepared(client, output, checkpoint, locks)
+    return open_output(
+        options.output,
+        options.format,
+        model=options.model,
+        resource=options.resource,
+        resume=resume,
+        row_group_rows=options.row_group_rows,
+        dated=options.dates is not None,
+        fields=options.fields,
+    )
 
 
 def _mode(options: SweepOptions) -> Any:
@@ -226,6 +246,7 @@ async def _execute(
                 fields=options.fields,
             )
             outcome.sweep, outcome.report = sweep, sweep.report
+            prepared.output.report = sweep.report
             async with sweep:
                 commit = sweep.commit if checkpointed else None
                 await _drain_with_progress(sweep, prepared.output, progress, commit, outcome)
@@ -279,7 +300,7 @@ async def _drain(
                 for record in records:
                     record[DATE_COLUMN] = day
             outcome.unwritten = True
-            await output.write(account_id, records)  # a cancellation may stop it before
+            await output.write(account_id, records, batch.unit)  # a cancellation may stop it
             outcome.unwritten = False
             if commit is not None and output.durable:
                 commit(output.position)
