@@ -201,3 +201,25 @@ async def test_a_directory_holding_other_files_is_refused(
         "--partition-by", "date",
     )  # fmt: skip
     assert date_only.code == 2 and "--partition-by date needs --date" in date_only.err
+
+
+async def test_a_checkpoint_resumes_only_the_output_it_wrote(
+    emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    emu = await emulator(**CLI_EMULATOR, accounts=mixed(20, 10, 5), today=TODAY)
+    out, checkpoint = tmp_path / "users", str(tmp_path / "a.db")
+    first = await run_cli(*_args(emu.url, out, "--checkpoint", checkpoint))
+    assert first.code == 0, first.err
+    base = ["sweep", RESOURCE, "--base-url", emu.url, "--today", TODAY, "--date", DAYS[0]]
+    refusals = {
+        "wrote --output-dir": [*base, "--output", str(tmp_path / "u.ndjson")],
+        "with --partition-by integration,date": _args(emu.url, out, "--partition-by", "date"),
+    }
+    for message, args in refusals.items():
+        refused = await run_cli(*args, "--checkpoint", checkpoint)
+        assert refused.code == 2 and message in refused.err, refused.err
+    other = str(tmp_path / "b.db")
+    into_file = await run_cli(*base, "--output", str(tmp_path / "u.ndjson"), "--checkpoint", other)
+    assert into_file.code == 0, into_file.err
+    refused = await run_cli(*_args(emu.url, tmp_path / "d", "--checkpoint", other))
+    assert refused.code == 2 and "wrote --output " in refused.err, refused.err

@@ -74,6 +74,8 @@ class DatasetOutput(Output):
         self.format = fmt
         self.keys = keys
         self.parts = parts
+        self._records = sum(part.records for part in parts)
+        self._manifest_present = (directory / MANIFEST).exists()
         self._schema = schema
         self._row_group_rows = row_group_rows
         self._buffers: dict[Values, list[dict[str, Any]]] = {}
@@ -87,7 +89,7 @@ class DatasetOutput(Output):
             "dir": str(self.directory),
             "partition_by": list(self.keys),
             "parts": len(self.parts),
-            "records": sum(part.records for part in self.parts),
+            "records": self._records,
         }
 
     @property
@@ -139,10 +141,12 @@ class DatasetOutput(Output):
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, target)
-        # The dataset changes: it no longer matches a manifest an earlier run wrote.
-        (self.directory / MANIFEST).unlink(missing_ok=True)
-        partition = dict(zip(self.keys, values, strict=True))
-        self.parts.append(part_of(relative, partition, data))
+        if self._manifest_present:  # the dataset changes: an earlier manifest no longer fits
+            (self.directory / MANIFEST).unlink(missing_ok=True)
+            self._manifest_present = False
+        part = part_of(relative, dict(zip(self.keys, values, strict=True)), data)
+        self.parts.append(part)
+        self._records += part.records
 
     async def commit(self, store: Store = store_nothing) -> None:
         if self._closed:
@@ -165,7 +169,7 @@ class DatasetOutput(Output):
         return {
             "format": self.format,
             "partition_by": list(self.keys),
-            "records": sum(part.records for part in self.parts),
+            "records": self._records,
             "units": _units(report),
             "partitions": sorted(partitions.values(), key=lambda e: e["path"]),
             "parts": [part.to_dict() for part in self.parts],

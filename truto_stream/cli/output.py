@@ -299,6 +299,11 @@ def _position_for(fmt: str, path: Path, resume: Resume | None) -> dict[str, Any]
     position: dict[str, Any] = resume.position
     if position.get("stdout"):
         return None  # the earlier records went to stdout: this file holds the rest
+    if "dir" in position:
+        raise UsageError(
+            f"the checkpoint's earlier runs wrote --output-dir {position['dir']}; resume with"
+            " it (or start over with another --checkpoint)"
+        )
     if position.get("format") != fmt:
         raise UsageError(
             f"the checkpoint's earlier runs wrote --format {position.get('format')}; resume"
