@@ -267,7 +267,8 @@ def open_dataset(
 
 
 def _schema(fmt: str, columns: dict[str, Any] | None, keys: tuple[str, ...]) -> Any:
-    if fmt != "parquet" or columns is None:
+    """The parts' Arrow schema (``None``: ndjson, or an unknown resource's first record's)."""
+    if fmt != "parquet":
         return None
     from truto_stream.cli.parquet import require_pyarrow
 
@@ -275,6 +276,8 @@ def _schema(fmt: str, columns: dict[str, Any] | None, keys: tuple[str, ...]) -> 
         require_pyarrow()
     except ImportError as exc:
         raise UsageError(str(exc)) from None
+    if columns is None:
+        return None
     from truto_stream.arrow import columns_schema
 
     return columns_schema({name: hint for name, hint in columns.items() if name not in keys})
