@@ -17,7 +17,7 @@ import math
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Final, TypeAlias
 
 import aiohttp
 import yarl
@@ -36,7 +36,10 @@ from truto_stream.errors import (
     TrutoError,
 )
 
-__all__ = ["AiohttpTransport", "check_base_url", "map_error"]
+__all__ = ["AiohttpTransport", "Session", "check_base_url", "map_error"]
+
+#: The pooled HTTP session a caller may lend the client (typed here, so aiohttp stays here).
+Session: TypeAlias = aiohttp.ClientSession
 
 USER_AGENT: Final = f"truto-stream/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
 

@@ -12,14 +12,14 @@ import sys
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self, cast
+from typing import Any, Final, Self, cast
 
 import anyio
 
 from truto_stream._bounds import CompressionLimits, Timeouts
 from truto_stream._decode import BodyLimits, Framing
 from truto_stream._fetch import Fetcher, ListRequest
-from truto_stream._http import AiohttpTransport, check_base_url
+from truto_stream._http import AiohttpTransport, Session, check_base_url
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
 from truto_stream._runtime import Runtime
@@ -34,9 +34,6 @@ from truto_stream.plan.model import Plan
 from truto_stream.plan.planner import check, make_plan
 from truto_stream.schema import Projection, as_projection, known_model
 from truto_stream.sweep import AccountQuery, Commits, OnError, Sweep
-
-if TYPE_CHECKING:
-    import aiohttp
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "RateLimits"]
 
@@ -105,7 +102,7 @@ class Client:
         token: str | None = None,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        session: aiohttp.ClientSession | None = None,
+        session: Session | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         rate_limits: RateLimits | None = RateLimits(),

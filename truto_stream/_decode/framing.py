@@ -85,15 +85,9 @@ def detect_framing(
     ``CONCATENATED`` (a multiple-values parser reads NDJSON too), or ``ENVELOPE`` when
     the keys seen so far are an envelope's metadata.
     """
-    media = _media_type(content_type)
-    if media in _NDJSON_TYPES:
+    if _media_type(content_type) in _NDJSON_TYPES:
         return Framing.NDJSON
-    if media not in _SNIFF_TYPES and not (
-        media.startswith("application/") and media.endswith("+json")
-    ):
-        raise UnexpectedContentType(
-            f"unexpected content type {media[:80]!r} (body starts with {preview(head[:40])!r})"
-        )
+    _check_json_type(content_type, head)
     if RESULT_FIRST.match(head):  # Truto's own shape, the usual case
         return Framing.ENVELOPE
     start = skip_bom_ws(head, 0)
@@ -108,6 +102,24 @@ def detect_framing(
         return Framing.ARRAY
     if first != 0x7B:  # {
         raise MalformedBody(f"body is not JSON (starts with {preview(head[start:])!r})")
+    return _object_led(head, start, complete=complete, decide=decide)
+
+
+def _check_json_type(content_type: str | None, head: bytes | bytearray) -> None:
+    """Raise :class:`UnexpectedContentType` for a type whose bytes are not sniffed as JSON."""
+    media = _media_type(content_type)
+    if media not in _SNIFF_TYPES and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise UnexpectedContentType(
+            f"unexpected content type {media[:80]!r} (body starts with {preview(head[:40])!r})"
+        )
+
+
+def _object_led(
+    head: bytes | bytearray, start: int, *, complete: bool, decide: bool
+) -> Framing | None:
+    """The framing of a body whose first value is an object (at ``start``)."""
     members, saw_result, end = scan_object(head, start, complete=complete, decode=False)
     if saw_result:
         return Framing.ENVELOPE
