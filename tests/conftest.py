@@ -1,13 +1,16 @@
-"""Shared pytest set-up: anyio runs async tests on asyncio; the emulator fixture."""
+"""Shared pytest set-up: anyio runs async tests on asyncio; the emulator and client fixtures."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from hypothesis import settings
 
+from tests.support import FAST_RETRY, TOKEN, ClientFor, EmulatorFactory
+from truto_stream import Client
 from truto_stream.emulator import Emulator, EmulatorConfig
 
 # Property tests are deterministic (the same examples on every run, in CI too) and free of
@@ -15,12 +18,12 @@ from truto_stream.emulator import Emulator, EmulatorConfig
 settings.register_profile("project", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile("project")
 
-EmulatorFactory = Callable[..., Awaitable[Emulator]]
+__all__ = ["EmulatorFactory"]  # re-exported for tests that still import it from here
 
 #: What the ``emulator`` fixture uses unless a test overrides it.
 EMULATOR_TEST_DEFAULTS: dict[str, Any] = {
     "seed": 1,
-    "tokens": ("test-token",),
+    "tokens": (TOKEN,),
     "tenants": 2,
     "accounts_per_integration": 2,
     "users": (10, 100),
@@ -56,3 +59,16 @@ async def emulator() -> AsyncIterator[EmulatorFactory]:
     finally:
         for emu in reversed(started):
             await emu.stop()
+
+
+@pytest.fixture
+def client_for() -> ClientFor:
+    """``async with client_for(emu, **options) as client``: a Client on the emulator."""
+
+    @asynccontextmanager
+    async def make(emu: Emulator, **options: Any) -> AsyncIterator[Client]:
+        options.setdefault("retry", FAST_RETRY)
+        async with Client(token=TOKEN, base_url=emu.url, **options) as client:
+            yield client
+
+    return make

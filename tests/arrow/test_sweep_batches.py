@@ -11,10 +11,9 @@ import pytest
 
 pa = pytest.importorskip("pyarrow")
 
+from tests.support import FAST_RETRY, TOKEN, EmulatorFactory  # noqa: E402
 from truto_stream import AccountQuery, Client  # noqa: E402
 from truto_stream.arrow import model_schema, records_to_batch  # noqa: E402
-
-from ..client.conftest import FAST_RETRY, TOKEN  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +42,9 @@ def _keys(batches: list[Any], *, dated: bool = False) -> Counter[tuple[str, str 
     return Counter(zip(accounts, days, table.column("id").to_pylist(), strict=True))
 
 
-async def test_a_sweep_as_bounded_arrow_batches_holds_every_user_once(emulator: Any) -> None:
+async def test_a_sweep_as_bounded_arrow_batches_holds_every_user_once(
+    emulator: EmulatorFactory,
+) -> None:
     emu = await emulator(users=(40, 700))
     async with (
         Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client,
@@ -56,7 +57,7 @@ async def test_a_sweep_as_bounded_arrow_batches_holds_every_user_once(emulator: 
     assert sweep.report.records == sum(b.num_rows for b in batches)
 
 
-async def test_arrow_rows_equal_the_dict_sweeps_records(emulator: Any) -> None:
+async def test_arrow_rows_equal_the_dict_sweeps_records(emulator: EmulatorFactory) -> None:
     # The same data, two ways: each Arrow row is what records_to_batch makes of the record
     # the dict iterator yields (unknown fields, nested structs, nulls and all).
     emu = await emulator(users=(5, 60), seed=3)
@@ -76,7 +77,7 @@ async def test_arrow_rows_equal_the_dict_sweeps_records(emulator: Any) -> None:
     )
 
 
-async def test_a_dated_sweep_has_a_date_column(emulator: Any) -> None:
+async def test_a_dated_sweep_has_a_date_column(emulator: EmulatorFactory) -> None:
     emu = await emulator(users=(5, 50), today=TODAY)
     async with (
         Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client,
@@ -87,7 +88,7 @@ async def test_a_dated_sweep_has_a_date_column(emulator: Any) -> None:
     assert _keys(batches, dated=True) == _expected(emu, dated=True)
 
 
-async def test_one_account_as_arrow_batches(emulator: Any) -> None:
+async def test_one_account_as_arrow_batches(emulator: EmulatorFactory) -> None:
     emu = await emulator(users=(250, 250))
     account = _sweepable(emu)[0]
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
@@ -103,7 +104,7 @@ async def test_one_account_as_arrow_batches(emulator: Any) -> None:
     assert set(table.column("integrated_account_id").to_pylist()) == {account.id}
 
 
-async def test_fields_are_left_out_on_the_wire_and_locally(emulator: Any) -> None:
+async def test_fields_are_left_out_on_the_wire_and_locally(emulator: EmulatorFactory) -> None:
     emu = await emulator(users=(30, 80))
     account = _sweepable(emu)[0].id
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
@@ -125,7 +126,9 @@ async def test_fields_are_left_out_on_the_wire_and_locally(emulator: Any) -> Non
     assert all(set(r) <= {"id", "status"} for r in listed) and len(listed) == len(records)
 
 
-async def test_a_server_ignoring_the_exclusion_is_projected_locally(emulator: Any) -> None:
+async def test_a_server_ignoring_the_exclusion_is_projected_locally(
+    emulator: EmulatorFactory,
+) -> None:
     emu = await emulator(users=(10, 20))
     account = _sweepable(emu)[0].id
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
@@ -138,7 +141,7 @@ async def test_a_server_ignoring_the_exclusion_is_projected_locally(emulator: An
 
 
 async def test_a_checkpointed_arrow_sweep_resumes_without_losing_a_record(
-    emulator: Any, tmp_path: Path
+    emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
     # Stop after two batches (records of many parts are in flight in the batcher); the
     # checkpoint must count only parts wholly handed out, so the rerun brings the rest.
@@ -167,7 +170,7 @@ async def test_a_checkpointed_arrow_sweep_resumes_without_losing_a_record(
 
 
 async def test_manual_commits_with_arrow_batches_give_each_record_once(
-    emulator: Any, tmp_path: Path
+    emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
     emu = await emulator(users=(200, 400))
     db = tmp_path / "sweep.db"

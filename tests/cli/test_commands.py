@@ -15,7 +15,7 @@ from tests.cli.conftest import (
     record_ids,
     run_cli,
 )
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 from truto_stream.cli.demo import demo_config
 from truto_stream.emulator import Dataset
 

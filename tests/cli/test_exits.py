@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from tests.cli.conftest import CLI_EMULATOR, assert_no_token, cli_env, command, expected_ids
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec
 
 pytestmark = pytest.mark.anyio

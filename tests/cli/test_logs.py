@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.cli.conftest import CLI_EMULATOR, TOKEN, assert_no_token, run_cli
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.cli.conftest import CLI_EMULATOR, assert_no_token, cli_env, command, run_cli
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec, Dataset
 
 pytestmark = pytest.mark.anyio

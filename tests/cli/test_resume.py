@@ -22,7 +22,7 @@ from tests.cli.conftest import (
     record_ids,
     run_cli,
 )
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 from tests.unit.checkpoint_helpers import write_v1
 from truto_stream import Client
 from truto_stream.emulator import AccountSpec

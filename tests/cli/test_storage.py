@@ -29,7 +29,7 @@ from tests.cli.conftest import (
     record_ids,
     run_cli,
 )
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec, Emulator
 
 pytestmark = pytest.mark.anyio

@@ -24,7 +24,7 @@ from tests.cli.conftest import (
     record_ids,
     run_cli,
 )
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 
 pytestmark = pytest.mark.anyio
 

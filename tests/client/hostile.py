@@ -19,9 +19,9 @@ from typing import Final, Self
 
 import anyio
 
+from tests.support import TOKEN
 from truto_stream import Client, RetryPolicy, TrutoError
 
-TOKEN: Final = "test-token"
 #: One attempt: a hostile body fails the page at once (the verdict is what is tested).
 ONE_ATTEMPT: Final = RetryPolicy(max_attempts=1)
 

@@ -18,6 +18,7 @@ import anyio
 import orjson
 import pytest
 
+from tests.support import TOKEN
 from truto_stream import (
     BodyTooLarge,
     Client,
@@ -29,7 +30,6 @@ from truto_stream import (
 
 from .rawhttp import Request, raw_server, response_head, send
 
-TOKEN = "test-token"
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
 
 

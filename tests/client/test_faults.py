@@ -14,6 +14,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import (
     AccountBlocked,
     AuthError,
@@ -31,7 +32,6 @@ from truto_stream import (
 from truto_stream.client import RateLimits
 from truto_stream.emulator import AccountSpec, Emulator, EmulatorConfig
 
-from .conftest import FAST_RETRY, TOKEN
 from .rawhttp import Request, raw_server, send
 
 ClientFor = Callable[..., AbstractAsyncContextManager[Client]]
@@ -122,7 +122,7 @@ def one(integration: str = "claude", users: int = 300, **spec: Any) -> tuple[Acc
 
 
 @pytest.mark.anyio
-async def test_looping_cursor_raises(emulator: Any, client_for: ClientFor) -> None:
+async def test_looping_cursor_raises(emulator: EmulatorFactory, client_for: ClientFor) -> None:
     emu = await emulator(accounts=one(faults="loop@#1"))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -135,7 +135,7 @@ async def test_looping_cursor_raises(emulator: Any, client_for: ClientFor) -> No
 
 @pytest.mark.anyio
 async def test_a_looping_cursor_names_the_account_and_path(
-    emulator: Any, client_for: ClientFor
+    emulator: EmulatorFactory, client_for: ClientFor
 ) -> None:
     emu = await emulator(accounts=one(faults="loop@#3"))
     account = emu.dataset.accounts[0].id
@@ -151,7 +151,7 @@ async def test_a_looping_cursor_names_the_account_and_path(
 
 
 @pytest.mark.anyio
-async def test_page_cap(emulator: Any, client_for: ClientFor) -> None:
+async def test_page_cap(emulator: EmulatorFactory, client_for: ClientFor) -> None:
     emu = await emulator(accounts=one(users=500))
     account = emu.dataset.accounts[0].id
     async with client_for(emu, max_pages=3) as client:
@@ -173,7 +173,7 @@ async def test_page_cap(emulator: Any, client_for: ClientFor) -> None:
     ],
 )
 async def test_not_retried(
-    emulator: Any, client_for: ClientFor, spec: dict[str, Any], error: type[Exception]
+    emulator: EmulatorFactory, client_for: ClientFor, spec: dict[str, Any], error: type[Exception]
 ) -> None:
     emu = await emulator(accounts=one(**spec))
     account = emu.dataset.accounts[0].id
@@ -186,7 +186,9 @@ async def test_not_retried(
 
 
 @pytest.mark.anyio
-async def test_bad_requests_are_not_retried(emulator: Any, client_for: ClientFor) -> None:
+async def test_bad_requests_are_not_retried(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one())
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -203,7 +205,9 @@ async def test_bad_requests_are_not_retried(emulator: Any, client_for: ClientFor
 
 
 @pytest.mark.anyio
-async def test_persistent_malformed_body_gives_up(emulator: Any, client_for: ClientFor) -> None:
+async def test_persistent_malformed_body_gives_up(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one(faults="malformed@#0x*"))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -214,7 +218,9 @@ async def test_persistent_malformed_body_gives_up(emulator: Any, client_for: Cli
 
 
 @pytest.mark.anyio
-async def test_429_storm_is_retried_until_it_passes(emulator: Any, client_for: ClientFor) -> None:
+async def test_429_storm_is_retried_until_it_passes(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     # No client-side budget: the emulator's limiter answers 429s, the client waits them out.
     emu = await emulator(
         accounts=one(users=2_000), account_limit=3, rate_window_s=0.2, retry_after=0
@@ -236,7 +242,9 @@ async def test_429_storm_is_retried_until_it_passes(emulator: Any, client_for: C
 
 
 @pytest.mark.anyio
-async def test_429s_give_up_after_the_retry_budget(emulator: Any, client_for: ClientFor) -> None:
+async def test_429s_give_up_after_the_retry_budget(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one(faults="remote429@#0x*"), remote_retry_after_s=0)
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -247,7 +255,9 @@ async def test_429s_give_up_after_the_retry_budget(emulator: Any, client_for: Cl
 
 
 @pytest.mark.anyio
-async def test_the_client_budget_avoids_429s(emulator: Any, client_for: ClientFor) -> None:
+async def test_the_client_budget_avoids_429s(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(
         accounts=one(users=3_000), account_limit=5, token_limit=50, rate_window_s=0.25
     )
@@ -288,7 +298,9 @@ async def test_wrong_content_type_is_a_clear_error() -> None:
 
 
 @pytest.mark.anyio
-async def test_token_never_leaks(emulator: Any, caplog: pytest.LogCaptureFixture) -> None:
+async def test_token_never_leaks(
+    emulator: EmulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = "sk-very-secret-token-123"
     emu = await emulator(accounts=one(status="needs_reauth"), tokens=(secret,))
     account = emu.dataset.accounts[0].id
@@ -312,7 +324,7 @@ async def test_token_never_leaks(emulator: Any, caplog: pytest.LogCaptureFixture
 
 @pytest.mark.anyio
 async def test_a_stream_cut_again_and_again_still_finishes_if_it_progresses(
-    emulator: Any, client_for: ClientFor
+    emulator: EmulatorFactory, client_for: ClientFor
 ) -> None:
     # Cut part-way through on 10 attempts in a row, each time further in: more failures
     # than the retry budget (8 attempts), but each attempt delivers more, so the budget
@@ -366,7 +378,9 @@ async def test_a_provider_5xx_is_retried_and_the_account_completes(status: int) 
 
 
 @pytest.mark.anyio
-async def test_the_emulators_remote_500_is_retried(emulator: Any, client_for: ClientFor) -> None:
+async def test_the_emulators_remote_500_is_retried(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one(users=2_500, faults="remote500@#13"))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:

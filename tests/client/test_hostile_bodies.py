@@ -19,12 +19,12 @@ import pytest
 
 from tests.client.hostile import (
     ONE_ATTEMPT,
-    TOKEN,
     RawServer,
     history_record,
     large_record,
     list_all,
 )
+from tests.support import TOKEN
 from truto_stream import BodyLimits, Client, MalformedBody
 
 ROOT = Path(__file__).resolve().parents[2]

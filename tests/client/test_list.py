@@ -12,6 +12,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from tests.support import EmulatorFactory
 from truto_stream import Client, ConfigurationError
 from truto_stream.emulator import AccountSpec
 
@@ -24,7 +25,9 @@ def one_account(integration: str, users: int, **spec: Any) -> tuple[AccountSpec,
     return (AccountSpec(integration=integration, tenant_id="acme", users=users, **spec),)
 
 
-async def test_paged_walk_yields_every_user_once(emulator: Any, client_for: ClientFor) -> None:
+async def test_paged_walk_yields_every_user_once(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one_account("claude", 2_345))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -35,7 +38,7 @@ async def test_paged_walk_yields_every_user_once(emulator: Any, client_for: Clie
 
 @pytest.mark.parametrize("framing", ["envelope", "ndjson", "array", "page"])
 async def test_stream_mode_matches_paged_mode(
-    emulator: Any, client_for: ClientFor, framing: str
+    emulator: EmulatorFactory, client_for: ClientFor, framing: str
 ) -> None:
     emu = await emulator(accounts=one_account("openai", 1_500), stream_framing=framing)
     account = emu.dataset.accounts[0].id
@@ -50,7 +53,7 @@ async def test_stream_mode_matches_paged_mode(
 
 @pytest.mark.parametrize("placement", ["before", "after", "both"])
 async def test_stream_envelope_metadata_anywhere(
-    emulator: Any, client_for: ClientFor, placement: str
+    emulator: EmulatorFactory, client_for: ClientFor, placement: str
 ) -> None:
     emu = await emulator(
         accounts=one_account("claude", 3_000), stream_framing="envelope", stream_meta=placement
@@ -66,7 +69,9 @@ async def test_stream_envelope_metadata_anywhere(
     assert sum(len(p.records) for p in pages) == 3_000
 
 
-async def test_pages_expose_cursor_and_metadata(emulator: Any, client_for: ClientFor) -> None:
+async def test_pages_expose_cursor_and_metadata(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one_account("claude", 250))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -85,7 +90,7 @@ async def test_pages_expose_cursor_and_metadata(emulator: Any, client_for: Clien
     assert "prev_cursor" in pages[0].meta
 
 
-async def test_resume_from_a_cursor(emulator: Any, client_for: ClientFor) -> None:
+async def test_resume_from_a_cursor(emulator: EmulatorFactory, client_for: ClientFor) -> None:
     emu = await emulator(accounts=one_account("openai", 300))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -103,7 +108,9 @@ async def test_resume_from_a_cursor(emulator: Any, client_for: ClientFor) -> Non
     assert [u["id"] for u in first.records] + rest == list(emu.dataset.user_ids(account))
 
 
-async def test_field_support_per_integration(emulator: Any, client_for: ClientFor) -> None:
+async def test_field_support_per_integration(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(
         accounts=(
             AccountSpec(integration="claude", tenant_id="t", users=5),
@@ -123,7 +130,9 @@ async def test_field_support_per_integration(emulator: Any, client_for: ClientFo
         assert {"id", "name", "emails", "status"} <= fields
 
 
-async def test_query_parameters_pass_through(emulator: Any, client_for: ClientFor) -> None:
+async def test_query_parameters_pass_through(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one_account("claude", 30))
     account = emu.dataset.accounts[0].id
     params = {
@@ -146,7 +155,7 @@ async def test_query_parameters_pass_through(emulator: Any, client_for: ClientFo
         assert "id" in user
 
 
-async def test_key_by_results(emulator: Any, client_for: ClientFor) -> None:
+async def test_key_by_results(emulator: EmulatorFactory, client_for: ClientFor) -> None:
     emu = await emulator(accounts=one_account("openai", 120))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -159,7 +168,7 @@ async def test_key_by_results(emulator: Any, client_for: ClientFor) -> None:
     assert [u["id"] for u in users] == list(emu.dataset.user_ids(account))
 
 
-async def test_debug_envelope_is_exposed(emulator: Any, client_for: ClientFor) -> None:
+async def test_debug_envelope_is_exposed(emulator: EmulatorFactory, client_for: ClientFor) -> None:
     emu = await emulator(accounts=one_account("claude", 150))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -176,7 +185,9 @@ async def test_debug_envelope_is_exposed(emulator: Any, client_for: ClientFor) -
     assert all(isinstance(p.meta.get("debug"), dict) for p in pages)
 
 
-async def test_cursor_integration_is_one_large_page(emulator: Any, client_for: ClientFor) -> None:
+async def test_cursor_integration_is_one_large_page(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one_account("cursor", 12_000))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -186,7 +197,9 @@ async def test_cursor_integration_is_one_large_page(emulator: Any, client_for: C
     assert pages[-1].final and pages[-1].next_cursor is None
 
 
-async def test_breaking_early_closes_the_connection(emulator: Any, client_for: ClientFor) -> None:
+async def test_breaking_early_closes_the_connection(
+    emulator: EmulatorFactory, client_for: ClientFor
+) -> None:
     emu = await emulator(accounts=one_account("claude", 200_000), stream_framing="ndjson")
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -204,7 +217,7 @@ async def test_breaking_early_closes_the_connection(emulator: Any, client_for: C
         assert stats["connections"]["open"] == 0
 
 
-async def test_aclosing_stops_the_fetch(emulator: Any, client_for: ClientFor) -> None:
+async def test_aclosing_stops_the_fetch(emulator: EmulatorFactory, client_for: ClientFor) -> None:
     emu = await emulator(accounts=one_account("claude", 50_000))
     account = emu.dataset.accounts[0].id
     async with client_for(emu) as client:
@@ -221,7 +234,7 @@ async def test_aclosing_stops_the_fetch(emulator: Any, client_for: ClientFor) ->
 
 
 async def test_prefetch_is_bounded_with_a_slow_consumer(
-    emulator: Any, client_for: ClientFor
+    emulator: EmulatorFactory, client_for: ClientFor
 ) -> None:
     emu = await emulator(accounts=one_account("openai", 3_000))
     account = emu.dataset.accounts[0].id
@@ -239,7 +252,7 @@ async def test_prefetch_is_bounded_with_a_slow_consumer(
     assert max(leads) >= 2
 
 
-async def test_client_requires_async_with(emulator: Any) -> None:
+async def test_client_requires_async_with(emulator: EmulatorFactory) -> None:
     emu = await emulator(accounts=one_account("claude", 5))
     client = Client(token="test-token", base_url=emu.url)
     with pytest.raises(ConfigurationError, match="async with"):

@@ -29,6 +29,7 @@ import anyio
 import orjson
 import pytest
 
+from tests.support import EmulatorFactory
 from truto_stream import Client, RetryPolicy, TrutoError
 from truto_stream.emulator import AccountSpec
 
@@ -269,7 +270,7 @@ def _files(directory: Path) -> dict[str, bytes]:
     ("fault", "error"), [("echo@#0x*", "BadRequest"), ("echo:500@#1x*", "ServerError")]
 )
 async def test_the_emulators_echo_fault_leaks_nothing(
-    emulator: Any, caplog: pytest.LogCaptureFixture, fault: str, error: str
+    emulator: EmulatorFactory, caplog: pytest.LogCaptureFixture, fault: str, error: str
 ) -> None:
     # The emulator's own echo (Bearer <token>, URL-encoded, base64, in message,
     # raw_response, insight and a header); echo:500 is a remote 500, so retried first.

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 import aiohttp
 import anyio
 import pytest
 import trio
 
+from tests.support import TOKEN, EmulatorFactory
 from truto_stream import Client, ConfigurationError, RequestTimeout, RetryPolicy, Timeouts
 from truto_stream._http import check_base_url
 from truto_stream.emulator import AccountSpec
-
-from .conftest import TOKEN
 
 ClientFor = Callable[..., AbstractAsyncContextManager[Client]]
 
@@ -58,7 +56,7 @@ def test_trio_is_refused_clearly() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_callers_session_is_used_and_left_open(emulator: Any) -> None:
+async def test_a_callers_session_is_used_and_left_open(emulator: EmulatorFactory) -> None:
     emu = await emulator(accounts=(AccountSpec(integration="openai", tenant_id="t", users=120),))
     account = emu.dataset.accounts[0].id
     async with aiohttp.ClientSession() as session:
@@ -69,7 +67,7 @@ async def test_a_callers_session_is_used_and_left_open(emulator: Any) -> None:
 
 
 @pytest.mark.anyio
-async def test_slow_headers_hit_the_request_timeout(emulator: Any) -> None:
+async def test_slow_headers_hit_the_request_timeout(emulator: EmulatorFactory) -> None:
     emu = await emulator(
         accounts=(AccountSpec(integration="claude", tenant_id="t", users=10),), latency_ms=500
     )
@@ -86,7 +84,9 @@ async def test_slow_headers_hit_the_request_timeout(emulator: Any) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("framing", ["ndjson", "array"])
-async def test_framing_override(emulator: Any, client_for: ClientFor, framing: str) -> None:
+async def test_framing_override(
+    emulator: EmulatorFactory, client_for: ClientFor, framing: str
+) -> None:
     emu = await emulator(
         accounts=(AccountSpec(integration="cursor", tenant_id="t", users=700),),
         stream_framing=framing,

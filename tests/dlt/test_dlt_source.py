@@ -14,9 +14,9 @@ import pytest
 dlt = pytest.importorskip("dlt")
 duckdb = pytest.importorskip("duckdb")
 
+from tests.cli.conftest import TOKEN, cli_env, command  # noqa: E402
+from tests.support import EmulatorFactory  # noqa: E402
 from truto_stream.dlt import SweepOutcome, truto_resources, truto_source  # noqa: E402
-
-from ..cli.conftest import TOKEN, cli_env, command  # noqa: E402
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 
@@ -53,7 +53,7 @@ def _expected(emu: Any, *, dated: bool = False) -> set[tuple[str, str, str]]:
 
 
 async def test_a_pipeline_into_duckdb_holds_exactly_the_emulators_users(
-    emulator: Any, tmp_path: Path
+    emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
     emu = await emulator(tokens=(TOKEN,), users=(20, 300), needs_reauth_accounts=1)
     pipeline = _pipeline(tmp_path)
@@ -70,7 +70,9 @@ async def test_a_pipeline_into_duckdb_holds_exactly_the_emulators_users(
     assert len(again) == len(rows) and set(again) == set(rows)
 
 
-async def test_dated_units_are_keyed_by_their_day(emulator: Any, tmp_path: Path) -> None:
+async def test_dated_units_are_keyed_by_their_day(
+    emulator: EmulatorFactory, tmp_path: Path
+) -> None:
     emu = await emulator(tokens=(TOKEN,), users=(5, 60), today=TODAY)
     pipeline = _pipeline(tmp_path)
 
@@ -84,7 +86,7 @@ async def test_dated_units_are_keyed_by_their_day(emulator: Any, tmp_path: Path)
 
 
 async def test_a_run_cut_short_is_continued_by_the_next_from_dlt_state(
-    emulator: Any, tmp_path: Path
+    emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
     emu = await emulator(tokens=(TOKEN,), users=(100, 400))
     want = _expected(emu)
@@ -116,7 +118,7 @@ async def test_a_run_cut_short_is_continued_by_the_next_from_dlt_state(
 
 
 async def test_the_load_command_killed_and_rerun_ends_complete(
-    emulator: Any, tmp_path: Path
+    emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
     # Each page takes 20 ms, so a load of 500 users across rounds of 150 takes seconds;
     # the command is killed (SIGKILL) once its first round is loaded, then run again.

@@ -9,10 +9,10 @@ from typing import Any
 import aiohttp
 import orjson
 
+from tests.support import TOKEN
 from truto_stream.emulator import Emulator
 
 USERS = "/unified/usage-metering/users"
-TOKEN = "test-token"
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 

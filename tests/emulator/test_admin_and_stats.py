@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import EmulatorFactory
 from tests.emulator.helpers import USERS, get, users_page
+from tests.support import EmulatorFactory
 from truto_stream.emulator import Emulator
 from truto_stream.emulator.stats import token_fingerprint
 

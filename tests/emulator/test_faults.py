@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import EmulatorFactory
-from tests.emulator.helpers import TOKEN, USERS, get, users_page, walk
+from tests.emulator.helpers import USERS, get, users_page, walk
+from tests.support import TOKEN, EmulatorFactory
 from truto_stream.emulator import AccountSpec, Emulator
 from truto_stream.emulator.faults import (
     FAULT_KINDS,

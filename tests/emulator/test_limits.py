@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import EmulatorFactory
 from tests.emulator.helpers import USERS, get, users_page
+from tests.support import EmulatorFactory
 from truto_stream.emulator.limits import SlidingWindow, format_seconds
 
 pytestmark = pytest.mark.anyio

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EmulatorFactory
 from tests.emulator.helpers import get, users_page
+from tests.support import EmulatorFactory
 from truto_stream.emulator import Emulator
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.conftest import EmulatorFactory
-from tests.emulator.helpers import TOKEN, USERS, users_page, walk
+from tests.emulator.helpers import USERS, users_page, walk
+from tests.support import TOKEN, EmulatorFactory
 from truto_stream.emulator import Emulator
 
 pytestmark = pytest.mark.anyio

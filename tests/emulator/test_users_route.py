@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import EmulatorFactory
 from tests.emulator.helpers import USERS, get, users_page, walk
+from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec, Emulator, EmulatorConfig
 from truto_stream.emulator.data import Dataset
 

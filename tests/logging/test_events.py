@@ -12,11 +12,10 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.support import EmulatorFactory
 from truto_stream import Client, RetryPolicy
 from truto_stream.cli.logs import JsonFormatter, _text_formatter
 from truto_stream.emulator import AccountSpec
-
-from ..conftest import EmulatorFactory
 
 pytestmark = pytest.mark.anyio
 

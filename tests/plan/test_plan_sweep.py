@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import AccountQuery, Client, DateRange, RateLimits
 from truto_stream.emulator import AccountSpec, EmulatorConfig, EmulatorProcess
 from truto_stream.plan import Plan, render_plan
 
-from ..client.conftest import FAST_RETRY, TOKEN
 from .servers import stats_of
 
 pytestmark = pytest.mark.anyio
@@ -43,7 +43,7 @@ def expected(emu: Any) -> Counter[tuple[str, str | None, str]]:
     return want
 
 
-async def test_a_week_of_a_mixed_sweep_under_the_limits(emulator: Any) -> None:
+async def test_a_week_of_a_mixed_sweep_under_the_limits(emulator: EmulatorFactory) -> None:
     # Truto's limits in shape (10x fewer per account than per token) on a 0.5 s window:
     # every Claude account makes 21 requests and every OpenAI one 11, over its 10.
     emu = await emulator(accounts=specs(2_500, 1_050, 300), today=TODAY,
@@ -135,7 +135,7 @@ async def warm_up(url: str, plan: Plan, params: dict[str, Any]) -> None:
                 await anext(pages)
 
 
-async def test_an_explicit_limit_is_clamped_per_integration(emulator: Any) -> None:
+async def test_an_explicit_limit_is_clamped_per_integration(emulator: EmulatorFactory) -> None:
     emu = await emulator(accounts=specs(300, 250, 20, n=1), today=TODAY)
     async with (
         Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client,
@@ -152,7 +152,9 @@ async def test_an_explicit_limit_is_clamped_per_integration(emulator: Any) -> No
     assert limits == {"claude": 1000, "openai": 100, "cursor": None}
 
 
-async def test_discovery_that_matches_nothing_and_unknown_names_warn(emulator: Any) -> None:
+async def test_discovery_that_matches_nothing_and_unknown_names_warn(
+    emulator: EmulatorFactory,
+) -> None:
     emu = await emulator(today=TODAY)
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
         sweep = client.sweep(
@@ -169,7 +171,7 @@ async def test_discovery_that_matches_nothing_and_unknown_names_warn(emulator: A
 
 
 async def test_accounts_given_by_id_are_looked_up_for_dates_once(
-    emulator: Any, tmp_path: Path
+    emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
     emu = await emulator(accounts=specs(150, 150, 10, n=1), today=TODAY)
     ids = [a.id for a in emu.dataset.accounts]
@@ -194,7 +196,7 @@ async def test_accounts_given_by_id_are_looked_up_for_dates_once(
     assert states == {k: ("done", note) for k in got}
 
 
-async def test_a_given_plan_is_run_as_is(emulator: Any) -> None:
+async def test_a_given_plan_is_run_as_is(emulator: EmulatorFactory) -> None:
     emu = await emulator(accounts=specs(120, 120, 5, n=1), today=TODAY)
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
         plan = await client.plan("usage-metering", "users", accounts=AccountQuery(),
@@ -211,7 +213,7 @@ async def test_a_given_plan_is_run_as_is(emulator: Any) -> None:
     assert stats["total"] - planning == sum(q["requests"] for q in stats["by_query"])
 
 
-async def test_bad_dates_and_limits_fail_before_any_request(emulator: Any) -> None:
+async def test_bad_dates_and_limits_fail_before_any_request(emulator: EmulatorFactory) -> None:
     emu = await emulator(today=TODAY)
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
         for kwargs, message in (

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import anyio
 import pytest
 
+from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import AccountQuery, Client, RateLimits
 from truto_stream.cli.progress import PlainProgress, RateMeter, Snapshot
 from truto_stream.emulator import AccountSpec
-
-from ..client.conftest import FAST_RETRY, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +40,7 @@ def test_a_snapshot_line_says_where_the_sweep_stands() -> None:
 
 
 async def test_plain_progress_prints_the_plan_then_timestamped_lines(
-    emulator: Any, capsys: pytest.CaptureFixture[str]
+    emulator: EmulatorFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The token budget binds (60 requests at 10 per 0.5 s): the progress sees it wait.
     accounts = tuple(AccountSpec("openai", "t", users=1_000) for _ in range(6))

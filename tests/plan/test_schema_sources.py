@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.support import FAST_RETRY, TOKEN
 from truto_stream import AccountQuery, Client
-
-from ..client.conftest import FAST_RETRY, TOKEN
 
 pytestmark = pytest.mark.anyio
 

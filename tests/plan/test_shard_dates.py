@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from tests.support import TOKEN
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 from truto_stream.shard import plan_shards, run_shard
-
-from ..client.conftest import TOKEN
 
 DAYS = ("2026-07-13", "2026-07-14")
 

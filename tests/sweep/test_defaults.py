@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import Client
 from truto_stream.emulator import AccountSpec
 from truto_stream.sweep import DEFAULT_CONCURRENCY
-
-from ..client.conftest import FAST_RETRY, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +24,9 @@ async def test_default_concurrency_per_mode() -> None:
     assert given.concurrency == 3
 
 
-async def test_a_stream_sweep_walks_at_most_eight_accounts_at_once(emulator: Any) -> None:
+async def test_a_stream_sweep_walks_at_most_eight_accounts_at_once(
+    emulator: EmulatorFactory,
+) -> None:
     accounts = tuple(AccountSpec(integration="claude", tenant_id="t", users=400) for _ in range(20))
     emu = await emulator(accounts=accounts, account_limit=0, token_limit=0)
     ids = [a.id for a in emu.dataset.accounts]

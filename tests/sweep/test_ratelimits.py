@@ -11,10 +11,10 @@ import anyio
 import orjson
 import pytest
 
+from tests.support import FAST_RETRY, TOKEN
 from truto_stream import Client, RateLimits
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 
-from ..client.conftest import FAST_RETRY, TOKEN
 from .rawhttp import Reply, raw_server
 
 pytestmark = pytest.mark.anyio

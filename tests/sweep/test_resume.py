@@ -10,9 +10,8 @@ from pathlib import Path
 
 import orjson
 
+from tests.support import TOKEN
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
-
-from ..client.conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,11 +6,10 @@ import multiprocessing
 import os
 import pickle
 
+from tests.support import TOKEN
 from truto_stream.client import RateLimits
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 from truto_stream.shard import Shard, plan_shards, run_shard
-
-from ..client.conftest import TOKEN
 
 
 def _run(shard: Shard) -> list[tuple[str, str]]:

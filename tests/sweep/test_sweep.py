@@ -14,12 +14,11 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import AuthError, Client, ConfigurationError, NeedsReauth
 from truto_stream.client import RateLimits
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 from truto_stream.sweep import AccountQuery
-
-from ..client.conftest import FAST_RETRY, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -91,7 +90,7 @@ async def test_two_hundred_accounts_with_faults_and_limits() -> None:
     assert stats["rate_limited"]["truto"] == 0
 
 
-async def test_slow_consumer_bounds_the_buffer(emulator: Any) -> None:
+async def test_slow_consumer_bounds_the_buffer(emulator: EmulatorFactory) -> None:
     emu = await emulator(accounts=mixed_accounts(20, 3_000, seed=5))
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
         async with client.sweep(
@@ -166,7 +165,7 @@ async def test_breaking_out_leaves_nothing_running(plain_for: bool) -> None:
         await _stats_when(emu.url, _closed)
 
 
-async def test_failed_and_skipped_accounts_are_reported(emulator: Any) -> None:
+async def test_failed_and_skipped_accounts_are_reported(emulator: EmulatorFactory) -> None:
     accounts = (
         *mixed_accounts(6, 400, seed=4),
         AccountSpec(integration="claude", tenant_id="acme", users=50, status="needs_reauth"),
@@ -206,7 +205,7 @@ async def test_failed_and_skipped_accounts_are_reported(emulator: Any) -> None:
                     pass
 
 
-async def test_records_from_all_accounts_interleave(emulator: Any) -> None:
+async def test_records_from_all_accounts_interleave(emulator: EmulatorFactory) -> None:
     accounts = (
         AccountSpec(integration="claude", tenant_id="big", users=60_000),
         *(AccountSpec(integration="openai", tenant_id="small", users=300) for _ in range(5)),
@@ -232,7 +231,7 @@ async def test_records_from_all_accounts_interleave(emulator: Any) -> None:
     assert last_small < len(order) // 2
 
 
-async def test_discovery_is_lazy_and_filters(emulator: Any) -> None:
+async def test_discovery_is_lazy_and_filters(emulator: EmulatorFactory) -> None:
     emu = await emulator(accounts=mixed_accounts(30, 50, seed=8), admin_default_limit=4)
     async with (
         Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client,
@@ -254,7 +253,7 @@ async def test_discovery_is_lazy_and_filters(emulator: Any) -> None:
     }
 
 
-async def test_the_report_is_live_while_accounts_run(emulator: Any) -> None:
+async def test_the_report_is_live_while_accounts_run(emulator: EmulatorFactory) -> None:
     accounts = (
         AccountSpec(integration="openai", tenant_id="t", users=2_000, faults="502@#1,500@#2"),
     )
@@ -272,7 +271,7 @@ async def test_the_report_is_live_while_accounts_run(emulator: Any) -> None:
 
 
 async def test_a_rerun_with_the_checkpoint_skips_finished_accounts(
-    emulator: Any, tmp_path: Path
+    emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
     emu = await emulator(accounts=mixed_accounts(5, 300, seed=6))
     ids = [a.id for a in emu.dataset.accounts]
@@ -296,7 +295,7 @@ async def test_a_rerun_with_the_checkpoint_skips_finished_accounts(
         assert report.error is None
 
 
-async def test_a_failed_discovery_is_raised_as_one_typed_error(emulator: Any) -> None:
+async def test_a_failed_discovery_is_raised_as_one_typed_error(emulator: EmulatorFactory) -> None:
     emu = await emulator(accounts=mixed_accounts(3, 50, seed=2))
     async with Client(token="not-the-token", base_url=emu.url, retry=FAST_RETRY) as client:
         with pytest.raises(AuthError) as refused:
@@ -309,7 +308,7 @@ async def test_a_failed_discovery_is_raised_as_one_typed_error(emulator: Any) ->
     assert sweep.report.accounts == {}
 
 
-async def test_a_single_account_id_string_is_one_account(emulator: Any) -> None:
+async def test_a_single_account_id_string_is_one_account(emulator: EmulatorFactory) -> None:
     emu = await emulator(accounts=mixed_accounts(3, 300, seed=12))
     account = emu.dataset.accounts[1].id
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
@@ -322,7 +321,9 @@ async def test_a_single_account_id_string_is_one_account(emulator: Any) -> None:
 
 
 @pytest.mark.parametrize("accounts", [[123], [""], ["ok", None], b"acc-1", {"acc-1": 1}, 7])
-async def test_account_ids_that_are_not_strings_are_refused(emulator: Any, accounts: Any) -> None:
+async def test_account_ids_that_are_not_strings_are_refused(
+    emulator: EmulatorFactory, accounts: Any
+) -> None:
     emu = await emulator(accounts=mixed_accounts(1, 10, seed=1))
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
         with pytest.raises(ConfigurationError, match="account"):

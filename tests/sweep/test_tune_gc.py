@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
+from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import Client
 from truto_stream._collector import TUNED_THRESHOLDS
 from truto_stream.emulator import AccountSpec
-
-from ..client.conftest import FAST_RETRY, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +48,7 @@ async def _sweep(
     return seen
 
 
-async def test_tuned_while_the_sweep_runs_and_restored_after(emulator: Any) -> None:
+async def test_tuned_while_the_sweep_runs_and_restored_after(emulator: EmulatorFactory) -> None:
     accounts = tuple(AccountSpec(integration="claude", tenant_id="t", users=120) for _ in range(4))
     emu = await emulator(accounts=accounts, account_limit=0, token_limit=0)
     ids = [a.id for a in emu.dataset.accounts]
@@ -59,7 +58,7 @@ async def test_tuned_while_the_sweep_runs_and_restored_after(emulator: Any) -> N
     assert gc.get_freeze_count() == frozen
 
 
-async def test_restored_when_the_caller_breaks_out(emulator: Any) -> None:
+async def test_restored_when_the_caller_breaks_out(emulator: EmulatorFactory) -> None:
     accounts = tuple(AccountSpec(integration="claude", tenant_id="t", users=500) for _ in range(4))
     emu = await emulator(accounts=accounts, account_limit=0, token_limit=0)
     ids = [a.id for a in emu.dataset.accounts]
@@ -67,7 +66,7 @@ async def test_restored_when_the_caller_breaks_out(emulator: Any) -> None:
     assert gc.get_threshold() == CALLERS
 
 
-async def test_by_default_the_collector_is_left_alone(emulator: Any) -> None:
+async def test_by_default_the_collector_is_left_alone(emulator: EmulatorFactory) -> None:
     accounts = tuple(AccountSpec(integration="claude", tenant_id="t", users=120) for _ in range(4))
     emu = await emulator(accounts=accounts, account_limit=0, token_limit=0)
     ids = [a.id for a in emu.dataset.accounts]

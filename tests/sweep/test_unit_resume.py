@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.client.conftest import FAST_RETRY, TOKEN
-from tests.conftest import EmulatorFactory
+from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import Client, ConfigurationError
 from truto_stream.emulator import AccountSpec, Emulator
 

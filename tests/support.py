@@ -1,0 +1,30 @@
+"""Names shared by the test packages (fixtures live in tests/conftest.py).
+
+Tests import from here, never from a conftest: a conftest is pytest's to load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Final
+
+from truto_stream import Client
+from truto_stream._retry import RetryPolicy
+from truto_stream.emulator import Emulator
+
+#: The token the ``emulator`` fixture accepts (tests of secrets use their own, odder ones).
+TOKEN: Final = "test-token"
+
+#: Fast retries for tests: real backoff shape, tiny delays.
+FAST_RETRY: Final = RetryPolicy(
+    max_attempts=8, base_delay=0.001, max_delay=0.01, max_retry_after=0.05
+)
+
+#: ``emu = await emulator(**config_overrides)``: the ``emulator`` fixture.
+EmulatorFactory = Callable[..., Awaitable[Emulator]]
+
+#: ``async with client_for(emu, **options) as client``: the ``client_for`` fixture.
+ClientFor = Callable[..., AbstractAsyncContextManager[Client]]
+
+__all__ = ["FAST_RETRY", "TOKEN", "ClientFor", "EmulatorFactory"]
