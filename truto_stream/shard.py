@@ -25,7 +25,7 @@ from truto_stream.errors import ConfigurationError
 from truto_stream.page import Mode
 from truto_stream.sweep import SweepReport
 
-__all__ = ["Shard", "plan_shards", "run_shard"]
+__all__ = ["Shard", "plan_shards", "run_shard", "share_rate_limits"]
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,19 @@ def plan_shards(
     if isinstance(account_ids, str):
         account_ids = [account_ids]  # one id, never its letters
     count = min(shards, max(1, len(account_ids)))
-    rate_limits = rate_limits or RateLimits()
-    share = replace(rate_limits, token_limit=max(1, math.floor(rate_limits.token_limit / count)))
+    share = share_rate_limits(rate_limits or RateLimits(), count)
     return [
         Shard(account_ids=tuple(account_ids[i::count]), rate_limits=share, **options)
         for i in range(count)
     ]
+
+
+def share_rate_limits(rate_limits: RateLimits, count: int) -> RateLimits:
+    """One of ``count`` equal shares of the per-token budget, for shards running at once.
+
+    The per-account budget stays whole: each account lives in exactly one shard.
+    """
+    return replace(rate_limits, token_limit=max(1, math.floor(rate_limits.token_limit / count)))
 
 
 _DONE = object()
