@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 import anyio.to_thread
+import orjson
 
 from truto_stream.cli.common import UsageError
 from truto_stream.cli.writers import CsvWriter, JsonWriter, NdjsonWriter, Writer
@@ -95,6 +96,13 @@ class Output:
         """Write one batch: serialised, written and flushed to the OS before returning."""
         raise NotImplementedError
 
+    def write_lines_batch(self, account_id: str, lines: bytes, records: int) -> None:
+        """Write a batch that arrived as NDJSON lines (``integrated_account_id`` in each).
+
+        An ndjson output writes the bytes as they are; any other format decodes them.
+        """
+        self.write_batch(account_id, [orjson.loads(line) for line in lines.splitlines()])
+
     def write_unit_batch(
         self, unit: Unit | None, account_id: str, records: list[dict[str, Any]]
     ) -> None:
@@ -111,11 +119,18 @@ class Output:
         thread, so a slow reader (``| less``) holds the producer back without freezing the
         event loop. A failed write raises :class:`~truto_stream.errors.StorageError`.
         """
+        await self._run(self.write_unit_batch, unit, account_id, records)
+
+    async def write_lines(self, account_id: str, lines: bytes, records: int) -> None:
+        """:meth:`write_lines_batch` from async code (as :meth:`write`)."""
+        await self._run(self.write_lines_batch, account_id, lines, records)
+
+    async def _run(self, write: Callable[..., None], *args: Any) -> None:
         try:
             if self.inline:
-                self.write_unit_batch(unit, account_id, records)
+                write(*args)
             else:
-                await anyio.to_thread.run_sync(self.write_unit_batch, unit, account_id, records)
+                await anyio.to_thread.run_sync(write, *args)
         except BrokenPipeError:
             raise
         except OSError as exc:
@@ -152,6 +167,12 @@ class StdoutOutput(Output):
 
     def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
         self.writer.write_batch(account_id, records)
+
+    def write_lines_batch(self, account_id: str, lines: bytes, records: int) -> None:
+        if self._format == "ndjson":
+            self.writer.write_raw(lines, records)
+        else:
+            super().write_lines_batch(account_id, lines, records)
 
     async def commit(self, store: Store = store_nothing) -> None:
         if not self.committed:
@@ -206,6 +227,12 @@ class FileOutput(Output):
 
     def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
         self._writer().write_batch(account_id, records)
+
+    def write_lines_batch(self, account_id: str, lines: bytes, records: int) -> None:
+        if self._format == "ndjson":
+            self._writer().write_raw(lines, records)
+        else:
+            super().write_lines_batch(account_id, lines, records)
 
     async def commit(self, store: Store = store_nothing) -> None:
         if self._closed:

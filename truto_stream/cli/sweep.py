@@ -79,6 +79,7 @@ class SweepOptions:
     fields: Projection | None = None
     output_dir: str | None = None
     partition_by: tuple[str, ...] = ()
+    processes: int = 1
 
     def __repr__(self) -> str:  # the token stays out of any repr
         return f"SweepOptions({self.model}/{self.resource}, base_url={self.base_url!r})"
@@ -120,6 +121,14 @@ def build_parser() -> CliParser:
         default=None,
         metavar="N",
         help="accounts at once (default 64 paged, 8 stream)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="shard processes on this machine, each with 1/N of the per-token budget and"
+        " of --concurrency (default 1: in this process)",
     )
     parser.add_argument(
         "--checkpoint", metavar="PATH", help="SQLite checkpoint; resume from it if it exists"
@@ -171,6 +180,8 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         raise UsageError("use either --account or --tenant-id/--integration/--status")
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if args.processes < 1:
+        raise UsageError("--processes must be at least 1")
     if args.row_group_rows is not None and args.row_group_rows < 1:
         raise UsageError("--row-group-rows must be at least 1")
     if args.assume_records < 0:
@@ -209,6 +220,7 @@ def options_from_args(args: argparse.Namespace) -> SweepOptions:
         fields=fields,
         output_dir=output_dir,
         partition_by=partition_by,
+        processes=args.processes,
     )
 
 

@@ -8,10 +8,11 @@ otherwise), closes the checkpoint, writes the report and prints the summary.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,13 +26,14 @@ from truto_stream.cli.dataset import check_output_dir, open_dataset
 from truto_stream.cli.lock import RunLock
 from truto_stream.cli.output import Output, Resume, open_output
 from truto_stream.cli.preflight import check_destination
-from truto_stream.cli.progress import Progress, RichProgress, make_progress
+from truto_stream.cli.progress import Progress, RichProgress, SweepView, make_progress
 from truto_stream.cli.report import write_report
 from truto_stream.cli.runner import Interrupted
 from truto_stream.cli.schema import DATE_COLUMN
 from truto_stream.cli.summary import print_failures, print_summary
 from truto_stream.client import Client
 from truto_stream.errors import ConfigurationError, StorageError, TrutoError
+from truto_stream.processes import ProcessSweep
 from truto_stream.sweep import Sweep, SweepReport, sweep_key
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ class _Outcome:
     unwritten: bool = False
     """A batch was handed out but its write did not complete (cancelled before it ran):
     the sweep's last hand-out is then not all in the output, so it is not committed."""
-    sweep: Sweep | None = None
+    sweep: Sweep | ProcessSweep | None = None
     report: SweepReport = field(default_factory=SweepReport)
     placed: str | None = None
     """Where the output was put in place (``None``: it was not)."""
@@ -228,29 +230,11 @@ def _mode(options: SweepOptions) -> Any:
 async def _execute(
     options: SweepOptions, prepared: _Prepared, progress: Progress, outcome: _Outcome
 ) -> None:
-    checkpointed = prepared.checkpoint is not None
     try:
-        async with prepared.client as client:
-            sweep = client.sweep(
-                options.model,
-                options.resource,
-                accounts=options.accounts if options.accounts else options.query,
-                params=options.params,
-                dates=options.dates,
-                today=options.today,
-                assume_records=options.assume_records,
-                mode=_mode(options),
-                concurrency=options.concurrency,
-                checkpoint=prepared.checkpoint,
-                commits="manual" if checkpointed else "auto",
-                fields=options.fields,
-            )
-            outcome.sweep, outcome.report = sweep, sweep.report
-            prepared.output.report = sweep.report
-            async with sweep:
-                commit = sweep.commit if checkpointed else None
-                await _drain_with_progress(sweep, prepared.output, progress, commit, outcome)
-                outcome.drained = True
+        if options.processes > 1:
+            await _run_processes(options, prepared, progress, outcome)
+        else:
+            await _run_in_process(options, prepared, progress, outcome)
         outcome.status = EXIT_OK if outcome.report.ok else EXIT_FAILED
     except StorageError as exc:
         outcome.healthy = False
@@ -265,18 +249,72 @@ async def _execute(
         _silence_stdout()
 
 
+async def _run_in_process(
+    options: SweepOptions, prepared: _Prepared, progress: Progress, outcome: _Outcome
+) -> None:
+    checkpointed = prepared.checkpoint is not None
+    async with prepared.client as client:
+        sweep = client.sweep(
+            options.model,
+            options.resource,
+            accounts=options.accounts if options.accounts else options.query,
+            params=options.params,
+            dates=options.dates,
+            today=options.today,
+            assume_records=options.assume_records,
+            mode=_mode(options),
+            concurrency=options.concurrency,
+            checkpoint=prepared.checkpoint,
+            commits="manual" if checkpointed else "auto",
+        )
+        outcome.sweep, outcome.report = sweep, sweep.report
+        prepared.output.report = sweep.report
+        async with sweep:
+            commit = sweep.commit if checkpointed else None
+            drain = functools.partial(_drain, sweep, prepared.output, commit, outcome)
+            await _drain_with_progress(sweep, drain, progress)
+            outcome.drained = True
+
+
+async def _run_processes(
+    options: SweepOptions, prepared: _Prepared, progress: Progress, outcome: _Outcome
+) -> None:
+    """``--processes N``: shard processes fetch and encode; this one writes and commits."""
+    checkpointed = prepared.checkpoint is not None
+    sweep = ProcessSweep(
+        options.model,
+        options.resource,
+        processes=options.processes,
+        accounts=options.accounts if options.accounts else options.query,
+        params=options.params,
+        dates=options.dates,
+        today=options.today,
+        assume_records=options.assume_records,
+        mode=_mode(options),
+        concurrency=options.concurrency,
+        checkpoint=prepared.checkpoint,
+        commits="manual" if checkpointed else "auto",
+        token=options.token,
+        base_url=prepared.client.base_url,
+        allow_insecure=options.allow_insecure,
+    )
+    outcome.sweep, outcome.report = sweep, sweep.report
+    prepared.output.report = sweep.report
+    async with sweep:
+        commit = sweep.commit if checkpointed else None
+        drain = functools.partial(_drain_lines, sweep, prepared.output, commit, outcome)
+        await _drain_with_progress(sweep, drain, progress)
+        outcome.drained = True
+
+
 async def _drain_with_progress(
-    sweep: Sweep,
-    output: Output,
-    progress: Progress,
-    commit: Callable[[Any], None] | None,
-    outcome: _Outcome,
+    sweep: SweepView, drain: Callable[[], Awaitable[None]], progress: Progress
 ) -> None:
     """Drain the sweep into the output while the progress display runs beside it."""
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(progress.run, sweep)
-            await _drain(sweep, output, commit, outcome)
+            await drain()
             tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # One failure (the drain's) is what callers handle: not a group of one.
@@ -301,6 +339,22 @@ async def _drain(
                     record[DATE_COLUMN] = day
             outcome.unwritten = True
             await output.write(account_id, records, batch.unit)  # a cancellation may stop it
+            outcome.unwritten = False
+            if commit is not None and output.durable:
+                commit(output.position)
+
+
+async def _drain_lines(
+    sweep: ProcessSweep,
+    output: Output,
+    commit: Callable[[Any], None] | None,
+    outcome: _Outcome,
+) -> None:
+    """As :func:`_drain`, for batches that arrive as NDJSON lines (dated by the shard)."""
+    async with contextlib.aclosing(sweep.batches()) as stream:
+        async for batch in stream:
+            outcome.unwritten = True
+            await output.write_lines(batch.account_id, batch.ndjson, batch.records)
             outcome.unwritten = False
             if commit is not None and output.durable:
                 commit(output.position)

@@ -98,6 +98,14 @@ class Writer:
     def _encode(self, account_id: str, records: list[dict[str, Any]]) -> bytes:
         raise NotImplementedError
 
+    def write_raw(self, data: bytes, records: int) -> None:
+        """Write ``records`` already serialised as this format's bytes, then flush."""
+        if data:
+            self.stream.write(data)
+        self.stream.flush()
+        self.offset += len(data)
+        self.records += records
+
     def finish(self) -> None:
         """Write whatever ends the document (nothing for line formats) and flush."""
         self.stream.flush()
