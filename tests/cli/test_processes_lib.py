@@ -21,6 +21,7 @@ from truto_stream import RateLimits, RetryPolicy
 from truto_stream.checkpoint import Checkpoint
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 from truto_stream.errors import ConfigurationError
+from truto_stream.page import Mode
 from truto_stream.processes import ProcessSweep
 from truto_stream.sweep import AccountQuery, sweep_key
 
@@ -47,7 +48,7 @@ async def _stats(url: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("mode", "given"), [("paged", False), ("stream", False), ("stream", True)])
 async def test_two_processes_stay_within_truto_limits_with_zero_429s(
-    mode: str, given: bool
+    mode: Mode, given: bool
 ) -> None:
     stream = mode == "stream"
     # Paged: 16 accounts x 12 pages of 25 = 192 requests, over 3 s at 60/s. Stream: one
