@@ -126,6 +126,7 @@ async def _sweep(spec: ChildSpec, pipe: _Pipe, scratch: Path) -> None:
             buffer_records=spec.buffer_records,
             checkpoint=checkpoint,
             commits="manual",
+            tune_gc=True,  # a process of our own: the collector stays out of the hot path
         )
         async with sweep:
             await _drain(sweep, checkpoint, pipe, dated=plan.dates is not None)

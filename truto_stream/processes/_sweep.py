@@ -42,7 +42,13 @@ from truto_stream.processes._child import ChildSpec
 from truto_stream.processes._spent import token_spent
 from truto_stream.processes._wire import PREFIX, decode_progress
 from truto_stream.shard import share_rate_limits
-from truto_stream.sweep import AccountReport, Commits, SweepReport, sweep_key
+from truto_stream.sweep import (
+    DEFAULT_CONCURRENCY,
+    AccountReport,
+    Commits,
+    SweepReport,
+    sweep_key,
+)
 
 __all__ = ["ProcessSweep", "RawBatch", "ShardProcessError"]
 
@@ -82,7 +88,8 @@ class ProcessSweep:
     Use ``async with ProcessSweep(...) as sweep: async for batch in sweep.batches(): ...``.
     Arguments are :meth:`Client.sweep`'s, plus the client's (``token``, ``base_url``,
     ``rate_limits``, ``allow_insecure``; ``client_options``: any other :class:`Client`
-    argument, picklable). ``concurrency`` is the total, divided among the shards. The
+    argument, picklable). ``concurrency`` is the total (default: the mode's, as for
+    :meth:`Client.sweep`), divided among the shards. The
     per-token budget is split evenly among them; the per-account budget stays whole (an
     account lives in one shard). The token reaches the shards through the environment
     variable ``token_env``, never through argv or a pipe.
@@ -101,7 +108,7 @@ class ProcessSweep:
         today: str | dt.date | None = None,
         assume_records: int = DEFAULT_RECORDS_PER_UNIT,
         mode: Mode = "paged",
-        concurrency: int = 64,
+        concurrency: int | None = None,
         buffer_records: int = 10_000,
         checkpoint: str | Checkpoint | None = None,
         commits: Commits = "auto",
@@ -115,6 +122,8 @@ class ProcessSweep:
     ) -> None:
         if processes < 1:
             raise ConfigurationError("processes must be at least 1")
+        if concurrency is None:
+            concurrency = DEFAULT_CONCURRENCY.get(mode, DEFAULT_CONCURRENCY["paged"])
         if concurrency < 1 or buffer_records < 1:
             raise ConfigurationError("concurrency and buffer_records must be at least 1")
         if commits not in ("auto", "manual"):
