@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.emu import TOKEN, EmulatorHandle, accounts, running_emulator
+from benchmarks.emu import TOKEN, EmulatorHandle, account_ids, accounts, running_emulator
 from benchmarks.procs import read_vm_kb
 from truto_stream.emulator import EmulatorConfig
 
@@ -42,15 +42,16 @@ __all__ = ["main", "run"]
 
 USERS = 10_000
 ACCOUNTS = 20
-_RAY_NOTE = "Ray: not measured (truto_stream.ray is not installed in this checkout)"
+_RAY_NOTE = "Ray: not measured (truto_stream.ray or ray is not installed here)"
 
 
 class _PeakRss:
     """Polls the peak RSS (VmHWM) of a process and of its descendants while it runs."""
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+    def __init__(self, pid: int, interval: float = 0.05, *, only: bytes = b"") -> None:
         self._root = pid
         self._interval = interval
+        self._only = only  # descendants whose command line holds this (Ray's workers)
         self.peaks: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -67,7 +68,8 @@ class _PeakRss:
         while not self._stop.is_set():
             for pid in self._tree(self._root):
                 with contextlib.suppress(OSError, KeyError):  # it ended meanwhile
-                    self.peaks[pid] = max(self.peaks.get(pid, 0), read_vm_kb("VmHWM", pid))
+                    if pid == self._root or self._only in _cmdline(pid):
+                        self.peaks[pid] = max(self.peaks.get(pid, 0), read_vm_kb("VmHWM", pid))
             self._stop.wait(self._interval)
 
     def _tree(self, pid: int) -> list[int]:
@@ -82,6 +84,10 @@ class _PeakRss:
         root = self.peaks.get(self._root, 0)
         shards = [kb for pid, kb in sorted(self.peaks.items()) if pid != self._root]
         return [round(kb / 1024, 1) for kb in (root, *shards)]
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
 def _cli_side(url: str, processes: int, out: Path) -> dict[str, Any]:
@@ -106,10 +112,47 @@ def _cli_side(url: str, processes: int, out: Path) -> dict[str, Any]:
     return {"records": records, "seconds": seconds, "cpu_s": cpu, "rss_mb": rss.workers_mb()}
 
 
-def _measure(emu: EmulatorHandle, name: str, processes: int, out: Path) -> dict[str, Any]:
+#: The Ray side, in a fresh interpreter: one local Ray with ``num_cpus`` CPUs, the same
+#: stream sweep read as a dataset (timed from ``read_truto``, Ray's own start-up excluded).
+_RAY_SCRIPT = """
+import json, sys, time
+import ray
+from truto_stream.ray import read_truto
+url, cpus = sys.argv[1], int(sys.argv[2])
+ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+started = time.monotonic()
+ds = read_truto("usage-metering/users", accounts=[], mode="stream", shards=cpus,
+                base_url=url, max_concurrent_shards=cpus)
+records = sum(batch.num_rows for batch in ds.iter_batches(batch_format="pyarrow"))
+print("RAY_RESULT " + json.dumps({"records": records, "seconds": time.monotonic() - started}))
+ray.shutdown()
+"""
+
+
+def _ray_side(url: str, cpus: int, ids: list[str]) -> dict[str, Any]:
+    script = _RAY_SCRIPT.replace("accounts=[]", f"accounts={ids!r}")
+    env = {**os.environ, "TRUTO_API_TOKEN": TOKEN}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, url, str(cpus)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    with _PeakRss(child.pid, only=b"default_worker") as rss:
+        out, err = child.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = [line for line in out.decode().splitlines() if line.startswith("RAY_RESULT ")]
+    if child.returncode != 0 or not lines:
+        raise RuntimeError(f"ray: exit {child.returncode}: {err[-2000:]!r}")
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("RAY_RESULT "))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result.update(cpu_s=cpu, rss_mb=rss.workers_mb())
+    return result
+
+
+def _measure(emu: EmulatorHandle, name: str, side: Any) -> dict[str, Any]:
     emu.reset(rate_limits=True)
     emu_before = emu.cpu_seconds()
-    result = _cli_side(emu.url, processes, out)
+    result: dict[str, Any] = side()
     emu_cpu = emu.cpu_seconds() - emu_before
     result.update(
         name=name,
@@ -121,32 +164,43 @@ def _measure(emu: EmulatorHandle, name: str, processes: int, out: Path) -> dict[
     return result
 
 
-def run(*, scale: float, processes: int, rounds: int, smoke: bool = False) -> dict[str, Any]:
-    """Every side ``rounds`` times, interleaved; the medians and each run."""
+def run(
+    *, scale: float, processes: int, rounds: int, smoke: bool = False, ray: bool | None = None
+) -> dict[str, Any]:
+    """Every side ``rounds`` times, interleaved; the medians and each run.
+
+    ``ray``: measure the Ray side (``None``: when ``truto_stream.ray`` can be imported).
+    """
     count, users = (4, 500) if smoke else (max(2, round(ACCOUNTS * scale)), USERS)
-    config = EmulatorConfig(tokens=(TOKEN,), seed=7, accounts=accounts(count, users))
-    sides = (("1 process", 1), (f"--processes {processes}", processes))
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in sides}
+    specs = accounts(count, users)
+    config = EmulatorConfig(tokens=(TOKEN,), seed=7, accounts=specs)
+    ray = _ray_available() if ray is None else ray
     with tempfile.TemporaryDirectory() as tmp, running_emulator(config) as emu:
+        out = Path(tmp) / "users.ndjson"
+        sides: dict[str, Any] = {
+            "1 process": lambda: _cli_side(emu.url, 1, out),
+            f"--processes {processes}": lambda: _cli_side(emu.url, processes, out),
+        }
+        if ray:
+            ids = account_ids(specs)
+            sides[f"Ray, {processes} CPUs"] = lambda: _ray_side(emu.url, processes, ids)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
         for _ in range(rounds):
-            for name, n in sides:
-                out = Path(tmp) / f"users-{n}.ndjson"
-                runs[name].append(_measure(emu, name, n, out))
-                out.unlink()
+            for name, side in sides.items():
+                runs[name].append(_measure(emu, name, side))
+                out.unlink(missing_ok=True)
     rows = [_median(name, results) for name, results in runs.items()]
     base = rows[0]["users_per_s"]
     for row in rows:
         row["speedup"] = row["users_per_s"] / base if base else 0.0
     return {"accounts": count, "users": users, "cores": os.cpu_count(), "rows": rows,
-            "runs": runs, "notes": [_RAY_NOTE] if not _ray_available() else []}  # fmt: skip
+            "runs": runs, "notes": [] if ray else [_RAY_NOTE]}  # fmt: skip
 
 
 def _ray_available() -> bool:
-    try:
-        import truto_stream.ray  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("ray", "truto_stream.ray"))
 
 
 def _median(name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -183,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2, help="shard processes (default 2)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (median)")
     parser.add_argument("--smoke", action="store_true", help="tiny, seconds")
+    parser.add_argument("--no-ray", action="store_true", help="leave the Ray side out")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     summary = run(scale=args.scale, processes=args.processes, rounds=args.rounds, smoke=args.smoke)
