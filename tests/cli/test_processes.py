@@ -176,3 +176,24 @@ async def test_processes_below_one_is_a_usage_error(tmp_path: Path) -> None:
     done = await run_cli("sweep", RESOURCE, "--processes", "0", "--base-url", "http://127.0.0.1:9")
     assert done.code == 2
     assert "--processes must be at least 1" in done.err
+
+
+async def test_a_partitioned_dataset_from_two_processes(
+    emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    """Each batch keeps its unit (integration, date): ``--output-dir`` partitions by it."""
+    pytest.importorskip("pyarrow")
+    from tests.cli.test_partitioned import _args, _check_manifest, _keyed, _read
+    from tests.cli.test_plan_cli import DAYS, TODAY, expected, mixed
+
+    emu = await emulator(**CLI_EMULATOR, accounts=mixed(120, 90, 15), today=TODAY)
+    out = tmp_path / "users"
+    args = _args(emu.url, out, "--format", "parquet", "--processes", "2")
+    result = await run_cli(*args, "--checkpoint", str(tmp_path / "sweep.db"))
+    assert result.code == 0, result.err
+    rows = _read(out)
+    want = expected(emu.dataset, DAYS)
+    assert sorted(_keyed(rows), key=str) == sorted(want, key=str)  # each exactly once
+    by_account = {a.id: a for a in emu.dataset.accounts}
+    assert all(r["integration"] == by_account[r["integrated_account_id"]].integration for r in rows)
+    _check_manifest(out, len(want))

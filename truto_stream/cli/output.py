@@ -96,12 +96,15 @@ class Output:
         """Write one batch: serialised, written and flushed to the OS before returning."""
         raise NotImplementedError
 
-    def write_lines_batch(self, account_id: str, lines: bytes, records: int) -> None:
+    def write_lines_batch(
+        self, unit: Unit | None, account_id: str, lines: bytes, records: int
+    ) -> None:
         """Write a batch that arrived as NDJSON lines (``integrated_account_id`` in each).
 
-        An ndjson output writes the bytes as they are; any other format decodes them.
+        An ndjson file or stdout writes the bytes as they are; anything else decodes them.
         """
-        self.write_batch(account_id, [orjson.loads(line) for line in lines.splitlines()])
+        decoded = [orjson.loads(line) for line in lines.splitlines()]
+        self.write_unit_batch(unit, account_id, decoded)
 
     def write_unit_batch(
         self, unit: Unit | None, account_id: str, records: list[dict[str, Any]]
@@ -121,9 +124,11 @@ class Output:
         """
         await self._run(self.write_unit_batch, unit, account_id, records)
 
-    async def write_lines(self, account_id: str, lines: bytes, records: int) -> None:
+    async def write_lines(
+        self, account_id: str, lines: bytes, records: int, unit: Unit | None = None
+    ) -> None:
         """:meth:`write_lines_batch` from async code (as :meth:`write`)."""
-        await self._run(self.write_lines_batch, account_id, lines, records)
+        await self._run(self.write_lines_batch, unit, account_id, lines, records)
 
     async def _run(self, write: Callable[..., None], *args: Any) -> None:
         try:
@@ -168,11 +173,13 @@ class StdoutOutput(Output):
     def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
         self.writer.write_batch(account_id, records)
 
-    def write_lines_batch(self, account_id: str, lines: bytes, records: int) -> None:
+    def write_lines_batch(
+        self, unit: Unit | None, account_id: str, lines: bytes, records: int
+    ) -> None:
         if self._format == "ndjson":
             self.writer.write_raw(lines, records)
         else:
-            super().write_lines_batch(account_id, lines, records)
+            super().write_lines_batch(unit, account_id, lines, records)
 
     async def commit(self, store: Store = store_nothing) -> None:
         if not self.committed:
@@ -228,11 +235,13 @@ class FileOutput(Output):
     def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
         self._writer().write_batch(account_id, records)
 
-    def write_lines_batch(self, account_id: str, lines: bytes, records: int) -> None:
+    def write_lines_batch(
+        self, unit: Unit | None, account_id: str, lines: bytes, records: int
+    ) -> None:
         if self._format == "ndjson":
             self._writer().write_raw(lines, records)
         else:
-            super().write_lines_batch(account_id, lines, records)
+            super().write_lines_batch(unit, account_id, lines, records)
 
     async def commit(self, store: Store = store_nothing) -> None:
         if self._closed:

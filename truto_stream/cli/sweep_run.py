@@ -354,7 +354,7 @@ async def _drain_lines(
     async with contextlib.aclosing(sweep.batches()) as stream:
         async for batch in stream:
             outcome.unwritten = True
-            await output.write_lines(batch.account_id, batch.ndjson, batch.records)
+            await output.write_lines(batch.account_id, batch.ndjson, batch.records, batch.unit)
             outcome.unwritten = False
             if commit is not None and output.durable:
                 commit(output.position)

@@ -149,6 +149,8 @@ async def _drain(sweep: Sweep, checkpoint: _Collecting, pipe: _Pipe, *, dated: b
             "kind": "batch",
             "account_id": batch.account_id,
             "unit": batch.unit.key,
+            "date": batch.unit.date,
+            "integration": batch.unit.integration,
             "records": len(batch.records),
             "progress": encode_progress(checkpoint.take()),
         }

@@ -49,6 +49,7 @@ from truto_stream.sweep import (
     SweepReport,
     sweep_key,
 )
+from truto_stream.unit import Unit
 
 __all__ = ["ProcessSweep", "RawBatch", "ShardProcessError"]
 
@@ -70,7 +71,8 @@ class RawBatch:
     """
 
     account_id: str
-    unit_key: str
+    unit: Unit
+    """The unit the records belong to (its key, date and integration)."""
     records: int
     ndjson: bytes
 
@@ -475,9 +477,12 @@ class ProcessSweep:
             self._hand(rows)
         if kind != "batch":
             return None
-        unit_key, account_id = header["unit"], header["account_id"]
-        self._unit_report(unit_key, account_id).records += header["records"]
-        return RawBatch(account_id, unit_key, header["records"], frame.payload)
+        account_id = header["account_id"]
+        unit = Unit(
+            header["unit"], account_id, header.get("date"), integration=header.get("integration")
+        )
+        self._unit_report(unit.key, account_id).records += header["records"]
+        return RawBatch(account_id, unit, header["records"], frame.payload)
 
     def _hand(self, rows: list[UnitProgress]) -> None:
         if self._commits == "manual":
