@@ -92,6 +92,9 @@ class _Pipe:
         loop = asyncio.get_running_loop()
         pipe = os.fdopen(fd, "wb", buffering=0)
         transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, pipe)
+        # drain() then returns only once the kernel has every byte: no frame waits in this
+        # process (one frame at a time is the backpressure), none is lost when it exits.
+        transport.set_write_buffer_limits(high=0)
         return cls(asyncio.StreamWriter(transport, protocol, None, loop))
 
     async def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
