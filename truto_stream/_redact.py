@@ -75,7 +75,8 @@ def _base64_cores(raw: bytes) -> set[str]:
 
 
 def _url_forms(secret: str) -> set[str]:
-    forms = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    raw = secret.encode("utf-8", "surrogatepass")  # quote() of a str refuses surrogates
+    forms = {quote(raw, safe=""), quote(raw), quote_plus(raw)}
     # Percent-encoding is case-insensitive in its hex digits.
     forms |= {re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in forms}
     return forms

@@ -147,3 +147,55 @@ def test_a_labelled_error_keeps_its_labels_and_loses_its_chain() -> None:
     assert (err.account_id, err.path) == ("a1", "/x")
     assert err.__cause__ is None and err.__context__ is None
     assert str(err) == f"bad {REDACTED} (/x, account a1)"
+
+
+# --- found by mutation testing (mutmut over _redact.py): each failed to fail before ---------
+
+
+def _nest(depth: int, leaf: object, kind: str) -> object:
+    for _ in range(depth):
+        leaf = [leaf] if kind == "list" else {"k": leaf}
+    return leaf
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_json_values_are_walked_exactly_eight_levels_deep(kind: str) -> None:
+    redactor = Redactor([TOKEN])
+    assert redactor.value(_nest(8, "leaf", kind)) == _nest(8, "leaf", kind)
+    assert redactor.value(_nest(9, "leaf", kind)) == _nest(8, "...", kind)
+    assert redactor.value({1, 2}) == "{1, 2}"  # not JSON: shown as its repr, cleaned
+
+
+def test_text_is_cut_only_past_the_bound_and_says_how_much() -> None:
+    redactor = Redactor([TOKEN], max_chars=10)
+    assert redactor.text("x" * 10) == "x" * 10
+    assert redactor.text("x" * 13) == "x" * 10 + "... [3 more chars]"
+    assert repr(redactor) == "Redactor(<secrets redacted>)"
+
+
+def test_every_secret_is_scrubbed_the_longest_first() -> None:
+    redactor = Redactor(["abcdefgh", "abcdefgh-longer", "zyxwvuts", "Xabcdefgh"])
+    text = "abcdefgh-longer zyxwvuts abcdefgh Xabcdefgh"
+    assert redactor.scrub(text) == " ".join([REDACTED] * 4)
+    scrubber = redactor.body_forms.scrubber()
+    assert scrubber.feed(text.encode()) + scrubber.end() == " ".join([REDACTED] * 4).encode()
+
+
+def test_short_non_ascii_and_odd_secrets_in_every_form() -> None:
+    # A 5-byte secret's base64 core is exactly 6 characters, the shortest kept.
+    assert Redactor(["abcde"]).scrub(base64.b64encode(b"abcde").decode()).startswith(REDACTED)
+    # A space and a slash: quote(safe="") is the only form that writes both encoded.
+    spaced = "tok/en with space"
+    assert Redactor([spaced]).scrub(quote(spaced, safe="")) == REDACTED
+    # Non-ASCII: JSON writes it as \\u escapes (ensure_ascii) or as it is.
+    accented = "t\u00f6k\u00e9n-secret"
+    for form in (json.dumps(accented), json.dumps(accented, ensure_ascii=False)):
+        assert Redactor([accented]).scrub(form) == f'"{REDACTED}"'
+    both = 't\u00f6k"en-secret'  # non-ASCII and a quote: JSON writes it two ways
+    for form in (json.dumps(both), json.dumps(both, ensure_ascii=False)):
+        assert Redactor([both]).scrub(form) == f'"{REDACTED}"'
+    quoted = 'sk/"quoted"\\token'  # JSON escapes both ends of its form
+    assert Redactor([quoted]).scrub(json.dumps(quoted)) == f'"{REDACTED}"'
+    # A token read from a non-UTF-8 environment carries surrogate escapes.
+    odd = "tok\udcffen-value"
+    assert Redactor([odd]).scrub(f"x {odd} y") == f"x {REDACTED} y"
