@@ -124,3 +124,59 @@ def test_walk_requests_exact_sequence_and_detects_repetition(
         seen.add(nxt)
         expected_request = nxt
     pytest.fail("the walk never ended")  # pragma: no cover
+
+
+# --- found by mutation testing (mutmut over _paging.py): each failed to fail before ---------
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(12345, MalformedBody), ("a", CursorLoop), ("b", PageLimitExceeded)],
+)
+def test_a_failed_walk_names_its_account_and_path_and_stays_closed(
+    bad: object, error: type[Exception]
+) -> None:
+    walk = CursorWalk(max_pages=2, account_id="acc-1", path="/unified/x/y")
+    walk.advance("a")
+    with pytest.raises(error) as info:
+        walk.advance(bad)  # type: ignore[arg-type]
+    assert (info.value.account_id, info.value.path) == ("acc-1", "/unified/x/y")  # type: ignore[attr-defined]
+    for call in (walk.request_cursor, lambda: walk.advance("c")):
+        with pytest.raises(RuntimeError, match="after the walk failed"):
+            call()
+    assert not walk.done
+
+
+def test_the_walks_errors_say_what_happened() -> None:
+    walk = CursorWalk()
+    with pytest.raises(MalformedBody, match="next_cursor is a int, not a string"):
+        walk.advance(7)  # type: ignore[arg-type]
+    walk = CursorWalk()
+    walk.advance("a")
+    with pytest.raises(CursorLoop, match="page 2 returned a next_cursor already seen"):
+        walk.advance("a")
+    walk = CursorWalk(max_pages=1)
+    with pytest.raises(PageLimitExceeded, match="stopped after max_pages=1 pages with more"):
+        walk.advance("a")
+    with pytest.raises(ConfigurationError, match="max_pages must be >= 1 or None, got 0"):
+        CursorWalk(max_pages=0)
+    with pytest.raises(ConfigurationError, match=r"^start_cursor must be a str or None$"):
+        CursorWalk(start_cursor=5)  # type: ignore[arg-type]
+
+
+def test_calls_after_the_end_name_the_method() -> None:
+    walk = CursorWalk()
+    assert walk.done is False
+    walk.advance(None)
+    with pytest.raises(RuntimeError, match=r"CursorWalk\.request_cursor\(\) called after"):
+        walk.request_cursor()
+    with pytest.raises(RuntimeError, match=r"CursorWalk\.advance\(\) called after"):
+        walk.advance("a")
+
+
+def test_any_str_is_a_cursor_lone_surrogates_included() -> None:
+    # A caller's start cursor is any str; a JSON body cannot carry a lone surrogate.
+    walk = CursorWalk(start_cursor="\ud800")
+    walk.advance("\udfff")
+    with pytest.raises(CursorLoop):
+        walk.advance("\ud800")

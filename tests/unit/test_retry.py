@@ -260,3 +260,53 @@ def test_skip_on_retry_returns_none_for_a_batch_delivered_before() -> None:
     assert skip.take([3, 4]) == [4]
     assert skip.progressed
     assert skip.take([]) == []  # an empty batch with nothing left to skip is handed on
+
+
+# --- found by mutation testing (mutmut over _retry.py): each failed to fail before ----------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9" * 400,  # delta-seconds that overflow a float
+        "21 Oct 2015 07:28:00 GMT",  # RFC 2822 without the day name: not an HTTP-date
+        "1 Jan 2030 00:00:00 GMT",
+    ],
+)
+def test_parse_retry_after_refuses_near_misses(value: str) -> None:
+    assert parse_retry_after(value, now=0) is None
+
+
+def test_a_zoneless_date_is_gmt_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        now = datetime(1994, 11, 6, 8, 49, 0, tzinfo=UTC).timestamp()
+        assert parse_retry_after("Sun Nov  6 08:49:37 1994", now=now) == 37.0
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_backoff_draws_from_the_generator_it_is_given() -> None:
+    policy = RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=100.0)
+    delays = [Backoff(policy, random.Random(7)).next_delay(e.ServerError(502)) for _ in range(3)]
+    assert delays[0] == delays[1] == delays[2] == random.Random(7).uniform(0.0, 1.0)
+
+
+def test_policy_errors_name_the_field() -> None:
+    with pytest.raises(e.ConfigurationError, match="max_attempts must be an int >= 1, got 0"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(e.ConfigurationError, match="max_delay must be a finite number >= 0"):
+        RetryPolicy(max_delay=-1)
+
+
+def test_a_batch_exactly_as_long_as_the_skip_is_none() -> None:
+    skip = SkipOnRetry()
+    skip.begin()
+    assert skip.take([1, 2]) == [1, 2]
+    skip.begin()  # a retry: the first two records were handed on already
+    assert skip.take(["a", "b"]) is None
+    assert skip.take(["c"]) == ["c"]

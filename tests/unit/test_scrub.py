@@ -234,3 +234,75 @@ async def test_the_scrubbed_body_reads_like_any_body() -> None:
         "next_cursor": "<redacted>",
     }
     assert await source.read(10) == b""
+
+
+# --- found by mutation testing (mutmut over _scrub.py): each failed to fail before ----------
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["tok en-secret", "tok#en-secret", "t\u00f6k\u00e9n-secret", "0123456789", TOKEN],
+)
+def test_tokens_with_spaces_hashes_and_accents_are_scrubbed_in_strings(token: str) -> None:
+    forms = [json.dumps(token), json.dumps(token, ensure_ascii=False)]
+    body = orjson.dumps({"result": [{"a": token, "b": f"x{token}y"}], "c": "|".join(forms)})
+    body += b" " + "|".join(forms).encode()
+    out = scrub(token, [body])
+    assert token.encode() not in out and json.dumps(token).encode() not in out
+    assert orjson.loads(out[: out.rindex(b"}") + 1])  # still JSON
+
+
+def test_a_token_with_a_surrogate_escape_builds_its_forms() -> None:
+    assert BodyForms(encodings("tok\udcffen-value"))
+
+
+BODIES = [
+    f'{{"a":"{TOKEN}{TOKEN}","b":"{TOKEN}"}}',  # forms back to back
+    '{"a":"\\n' + TOKEN + '\\u00e9","b":"\\\\' + TOKEN + '\\\\"}',  # escapes around
+    json.dumps({"a": TOKEN.replace("/", "\\/"), "b": "sk-live/9f8e7d6c" + "x" * 20}),
+    json.dumps([TOKEN]) + " " * 30 + json.dumps({"k": TOKEN[:-1]}),  # a near miss
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_every_cut_gives_what_the_whole_body_gives(body: str) -> None:
+    # Each single cut and each pair of cuts of the body: the held-back end, the escapes
+    # cut in two and the forms that straddle chunks all come out as they do whole.
+    data = body.encode()
+    whole = scrub(TOKEN, [data])
+    assert TOKEN.encode() not in whole
+    for a in range(len(data) + 1):
+        assert scrub(TOKEN, cut(data, [a])) == whole, a
+    for a in range(0, len(data), 3):
+        for b in range(a, len(data), 5):
+            assert scrub(TOKEN, cut(data, [a, b])) == whole, (a, b)
+    assert scrub(TOKEN, [data[i : i + 1] for i in range(len(data))]) == whole
+
+
+TAILS = [TOKEN[:k] for k in range(1, len(TOKEN))] + ["\\", "\\u", "\\u00", "\\u00e", "\\\\"]
+
+
+@pytest.mark.parametrize("tail", TAILS)
+def test_a_body_ending_in_what_could_start_a_form_comes_out_whole(tail: str) -> None:
+    # What was held back for the next chunk is handed on, unchanged, when the body ends.
+    data = b'{"a":"x\\n\\u00e9"} ' + tail.encode()
+    for a in range(len(data) + 1):
+        assert scrub(TOKEN, cut(data, [a])) == data, a
+    assert scrub(TOKEN, [data[i : i + 1] for i in range(len(data))]) == data
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (f'"{TOKEN}{TOKEN}"', '"<redacted><redacted>"'),
+        (f'"\\n{TOKEN}\\u00e9"', '"\\n<redacted>\\u00e9"'),
+        (f'"\\\\{TOKEN}\\\\"', '"\\\\<redacted>\\\\"'),
+        (f'"{TOKEN[:-1]}" "{TOKEN}"', f'"{TOKEN[:-1]}" "<redacted>"'),
+        ('"ab' + TOKEN.replace("/", "\\/") + '"', '"ab<redacted>"'),
+    ],
+)
+def test_forms_are_replaced_exactly_however_cut(body: str, expected: str) -> None:
+    data = body.encode()
+    for a in range(len(data) + 1):
+        for b in range(a, len(data) + 1, 4):
+            assert scrub(TOKEN, cut(data, [a, b])) == expected.encode(), (a, b)
