@@ -34,7 +34,7 @@ from truto_stream.errors import (
 from truto_stream.models import Email, IntegratedAccount, Organization, Role, SpendLimit, User
 from truto_stream.page import Page
 from truto_stream.plan import DateRange, Plan
-from truto_stream.shard import Shard, plan_shards, run_shard
+from truto_stream.shard import Shard, plan_shards, run_shard, token_spent
 from truto_stream.sweep import AccountQuery, AccountReport, Batch, Sweep, SweepItem, SweepReport
 
 __all__ = [
@@ -88,4 +88,5 @@ __all__ = [
     "__version__",
     "plan_shards",
     "run_shard",
+    "token_spent",
 ]

@@ -5,32 +5,45 @@ calls :func:`run_shard` in its workers; each worker runs its own event loop and 
 record batches. A shard carries its share of the per-token rate budget, so N shards
 running at once stay within Truto's limits together. It never carries the API token:
 the worker reads it from its environment (``token_env``) or is handed it directly.
+
+Planning happens once: ``plan_shards(plan, n)`` splits a :class:`~truto_stream.plan.Plan`
+(``client.plan(...)``: discovery, lookups, page sizes) by account, so each shard runs
+its units as planned, every unit of an account in the same shard (the per-account budget
+stays whole). The requests the planning itself sent are counted against every shard's
+share (``token_spent``), so planning and shards together stay within the token's limit.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import math
 import os
-import queue
-import threading
+import time
+from collections import Counter
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import anyio
-
+from truto_stream._syncgen import Put, iterate_on_loop
 from truto_stream.client import DEFAULT_BASE_URL, Client, RateLimits
 from truto_stream.errors import ConfigurationError
 from truto_stream.page import Mode
-from truto_stream.sweep import SweepReport
+from truto_stream.plan.model import Plan
+from truto_stream.sweep import Sweep, SweepReport
 
-__all__ = ["Shard", "plan_shards", "run_shard", "share_rate_limits"]
+__all__ = ["Shard", "plan_shards", "run_shard", "token_spent"]
 
 
 @dataclass(frozen=True)
 class Shard:
-    """A set of integrated accounts to sweep, with the query and its rate-budget share."""
+    """A set of integrated accounts to sweep, with the query and its rate-budget share.
+
+    ``plan`` (from :func:`plan_shards` given a plan) holds the shard's units as planned,
+    so the shard sends no planning request; without it the shard plans ``account_ids``
+    itself. ``token_spent`` requests were sent on the token in the window before
+    ``token_spent_at`` (unix time) by whoever planned the shards: the shard counts them
+    against its share.
+    """
 
     account_ids: tuple[str, ...]
     model: str = "usage-metering"
@@ -45,114 +58,176 @@ class Shard:
     """Days to sweep (``YYYY-MM-DD``): each record then carries its ``date``."""
     token_env: str = "TRUTO_API_TOKEN"
     allow_insecure: bool = False
+    plan: Plan | None = None
+    token_spent: int = 0
+    token_spent_at: float = 0.0
 
 
 def plan_shards(
-    account_ids: Sequence[str],
+    accounts: Sequence[str] | Plan,
     shards: int,
     *,
     rate_limits: RateLimits | None = None,
+    token_spent: tuple[int, float] = (0, 0.0),
     **options: Any,
 ) -> list[Shard]:
-    """Split accounts into ``shards`` shards that share the per-token budget evenly.
+    """Split accounts (ids, or a :class:`Plan`'s) into ``shards`` shards sharing the budget.
 
     Accounts are dealt round-robin (neighbouring accounts, often one tenant's, spread
-    out). The per-account budget is not divided: each account lives in one shard.
+    out). The per-token limit is divided evenly; the per-account one is not, since each
+    account lives in one shard. Given a plan, each shard gets the plan's units for its
+    accounts (the plan's skipped accounts go to the first shard, so the shards' reports
+    together cover them) and the plan's model, resource and mode. ``token_spent`` is
+    ``(requests, unix time)``: what planning sent on the token (see :func:`token_spent`).
     """
     if shards < 1:
         raise ConfigurationError("shards must be at least 1")
-    if isinstance(account_ids, str):
-        account_ids = [account_ids]  # one id, never its letters
-    count = min(shards, max(1, len(account_ids)))
-    share = share_rate_limits(rate_limits or RateLimits(), count)
+    plan: Plan | None = None
+    if isinstance(accounts, Plan):
+        plan = accounts
+        ids = [a.account_id for a in plan.accounts]
+        options = {
+            **options,
+            "model": plan.model,
+            "resource": plan.resource,
+            "mode": plan.mode,
+            "params": dict(plan.params),
+            "dates": plan.dates,
+        }
+    elif isinstance(accounts, str):
+        ids = [accounts]  # one id, never its letters
+    else:
+        ids = list(accounts)
+    count = min(shards, max(1, len(ids)))
+    share = split_budget(rate_limits or RateLimits(), count)
+    spent, spent_at = token_spent
     return [
-        Shard(account_ids=tuple(account_ids[i::count]), rate_limits=share, **options)
+        Shard(
+            account_ids=tuple(ids[i::count]),
+            rate_limits=share,
+            plan=_part(plan, i, count) if plan is not None else None,
+            token_spent=spent,
+            token_spent_at=spent_at,
+            **options,
+        )
         for i in range(count)
     ]
 
 
-def share_rate_limits(rate_limits: RateLimits, count: int) -> RateLimits:
-    """One of ``count`` equal shares of the per-token budget, for shards running at once.
+def split_budget(limits: RateLimits, ways: int) -> RateLimits:
+    """``limits`` with the per-token limit divided ``ways`` ways (the account limit whole)."""
+    return replace(limits, token_limit=max(1, math.floor(limits.token_limit / ways)))
 
-    The per-account budget stays whole: each account lives in exactly one shard.
+
+def _part(plan: Plan, i: int, count: int) -> Plan:
+    """The ``i``-th of ``count`` round-robin parts of ``plan`` (by account)."""
+    accounts = plan.accounts[i::count]
+    held = Counter(a.integration for a in accounts)
+    return dataclasses.replace(
+        plan,
+        accounts=accounts,
+        integrations={
+            name: dataclasses.replace(p, accounts=held[name])
+            for name, p in plan.integrations.items()
+        },
+        skipped=plan.skipped if i == 0 else (),
+        finished=plan.finished if i == 0 else (),
+        planning_requests=plan.planning_requests if i == 0 else 0,
+    )
+
+
+def token_spent(client: Client) -> tuple[int, float]:
+    """``(requests, unix time)``: how many requests ``client`` has on its token's window now.
+
+    Hand it to :func:`plan_shards` after planning with ``client``: every shard then
+    counts those requests against its share until they leave the window.
     """
-    return replace(rate_limits, token_limit=max(1, math.floor(rate_limits.token_limit / count)))
+    limiter = client._runtime.fetcher.limiter  # the client's own budget (private by design)
+    if limiter is None:
+        return (0, time.time())
+    return (limiter.budget.token.used(time.monotonic()), time.time())
 
 
-_DONE = object()
+def count_spent(client: Client, requests: int, at: float) -> None:
+    """Count ``requests`` sent at unix time ``at`` (elsewhere) against ``client``'s token.
 
-
-def run_shard(
-    shard: Shard, *, token: str | None = None, queue_batches: int = 8
-) -> Generator[list[dict[str, Any]], None, SweepReport | None]:
-    """Run ``shard`` on a private event loop in a thread; yield its record batches.
-
-    Synchronous, for engines whose workers are plain functions. Each record gets
-    ``integrated_account_id`` added (and ``date``, the day it describes, when the shard
-    has ``dates``; ``None`` for an integration swept once). Backpressure holds: at most
-    ``queue_batches`` batches wait for the caller. The final :class:`SweepReport` is the
-    generator's return value. Closing the generator early stops the sweep.
+    A conservative stamp: all of them at ``at``, the end of the planning that sent them.
     """
+    limiter = client._runtime.fetcher.limiter
+    if limiter is None or requests <= 0:
+        return
+    window = limiter.budget.token
+    when = time.monotonic() - max(0.0, time.time() - at)
+    for _ in range(min(requests, window.limit)):
+        window.record(when)
+
+
+def shard_client(shard: Shard, token: str) -> Client:
+    """The client a shard runs on: its share of the budget, the planner's requests counted."""
+    return Client(
+        token,
+        base_url=shard.base_url,
+        rate_limits=shard.rate_limits,
+        allow_insecure=shard.allow_insecure,
+    )
+
+
+def shard_sweep(client: Client, shard: Shard, **options: Any) -> Sweep:
+    """The sweep of ``shard`` on ``client`` (its plan as given, or planned from its ids)."""
+    count_spent(client, shard.token_spent, shard.token_spent_at)
+    common: dict[str, Any] = {
+        "mode": shard.mode,
+        "concurrency": shard.concurrency,
+        "checkpoint": shard.checkpoint,
+        **options,
+    }
+    if shard.plan is not None:
+        return client.sweep(shard.model, shard.resource, plan=shard.plan, **common)
+    return client.sweep(
+        shard.model,
+        shard.resource,
+        accounts=shard.account_ids,
+        params=shard.params,
+        dates=shard.dates,
+        **common,
+    )
+
+
+def shard_token(shard: Shard, token: str | None) -> str:
+    """The token a shard runs with: given, or read from ``$token_env``."""
     token = token if token is not None else os.environ.get(shard.token_env)
     if not token:
         raise ConfigurationError(f"no API token for the shard: set ${shard.token_env}")
-    batches: queue.Queue[Any] = queue.Queue(maxsize=queue_batches)
-    stop = threading.Event()
-    report_box: list[SweepReport] = []
+    return token
 
-    async def sweep() -> None:
-        async with Client(
-            token,
-            base_url=shard.base_url,
-            rate_limits=shard.rate_limits,
-            allow_insecure=shard.allow_insecure,
-        ) as client:
-            async with client.sweep(
-                shard.model,
-                shard.resource,
-                accounts=shard.account_ids,
-                params=shard.params,
-                mode=shard.mode,
-                concurrency=shard.concurrency,
-                checkpoint=shard.checkpoint,
-                dates=shard.dates,
-            ) as running:
+
+def run_shard(
+    shard: Shard, *, token: str | None = None, queue_batches: int = 2
+) -> Generator[list[dict[str, Any]], None, SweepReport | None]:
+    """Run ``shard`` on a private event loop in this thread; yield its record batches.
+
+    Synchronous, for engines whose workers are plain functions. Each record gets
+    ``integrated_account_id`` added (and ``date``, the day it describes, when the shard
+    has ``dates``; ``None`` for an integration swept once). Backpressure holds: the loop
+    runs only while the caller waits for a batch, and at most ``queue_batches`` batches
+    wait for the caller. The final :class:`SweepReport` is the generator's return value.
+    Closing the generator early stops the sweep.
+    """
+    token = shard_token(shard, token)
+    dated = shard.dates is not None
+
+    async def sweep(put: Put[list[dict[str, Any]]]) -> SweepReport:
+        async with shard_client(shard, token) as client:
+            async with shard_sweep(client, shard) as running:
                 async for batch in running.batches():
                     account_id, records = batch
                     for record in records:
                         record["integrated_account_id"] = account_id
-                    if shard.dates is not None:
+                    if dated:
+                        day = batch.date
                         for record in records:
-                            record["date"] = batch.date
-                    # Blocks a worker thread while the caller is behind; the caller's
-                    # cleanup drains the queue, so this never blocks forever.
-                    await anyio.to_thread.run_sync(batches.put, records)
-                    if stop.is_set():
-                        break
-            report_box.append(running.report)
+                            record["date"] = day
+                    await put(records)
+            return running.report
 
-    def target() -> None:
-        try:
-            anyio.run(sweep, backend="asyncio")
-        except BaseException as exc:  # handed to the caller's thread
-            batches.put(exc)
-        finally:
-            batches.put(_DONE)
-
-    thread = threading.Thread(target=target, name="truto-stream shard", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = batches.get()
-            if item is _DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                batches.get(timeout=0.05)
-        thread.join()
-    return report_box[0] if report_box else None
+    return (yield from iterate_on_loop(sweep, ahead=queue_batches))
