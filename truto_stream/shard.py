@@ -24,6 +24,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from truto_stream._retry import RetryPolicy
 from truto_stream._syncgen import Put, iterate_on_loop
 from truto_stream.client import DEFAULT_BASE_URL, Client, RateLimits
 from truto_stream.errors import ConfigurationError
@@ -31,7 +32,7 @@ from truto_stream.page import Mode
 from truto_stream.plan.model import Plan
 from truto_stream.sweep import Sweep, SweepReport
 
-__all__ = ["Shard", "plan_shards", "run_shard", "token_spent"]
+__all__ = ["Shard", "plan_shards", "run_shard", "share_rate_limits", "token_spent"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Shard:
     token_env: str = "TRUTO_API_TOKEN"
     allow_insecure: bool = False
     plan: Plan | None = None
+    retry: RetryPolicy | None = None
+    """How the shard's client retries (``None``: the default policy)."""
     token_spent: int = 0
     token_spent_at: float = 0.0
 
@@ -99,7 +102,7 @@ def plan_shards(
     else:
         ids = list(accounts)
     count = min(shards, max(1, len(ids)))
-    share = split_budget(rate_limits or RateLimits(), count)
+    share = share_rate_limits(rate_limits or RateLimits(), count)
     spent, spent_at = token_spent
     return [
         Shard(
@@ -114,9 +117,12 @@ def plan_shards(
     ]
 
 
-def split_budget(limits: RateLimits, ways: int) -> RateLimits:
-    """``limits`` with the per-token limit divided ``ways`` ways (the account limit whole)."""
-    return replace(limits, token_limit=max(1, math.floor(limits.token_limit / ways)))
+def share_rate_limits(rate_limits: RateLimits, count: int) -> RateLimits:
+    """One of ``count`` equal shares of the per-token budget, for shards running at once.
+
+    The per-account budget stays whole: each account lives in exactly one shard.
+    """
+    return replace(rate_limits, token_limit=max(1, math.floor(rate_limits.token_limit / count)))
 
 
 def _part(plan: Plan, i: int, count: int) -> Plan:
@@ -169,6 +175,7 @@ def shard_client(shard: Shard, token: str) -> Client:
         base_url=shard.base_url,
         rate_limits=shard.rate_limits,
         allow_insecure=shard.allow_insecure,
+        retry=shard.retry,
     )
 
 
