@@ -131,7 +131,9 @@ def tenant_shard(args: dict[str, Any]) -> dict[str, Any]:
     is lower), so both run the same number of walks at once.
     """
     concurrency = args.get("concurrency") or default_concurrency(args["mode"])
-    extra = {"concurrency": int(concurrency)} if isinstance(concurrency, int) else {}
+    extra: dict[str, Any] = (
+        {"concurrency": int(concurrency)} if isinstance(concurrency, int) else {}
+    )
     users = 0
     largest = 0
     rss_start = _rss_mb()
