@@ -106,7 +106,7 @@ async def test_signals_and_kills_then_reruns_deliver_every_user_exactly_once(
     )
     want = expected_ids(emu.dataset)
     # About what the whole output weighs on disk (parquet is compressed).
-    size = (200 if fmt == "parquet" else 700) * len(want)
+    size = (150 if fmt == "parquet" else 700) * len(want)
     out, checkpoint, log = tmp_path / f"users.{fmt}", tmp_path / "sweep.db", tmp_path / "err"
     argv = command(
         "sweep", RESOURCE, "--base-url", emu.url, "--format", fmt, "--output", str(out),
