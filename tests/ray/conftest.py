@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ..client.conftest import TOKEN
+from tests.support import TOKEN
 
 ray = pytest.importorskip("ray")
 ray_data = pytest.importorskip("ray.data")

@@ -12,11 +12,10 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from tests.support import FAST_RETRY, TOKEN
 from truto_stream import AccountQuery, RateLimits
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 from truto_stream.errors import ConfigurationError, ServerError
-
-from ..client.conftest import FAST_RETRY, TOKEN
 
 ray = pytest.importorskip("ray")
 truto_ray = pytest.importorskip("truto_stream.ray")
