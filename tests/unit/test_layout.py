@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,17 @@ def test_the_allowed_places_exist(rule: tuple[str, ...]) -> None:
     # A rule about a file that moved would pass for nothing.
     for place in rule:
         assert (PACKAGE / place).exists(), place
+
+
+def test_the_readmes_module_map_names_every_module() -> None:
+    # The architecture section is the newcomer's map: a module missing from it is lost.
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    names = {
+        path.name if path.is_dir() else path.stem
+        for path in PACKAGE.iterdir()
+        if not path.name.startswith(("__", "."))
+        and (path.suffix == ".py" or (path / "__init__.py").exists())
+    } - {"_version"}
+    missing = sorted(name for name in names if not re.search(rf"\b{name}(\.py|/)", section))
+    assert missing == []
