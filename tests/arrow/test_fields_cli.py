@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ..cli.conftest import CLI_EMULATOR, expected_ids, record_ids, run_cli
+from tests.cli.support import CLI_EMULATOR, expected_ids, record_ids, run_cli
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.cli.conftest import TOKEN, assert_no_token, cli_env, command
+from tests.cli.support import TOKEN, assert_no_token, cli_env, command
 from tests.client.hostile import large_record
 
 #: The bound issue #10 sets: from the signal to the exit.

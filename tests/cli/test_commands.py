@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.cli.conftest import (
+from tests.cli.support import (
     CLI_EMULATOR,
     assert_no_token,
     expected_ids,

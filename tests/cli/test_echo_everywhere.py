@@ -20,8 +20,8 @@ from urllib.parse import quote, quote_plus
 import orjson
 import pytest
 
-from tests.cli.conftest import CLI_EMULATOR, cli_env, run_cli
-from tests.conftest import EmulatorFactory
+from tests.cli.support import CLI_EMULATOR, cli_env, run_cli
+from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec
 
 pytestmark = pytest.mark.anyio

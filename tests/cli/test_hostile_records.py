@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.cli.conftest import TOKEN, assert_no_token, cli_env, run_cli
+from tests.cli.support import TOKEN, assert_no_token, cli_env, run_cli
 from tests.client.hostile import RawServer
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.cli.conftest import CLI_EMULATOR, TOKEN, assert_no_token, run_cli
+from tests.cli.support import CLI_EMULATOR, TOKEN, assert_no_token, run_cli
 from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec
 

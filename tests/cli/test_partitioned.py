@@ -14,9 +14,9 @@ import anyio
 import orjson
 import pytest
 
-from tests.cli.conftest import CLI_EMULATOR, assert_no_token, cli_env, command, run_cli
+from tests.cli.support import CLI_EMULATOR, assert_no_token, cli_env, command, run_cli
 from tests.cli.test_plan_cli import DAYS, RESOURCE, TODAY, expected, mixed
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 
 ds = pytest.importorskip("pyarrow.dataset")
 pq = pytest.importorskip("pyarrow.parquet")

@@ -15,7 +15,7 @@ import anyio
 import orjson
 import pytest
 
-from tests.cli.conftest import CLI_EMULATOR, assert_no_token, cli_env, command, run_cli
+from tests.cli.support import CLI_EMULATOR, assert_no_token, cli_env, command, run_cli
 from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec, Dataset
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.cli.conftest import (
+from tests.cli.support import (
     CLI_EMULATOR,
     TOKEN,
     assert_no_token,
@@ -26,7 +26,7 @@ from tests.cli.conftest import (
     run_cli,
 )
 from tests.cli.test_exits import EXPECTED_CODE, _run_and_signal, _written, read_back
-from tests.conftest import EmulatorFactory
+from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ import anyio
 import orjson
 import pytest
 
-from tests.cli.conftest import TOKEN
+from tests.cli.support import TOKEN
 from truto_stream import RateLimits, RetryPolicy
 from truto_stream.checkpoint import Checkpoint
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess

@@ -19,7 +19,7 @@ import anyio
 import orjson
 import pytest
 
-from tests.cli.conftest import (
+from tests.cli.support import (
     CLI_EMULATOR,
     Result,
     assert_no_token,

@@ -13,7 +13,7 @@ import anyio
 import orjson
 import pytest
 
-from tests.cli.conftest import (
+from tests.cli.support import (
     CLI_EMULATOR,
     TOKEN,
     assert_no_token,

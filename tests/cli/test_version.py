@@ -7,7 +7,7 @@ import importlib.metadata
 import pytest
 
 import truto_stream
-from tests.cli.conftest import run_cli
+from tests.cli.support import run_cli
 
 pytestmark = pytest.mark.anyio
 

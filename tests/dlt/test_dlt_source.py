@@ -14,7 +14,7 @@ import pytest
 dlt = pytest.importorskip("dlt")
 duckdb = pytest.importorskip("duckdb")
 
-from tests.cli.conftest import TOKEN, cli_env, command  # noqa: E402
+from tests.cli.support import TOKEN, cli_env, command  # noqa: E402
 from tests.support import EmulatorFactory  # noqa: E402
 from truto_stream.dlt import SweepOutcome, truto_resources, truto_source  # noqa: E402
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import anyio
 import orjson
-import pytest
 
 from truto_stream.emulator import Dataset
 
@@ -105,8 +104,3 @@ def assert_no_token(*blobs: bytes, paths: Iterable[Path] = ()) -> None:
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
         for file in files:
             assert needle not in file.read_bytes(), f"token found in {file}"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
