@@ -32,8 +32,8 @@ from truto_stream.client import Client, RateLimits
 from truto_stream.errors import TrutoError
 from truto_stream.page import Mode
 from truto_stream.plan.model import Plan
-from truto_stream.processes._spent import count_spent
 from truto_stream.processes._wire import encode_frame, encode_progress, ndjson_lines
+from truto_stream.shard import count_spent
 from truto_stream.sweep import Sweep, sweep_key
 
 __all__ = ["ChildSpec"]

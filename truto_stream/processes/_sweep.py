@@ -39,9 +39,8 @@ from truto_stream.plan.dates import Dates
 from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT
 from truto_stream.plan.model import Plan
 from truto_stream.processes._child import ChildSpec
-from truto_stream.processes._spent import token_spent
 from truto_stream.processes._wire import PREFIX, decode_progress
-from truto_stream.shard import share_rate_limits
+from truto_stream.shard import share_rate_limits, token_spent
 from truto_stream.sweep import (
     DEFAULT_CONCURRENCY,
     AccountReport,
