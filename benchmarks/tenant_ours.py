@@ -62,6 +62,11 @@ def library_info(args: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
+def _shard_tunes_gc(args: dict[str, Any]) -> bool:
+    """Whether ``run_shard`` takes the opt-in, and the side did not turn it off."""
+    return "tune_gc" in inspect.signature(run_shard).parameters and args.get("tune_gc", True)
+
+
 def tunes_gc() -> bool:
     """Whether this library's sweeps can tune the collector (``tune_gc=True``, issue #15)."""
     return "tune_gc" in inspect.signature(Client.sweep).parameters
@@ -147,7 +152,8 @@ def tenant_shard(args: dict[str, Any]) -> dict[str, Any]:
             mode=args["mode"],
             **extra,
         )
-        for records in run_shard(shard, token=args["token"]):
+        shard_options = {"tune_gc": True} if _shard_tunes_gc(args) else {}
+        for records in run_shard(shard, token=args["token"], **shard_options):
             largest = max(largest, len(records))
             for user in records:
                 users += 1

@@ -209,7 +209,7 @@ def shard_token(shard: Shard, token: str | None) -> str:
 
 
 def run_shard(
-    shard: Shard, *, token: str | None = None, queue_batches: int = 2
+    shard: Shard, *, token: str | None = None, queue_batches: int = 2, tune_gc: bool = False
 ) -> Generator[list[dict[str, Any]], None, SweepReport | None]:
     """Run ``shard`` on a private event loop in this thread; yield its record batches.
 
@@ -218,14 +218,15 @@ def run_shard(
     has ``dates``; ``None`` for an integration swept once). Backpressure holds: the loop
     runs only while the caller waits for a batch, and at most ``queue_batches`` batches
     wait for the caller. The final :class:`SweepReport` is the generator's return value.
-    Closing the generator early stops the sweep.
+    Closing the generator early stops the sweep. ``tune_gc`` is the sweep's opt-in
+    (:meth:`Client.sweep`): the collector tuned while the shard runs, restored after.
     """
     token = shard_token(shard, token)
     dated = shard.dates is not None
 
     async def sweep(put: Put[list[dict[str, Any]]]) -> SweepReport:
         async with shard_client(shard, token) as client:
-            async with shard_sweep(client, shard) as running:
+            async with shard_sweep(client, shard, tune_gc=tune_gc) as running:
                 async for batch in running.batches():
                     account_id, records = batch
                     for record in records:

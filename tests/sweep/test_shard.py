@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -15,6 +16,7 @@ import orjson
 import pytest
 
 from tests.support import TOKEN
+from truto_stream._collector import TUNED_THRESHOLDS
 from truto_stream.accounts import AccountQuery
 from truto_stream.client import Client, RateLimits
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
@@ -146,3 +148,17 @@ async def test_requests_spent_elsewhere_count_against_a_shards_share() -> None:
         assert token_spent(client)[0] == 7
         count_spent(client, 7, time.time() - 3600)  # long out of the window
         assert token_spent(client)[0] == 7
+
+
+def test_run_shard_tunes_the_collector_only_when_asked() -> None:
+    """``tune_gc`` reaches the shard's sweep: tuned while it runs, the caller's after."""
+    accounts = tuple(AccountSpec(integration="openai", tenant_id="t", users=250) for _ in range(2))
+    config = EmulatorConfig(tokens=(TOKEN,), seed=3, accounts=accounts)
+    ids = [a.id for a in Dataset(config).accounts]
+    callers = gc.get_threshold()
+    with EmulatorProcess(config) as emu:
+        [shard] = plan_shards(ids, 1, base_url=emu.url)
+        seen = {gc.get_threshold() for _ in run_shard(shard, token=TOKEN, tune_gc=True)}
+        assert seen == {TUNED_THRESHOLDS}
+        assert gc.get_threshold() == callers
+        assert {gc.get_threshold() for _ in run_shard(shard, token=TOKEN)} == {callers}
