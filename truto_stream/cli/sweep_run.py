@@ -252,58 +252,59 @@ async def _execute(
 async def _run_in_process(
     options: SweepOptions, prepared: _Prepared, progress: Progress, outcome: _Outcome
 ) -> None:
-    checkpointed = prepared.checkpoint is not None
     async with prepared.client as client:
-        sweep = client.sweep(
-            options.model,
-            options.resource,
-            accounts=options.accounts if options.accounts else options.query,
-            params=options.params,
-            dates=options.dates,
-            today=options.today,
-            assume_records=options.assume_records,
-            mode=_mode(options),
-            concurrency=options.concurrency,
-            checkpoint=prepared.checkpoint,
-            commits="manual" if checkpointed else "auto",
-        )
-        outcome.sweep, outcome.report = sweep, sweep.report
-        prepared.output.report = sweep.report
-        async with sweep:
-            commit = sweep.commit if checkpointed else None
-            drain = functools.partial(_drain, sweep, prepared.output, commit, outcome)
-            await _drain_with_progress(sweep, drain, progress)
-            outcome.drained = True
+        sweep = client.sweep(options.model, options.resource, **_sweep_options(options, prepared))
+        await _drain_all(sweep, _drain, prepared, progress, outcome)
 
 
 async def _run_processes(
     options: SweepOptions, prepared: _Prepared, progress: Progress, outcome: _Outcome
 ) -> None:
     """``--processes N``: shard processes fetch and encode; this one writes and commits."""
-    checkpointed = prepared.checkpoint is not None
     sweep = ProcessSweep(
         options.model,
         options.resource,
         processes=options.processes,
-        accounts=options.accounts if options.accounts else options.query,
-        params=options.params,
-        dates=options.dates,
-        today=options.today,
-        assume_records=options.assume_records,
-        mode=_mode(options),
-        concurrency=options.concurrency,
-        checkpoint=prepared.checkpoint,
-        commits="manual" if checkpointed else "auto",
         token=options.token,
         base_url=prepared.client.base_url,
         allow_insecure=options.allow_insecure,
+        **_sweep_options(options, prepared),
     )
+    await _drain_all(sweep, _drain_lines, prepared, progress, outcome)
+
+
+def _sweep_options(options: SweepOptions, prepared: _Prepared) -> dict[str, Any]:
+    """What a sweep takes from the command line, in one process or in N."""
+    return {
+        "accounts": options.accounts if options.accounts else options.query,
+        "params": options.params,
+        "dates": options.dates,
+        "today": options.today,
+        "assume_records": options.assume_records,
+        "mode": _mode(options),
+        "concurrency": options.concurrency,
+        "checkpoint": prepared.checkpoint,
+        "commits": "manual" if prepared.checkpoint is not None else "auto",
+    }
+
+
+async def _drain_all(
+    sweep: Sweep | ProcessSweep,
+    drain: Callable[..., Awaitable[None]],
+    prepared: _Prepared,
+    progress: Progress,
+    outcome: _Outcome,
+) -> None:
+    """Open ``sweep`` and drain it into the output with ``drain``; it commits what is durable.
+
+    The outcome knows the sweep before it opens, so a sweep that fails to open is reported.
+    """
     outcome.sweep, outcome.report = sweep, sweep.report
     prepared.output.report = sweep.report
     async with sweep:
-        commit = sweep.commit if checkpointed else None
-        drain = functools.partial(_drain_lines, sweep, prepared.output, commit, outcome)
-        await _drain_with_progress(sweep, drain, progress)
+        commit = sweep.commit if prepared.checkpoint is not None else None
+        drain_all = functools.partial(drain, sweep, prepared.output, commit, outcome)
+        await _drain_with_progress(sweep, drain_all, progress)
         outcome.drained = True
 
 
