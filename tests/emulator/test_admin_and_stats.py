@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import aiohttp
@@ -63,6 +64,15 @@ async def test_default_admin_limit(emulator: EmulatorFactory) -> None:
     assert body["limit"] == 4
     assert len(body["result"]) == 4
     assert body["next_cursor"]
+
+
+async def test_admin_latency_delays_listing_pages_and_lookups(emulator: EmulatorFactory) -> None:
+    emu = await emulator(admin_latency_ms=150)
+    acc = emu.dataset.accounts[0].id
+    for path in ("/integrated-account", f"/integrated-account/{acc}"):
+        started = time.monotonic()
+        assert (await get(emu, path)).status == 200
+        assert time.monotonic() - started >= 0.15, path
 
 
 async def test_admin_bad_cursor_and_limit(emulator: EmulatorFactory) -> None:

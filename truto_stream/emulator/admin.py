@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from aiohttp import web
@@ -32,6 +33,11 @@ def _filtered(accounts: list[Account], q: Mapping[str, str]) -> list[Account]:
     return accounts
 
 
+async def _admin_latency(ms: float) -> None:
+    if ms > 0:  # after admission: a slow answer still counts against the rate limits
+        await asyncio.sleep(ms / 1000)
+
+
 async def list_accounts(request: web.Request) -> web.Response:
     """``GET /integrated-account``: filtered, paged with ``next_cursor`` and ``limit``."""
     st = request.app[STATE]
@@ -39,6 +45,7 @@ async def list_accounts(request: web.Request) -> web.Response:
     if isinstance(admitted, web.Response):
         return admitted
     _, decision = admitted
+    await _admin_latency(st.config.admin_latency_ms)
     q = request.query
     try:
         limit = int(q.get("limit") or st.config.admin_default_limit)
@@ -71,6 +78,7 @@ async def get_account(request: web.Request) -> web.Response:
     if isinstance(admitted, web.Response):
         return admitted
     _, decision = admitted
+    await _admin_latency(st.config.admin_latency_ms)
     acc = st.dataset.get_account(request.match_info["id"])
     if acc is None:
         return error_reply(404, "Integrated account not found.")

@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency-jitter-ms", type=float, help="extra uniform random latency per page, ms"
     )
     lat.add_argument(
+        "--admin-latency-ms", type=float,
+        help="latency per /integrated-account answer (listing page or lookup), ms (default 0)",
+    )  # fmt: skip
+    lat.add_argument(
         "--bandwidth", dest="bandwidth_bps", type=_bandwidth, metavar="BYTES_PER_S",
         help="cap on body bytes per second per response, e.g. 5M (default unlimited)",
     )  # fmt: skip

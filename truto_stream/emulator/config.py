@@ -89,6 +89,10 @@ class EmulatorConfig:
     ``retry_after`` is the 429 ``Retry-After``: seconds as a number, ``"window"`` (the
     window length) or ``"reset"`` (time until a slot frees up).
 
+    ``latency_ms`` (plus up to ``latency_jitter_ms``) delays each unified page;
+    ``admin_latency_ms`` delays each answer of the admin routes (``/integrated-account``
+    pages and lookups), as a slow account listing does.
+
     ``today`` (``YYYY-MM-DD``) is the emulator's today: ``date`` defaults to three days
     before it and later dates are refused. ``None`` follows the UTC clock.
     """
@@ -108,6 +112,7 @@ class EmulatorConfig:
     # latency and bandwidth
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
+    admin_latency_ms: float = 0.0
     bandwidth_bps: int = 0
     # rate limits
     rate_window_s: float = 10.0
