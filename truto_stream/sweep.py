@@ -5,7 +5,8 @@ Shape (all tasks owned, nothing outlives the sweep)::
     client task group
     └── coordinator                      (started when the sweep opens)
         ├── planner                      plans the units (discovery, lookups, query
-        │                                schemas), then feeds them to the work queue
+        │                                schemas), feeding each account's to the work
+        │                                queue as soon as the account is found
         └── worker x concurrency         walk one unit at a time, emit page parts
                     │
                     ▼  bounded by a record budget (backpressure: workers wait)
@@ -15,9 +16,11 @@ Shape (all tasks owned, nothing outlives the sweep)::
 
 The work is a :class:`~truto_stream.plan.Plan`: a list of units
 (:class:`~truto_stream.unit.Unit`: one per account, or one per (account, day) for an
-integration that takes ``date``), each with the page size chosen for its integration,
-computed before the first unified request. The checkpoint keeps each unit's page in
-progress and how many of its records were delivered, so a resume skips exactly those.
+integration that takes ``date``), each with the page size chosen for its integration;
+a sweep that plans for itself offers each account's units as soon as the account is
+found (:mod:`truto_stream.plan.rotation`), and has its collected plan once planning
+ends. The checkpoint keeps each unit's page in progress and how many of its records were
+delivered, so a resume skips exactly those.
 
 Fairness comes from the hand-off: when the buffer is full, waiting workers are admitted
 in arrival order, so one huge account cannot starve the others.
@@ -50,10 +53,13 @@ from truto_stream.accounts import AccountQuery, Accounts
 from truto_stream.checkpoint import Checkpoint, ProgressState, UnitProgress
 from truto_stream.errors import ConfigurationError, TrutoError
 from truto_stream.page import Mode, Page
+from truto_stream.plan.assemble import PlanBuilder
 from truto_stream.plan.dates import Dates
 from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT, RateCeiling
-from truto_stream.plan.model import Plan
-from truto_stream.plan.planner import PlanRequest, check, make_plan
+from truto_stream.plan.model import Plan, SkippedAccount, account_units
+from truto_stream.plan.planner import PlanRequest, builder, check, finish, planning
+from truto_stream.plan.resolve import AlreadyFinished, Event, Found
+from truto_stream.plan.rotation import ROTATION_PER_WORKER, Rotation
 from truto_stream.schema import Projection, as_projection, known_model
 from truto_stream.unit import Unit, unit_key
 
@@ -171,7 +177,7 @@ class SweepReport:
     429s pause the whole token): the client waited only ``max_retry_after``. ``discovery``
     counts every request of the plan (account listing, lookups, query schemas);
     ``warnings`` are the plan's (discovery that matched nothing, a ``limit`` clamped ...);
-    ``plan`` is the plan itself (:meth:`Plan.to_dict`), once made.
+    ``plan`` is the plan itself (:meth:`Plan.to_dict`), once planning has ended.
     ``started_at`` and ``finished_at`` are unix times (ISO 8601 in :meth:`to_dict`).
     """
 
@@ -312,6 +318,27 @@ def _ceiling(runtime: Runtime) -> RateCeiling:
     return RateCeiling(budget.token.limit, budget.account_limit, budget.window)
 
 
+async def _next_event(
+    found: MemoryObjectReceiveStream[Event], rotation: Rotation
+) -> Event | Literal["offer"] | None:
+    """The next planning event; ``"offer"`` when a unit is to be offered first; None: done.
+
+    Events are taken while they are ready and the rotation has room; a unit is offered
+    when none is ready (workers never wait on planning that has units in hand) or when
+    the rotation is full (planning waits for the workers).
+    """
+    try:
+        if not rotation:
+            return await found.receive()
+        if rotation.full:
+            return "offer"
+        return found.receive_nowait()
+    except anyio.WouldBlock:
+        return "offer"
+    except anyio.EndOfStream:
+        return None
+
+
 def _fold(report: AccountReport, stats: WalkStats, started: float) -> None:
     """Copy a walk's counters into its unit's report (each unit is walked once)."""
     report.pages = stats.pages
@@ -366,8 +393,9 @@ class Sweep:
     and resumes from :attr:`sink_position` gets every record exactly once).
 
     The sweep runs a :class:`~truto_stream.plan.Plan`: given (``plan=``, from
-    ``client.plan(...)``), or made when the sweep opens from ``accounts``, ``params``,
-    ``dates`` (:attr:`plan` once made).
+    ``client.plan(...)``), or made while the sweep runs from ``accounts``, ``params``,
+    ``dates``: each account's units are walked as soon as planning finds it, and
+    :attr:`plan` is set once planning ends.
     """
 
     def __init__(
@@ -489,7 +517,7 @@ class Sweep:
 
     @property
     def plan(self) -> Plan | None:
-        """The plan the sweep runs (None until it is made, once the sweep is open)."""
+        """The plan the sweep runs (None until planning has ended; units run before)."""
         return self._plan
 
     async def wait_plan(self) -> Plan:
@@ -874,30 +902,79 @@ class Sweep:
     async def _feed(
         self, work: MemoryObjectSendStream[Unit], events: MemoryObjectSendStream[_Event]
     ) -> None:
-        """Make the plan (unless given), then hand its units to the workers."""
+        """Hand units to the workers: a given plan's, or each account's as it is planned."""
         async with work, events:
-            plan = self._plan
-            if plan is None:
-                assert self._request is not None
-                plan = await make_plan(
-                    self._runtime,
-                    self._request,
-                    finished=self._finished_account if self._checkpoint is not None else None,
-                    stats=self._report.discovery,
-                )
-                self._set_plan(plan)
-            for skipped in plan.skipped:
-                unit = Unit.of(
-                    skipped.account_id,
-                    integration=skipped.integration,
-                    tenant_id=skipped.tenant_id,
-                )
-                self._unit_report(unit)
-                events.send_nowait(_Skipped(unit, skipped.reason))
-            for account_id in plan.finished:
-                self._report_finished(account_id, plan.dates)
-            for unit in plan.units():
-                await self._offer(unit, work)
+            if self._plan is not None:
+                await self._feed_plan(self._plan, work, events)
+            else:
+                await self._plan_and_feed(work, events)
+
+    async def _feed_plan(
+        self,
+        plan: Plan,
+        work: MemoryObjectSendStream[Unit],
+        events: MemoryObjectSendStream[_Event],
+    ) -> None:
+        for skipped in plan.skipped:
+            self._announce_skip(skipped, events)
+        for account_id in plan.finished:
+            self._report_finished(account_id, plan.dates)
+        for unit in plan.units():
+            await self._offer(unit, work)
+
+    async def _plan_and_feed(
+        self, work: MemoryObjectSendStream[Unit], events: MemoryObjectSendStream[_Event]
+    ) -> None:
+        """Plan, offering each account's units as soon as planning finds the account.
+
+        Planning runs ahead of the workers by at most a rotation window of accounts and
+        the events' buffer; the plan itself is set once planning ends.
+        """
+        request = self._request
+        assert request is not None
+        stats = self._report.discovery
+        before = stats.requests
+        collected = builder(request)
+        rotation = Rotation(ROTATION_PER_WORKER * self._concurrency)
+        finished = self._finished_account if self._checkpoint is not None else None
+        async with planning(self._runtime, request, finished=finished, stats=stats) as found:
+            while (event := await _next_event(found, rotation)) is not None:
+                if event == "offer":
+                    unit = rotation.next()
+                    assert unit is not None
+                    await self._offer(unit, work)
+                else:
+                    self._take(event, collected, rotation, events)
+        self._set_plan(finish(request, collected, stats.requests - before))
+        while (unit := rotation.next()) is not None:
+            await self._offer(unit, work)
+
+    def _take(
+        self,
+        event: Event,
+        collected: PlanBuilder,
+        rotation: Rotation,
+        events: MemoryObjectSendStream[_Event],
+    ) -> None:
+        """One planning event: an account's units join the rotation; skips are reported."""
+        integration = collected.add(event)
+        if isinstance(event, Found):
+            assert integration is not None
+            rotation.add(account_units(event.account, integration))
+        elif isinstance(event, SkippedAccount):
+            self._announce_skip(event, events)
+        elif isinstance(event, AlreadyFinished):
+            assert self._request is not None
+            self._report_finished(event.account_id, self._request.dates)
+
+    def _announce_skip(
+        self, skipped: SkippedAccount, events: MemoryObjectSendStream[_Event]
+    ) -> None:
+        unit = Unit.of(
+            skipped.account_id, integration=skipped.integration, tenant_id=skipped.tenant_id
+        )
+        self._unit_report(unit)
+        events.send_nowait(_Skipped(unit, skipped.reason))
 
     def _unit_keys(self, account_id: str, dates: tuple[str, ...] | None) -> list[str]:
         """The keys an account's units may have: undated, or one per day."""

@@ -1,4 +1,9 @@
-"""From resolved accounts and capabilities to a :class:`Plan` (sans-IO)."""
+"""From resolved accounts and capabilities to a :class:`Plan` (sans-IO).
+
+:class:`PlanBuilder` reads planning's events as they stream (:mod:`~truto_stream.plan.resolve`):
+it says at once how each account is swept (its :class:`IntegrationPlan`), and collects
+a :class:`Resolved` that :func:`assemble` turns into the :class:`Plan` once planning ends.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from truto_stream.plan.capabilities import Capability
 from truto_stream.plan.estimate import RateCeiling, UnitGroup, estimate, requests_per_unit
 from truto_stream.plan.model import IntegrationPlan, Plan, PlannedAccount, SkippedAccount
 from truto_stream.plan.pages import choose_page, requested_limit
+from truto_stream.plan.resolve import AlreadyFinished, Event, Found, PlanWarning, Schema
 
-__all__ = ["Resolved", "assemble", "integration_plan"]
+__all__ = ["PlanBuilder", "Resolved", "assemble", "integration_plan"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +108,56 @@ def assemble(
         finished=resolved.finished,
         planning_requests=resolved.planning_requests,
     )
+
+
+class PlanBuilder:
+    """Planning's events, collected; how each account is swept, as soon as it is found."""
+
+    def __init__(self, *, requested: int | None, dates: tuple[str, ...] | None) -> None:
+        self._requested = requested
+        self._dates = dates
+        self._plans: dict[str | None, IntegrationPlan] = {}
+        self._capabilities: dict[str, Capability | None] = {}
+        self._schemas: dict[str, str] = {}
+        self._found: list[Found] = []
+        self._skipped: list[SkippedAccount] = []
+        self._warnings: list[str] = []
+        self._finished: list[str] = []
+
+    def add(self, event: Event) -> IntegrationPlan | None:
+        """Take one event; for an account to sweep, return how its integration is swept."""
+        if isinstance(event, Found):
+            self._found.append(event)
+            return self._plan(event.account.integration)
+        if isinstance(event, Schema):
+            self._capabilities[event.integration] = event.capability
+            self._schemas[event.integration] = event.source
+        elif isinstance(event, SkippedAccount):
+            self._skipped.append(event)
+        elif isinstance(event, AlreadyFinished):
+            self._finished.append(event.account_id)
+        elif isinstance(event, PlanWarning):
+            self._warnings.append(event.text)
+        return None
+
+    def _plan(self, name: str | None) -> IntegrationPlan:
+        plan = self._plans.get(name)
+        if plan is None:
+            cap = self._capabilities.get(name) if name is not None else None
+            schema = self._schemas.get(name, "none") if name is not None else "none"
+            plan = self._plans[name] = integration_plan(
+                name, cap, requested=self._requested, dates=self._dates, schema=schema
+            )
+        return plan
+
+    def resolved(self, planning_requests: int) -> Resolved:
+        """Everything collected, accounts in the plan's order (not the order found)."""
+        return Resolved(
+            accounts=[f.account for f in sorted(self._found, key=lambda f: f.index)],
+            skipped=tuple(self._skipped),
+            capabilities=dict(self._capabilities),
+            schemas=dict(self._schemas),
+            warnings=tuple(self._warnings),
+            finished=tuple(self._finished),
+            planning_requests=planning_requests,
+        )

@@ -1,6 +1,8 @@
 """A sweep plan: which accounts, with which parameters, over which days (sans-IO).
 
-A :class:`Plan` is computed before the first unified request and holds, per integration,
+A :class:`Plan` is what planning found, collected (``client.plan()``; a sweep that
+plans for itself starts walking while it plans, and has its plan once planning ends). It
+holds, per integration,
 the page size chosen and the days swept (an integration without ``date`` is swept once),
 the accounts to sweep, those skipped and why, and an :class:`Estimate`. Its units (one
 per account, or one per (account, day)) are generated on demand, so a plan of 5,000
@@ -19,7 +21,7 @@ from truto_stream.plan.estimate import Estimate
 from truto_stream.plan.pages import PageChoice
 from truto_stream.unit import Unit, unit_key
 
-__all__ = ["IntegrationPlan", "Plan", "PlannedAccount", "SkippedAccount"]
+__all__ = ["IntegrationPlan", "Plan", "PlannedAccount", "SkippedAccount", "account_units"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class IntegrationPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a sweep will do, computed before its first unified request.
+    """What a sweep will do: every account planning found, collected.
 
     ``params`` are the sweep's own parameters (``limit`` and ``date`` excluded: the plan
     sets them per integration and per unit); ``dates`` the days asked for (None: no
@@ -142,6 +144,12 @@ class Plan:
             "planning_requests": self.planning_requests,
             "warnings": list(self.warnings),
         }
+
+
+def account_units(account: PlannedAccount, plan: IntegrationPlan) -> Iterator[Unit]:
+    """The units of one account, day by day, swept as ``plan`` (its integration's) says."""
+    for date in plan.dates:
+        yield _unit(account, plan, date)
 
 
 def _unit(account: PlannedAccount, plan: IntegrationPlan, date: str | None) -> Unit:

@@ -1,31 +1,45 @@
 """Planning a sweep: the checks made before any request, then resolving and assembling.
 
 :func:`check` validates what can be validated without the network (dates, ``limit``, the
-accounts argument) and raises :class:`ConfigurationError` at once; :func:`make_plan`
-then resolves the accounts and capabilities (:mod:`truto_stream.plan.resolve`) and
-assembles the :class:`~truto_stream.plan.model.Plan`.
+accounts argument) and raises :class:`ConfigurationError` at once. :func:`planning`
+streams the accounts and capabilities as they are resolved
+(:mod:`truto_stream.plan.resolve`): a sweep hands each account's units to its workers
+as soon as it is found. :func:`make_plan` is the collected form of the same stream: the
+:class:`~truto_stream.plan.model.Plan`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
 from truto_stream._fetch import WalkStats
-from truto_stream._runtime import Runtime
+from truto_stream._runtime import Runtime, single_error
 from truto_stream.accounts import AccountQuery, Accounts
 from truto_stream.errors import ConfigurationError
 from truto_stream.page import Mode
-from truto_stream.plan.assemble import assemble
+from truto_stream.plan.assemble import PlanBuilder, assemble
 from truto_stream.plan.dates import Dates, normalize_dates, parse_date
 from truto_stream.plan.estimate import DEFAULT_RECORDS_PER_UNIT, RateCeiling
 from truto_stream.plan.model import Plan
 from truto_stream.plan.pages import requested_limit
-from truto_stream.plan.resolve import AccountSource, Finished, needs_lookup, resolve
+from truto_stream.plan.resolve import (
+    EVENT_BUFFER,
+    AccountSource,
+    Event,
+    Finished,
+    needs_lookup,
+    resolve,
+)
 
-__all__ = ["PlanRequest", "check", "make_plan"]
+__all__ = ["PlanRequest", "builder", "check", "finish", "make_plan", "planning"]
 
 
 @dataclass(frozen=True)
@@ -93,25 +107,70 @@ async def make_plan(
     ``finished`` says which accounts given by id a checkpoint has finished (they are not
     looked up); ``stats`` counts the plan's requests.
     """
+    stats = stats if stats is not None else WalkStats()
+    before = stats.requests
+    collected = builder(request)
+    async with planning(runtime, request, finished=finished, stats=stats) as events:
+        async for event in events:
+            collected.add(event)
+    return finish(request, collected, stats.requests - before)
+
+
+@contextlib.asynccontextmanager
+async def planning(
+    runtime: Runtime,
+    request: PlanRequest,
+    *,
+    finished: Finished | None = None,
+    stats: WalkStats | None = None,
+) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
+    """Resolve ``request`` in a task of its own; the events arrive on the stream given.
+
+    At most :data:`~truto_stream.plan.resolve.EVENT_BUFFER` events wait for their reader:
+    a reader that stops reading holds planning back. Leaving the block stops planning;
+    a planning error is raised as one typed error (not an exception group).
+    """
     lookup = needs_lookup(
         request.model,
         request.resource,
         dates=request.dates is not None,
         requested_limit=requested_limit(request.params),
     )
-    resolved = await resolve(
+    send, receive = anyio.create_memory_object_stream[Event](EVENT_BUFFER)
+    run = partial(
+        resolve,
         runtime,
         request.model,
         request.resource,
         request.source,
+        send,
         lookup=lookup,
         finished=finished,
         stats=stats,
     )
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            try:
+                yield receive
+            finally:
+                tg.cancel_scope.cancel()  # before closing: a blocked sender is not an error
+                receive.close()
+    except BaseExceptionGroup as group:
+        raise single_error(group) from None
+
+
+def builder(request: PlanRequest) -> PlanBuilder:
+    """A collector for the events of ``request``'s planning."""
+    return PlanBuilder(requested=requested_limit(request.params), dates=request.dates)
+
+
+def finish(request: PlanRequest, collected: PlanBuilder, planning_requests: int) -> Plan:
+    """The plan, once every event of ``request``'s planning is ``collected``."""
     return assemble(
         request.model,
         request.resource,
-        resolved,
+        collected.resolved(planning_requests),
         params=request.params,
         mode=request.mode,
         dates=request.dates,

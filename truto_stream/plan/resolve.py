@@ -1,5 +1,9 @@
 """The I/O half of planning: which accounts, which integration each is, what each endpoint takes.
 
+Planning is a stream: :func:`resolve` sends each account as soon as it is known (a
+discovery page arrives, a lookup answers, an account needs no lookup), so a sweep starts
+walking while it plans; ``client.plan()`` collects the same stream into a ``Plan``.
+
 - Discovered accounts (``GET /integrated-account`` with filters) come with their
   integration and tenant; those not ``active``, or blocked, are skipped with the reason.
 - Accounts given by id are looked up (``GET /integrated-account/{id}``, a few at a time,
@@ -11,9 +15,11 @@
   checkpoint has finished is not looked up again. Accounts given as mappings (what
   ``client.integrated_accounts()`` yields) carry their integration: they get the largest
   page, like discovered ones.
-- Each integration's query schema is read once per plan from
-  ``GET /unified/{model}/{resource}/{integration}/meta/list``; when Truto does not serve a
-  usable one, the built-in table stands in (:mod:`truto_stream.plan.capabilities`).
+- Each integration's query schema is read once per plan, when its first account arrives,
+  from ``GET /unified/{model}/{resource}/{integration}/meta/list``; when Truto does not
+  serve a usable one, the built-in table stands in (:mod:`truto_stream.plan.capabilities`).
+  Its :class:`Schema` event is always sent before the first :class:`Found` account of that
+  integration.
 
 No unified list request is made.
 """
@@ -27,11 +33,11 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from truto_stream._fetch import ListRequest, WalkStats
-from truto_stream._runtime import Runtime, single_error
+from truto_stream._runtime import Runtime
 from truto_stream.errors import AuthError, NotFound, TrutoError
-from truto_stream.plan.assemble import Resolved
 from truto_stream.plan.capabilities import (
     BUILTIN,
     Capability,
@@ -41,10 +47,25 @@ from truto_stream.plan.capabilities import (
 )
 from truto_stream.plan.model import PlannedAccount, SkippedAccount
 
-__all__ = ["AccountSource", "Finished", "needs_lookup", "resolve"]
+__all__ = [
+    "EVENT_BUFFER",
+    "LOOKUP_CONCURRENCY",
+    "AccountSource",
+    "AlreadyFinished",
+    "Event",
+    "Finished",
+    "Found",
+    "PlanWarning",
+    "Schema",
+    "needs_lookup",
+    "resolve",
+]
 
 #: Lookups of accounts given by id in flight at once.
 LOOKUP_CONCURRENCY = 16
+
+#: Events resolved ahead of their reader: planning waits for the sweep's workers beyond it.
+EVENT_BUFFER = 64
 
 #: Is every unit of this account finished in the checkpoint already?
 Finished = Callable[[str], bool]
@@ -57,6 +78,40 @@ class AccountSource:
     discovery: ListRequest | None = None
     integration_filter: str | None = None
     given: Sequence[str | Mapping[str, Any]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Found:
+    """An account to sweep; ``index`` is its place in the plan (given or discovery order)."""
+
+    index: int
+    account: PlannedAccount
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What an integration's endpoint takes, and where that came from."""
+
+    integration: str
+    capability: Capability | None
+    source: str
+
+
+@dataclass(frozen=True)
+class AlreadyFinished:
+    """An account given by id that the checkpoint has finished (not looked up, not planned)."""
+
+    account_id: str
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    """Something the plan's reader should be told."""
+
+    text: str
+
+
+Event = Found | Schema | SkippedAccount | AlreadyFinished | PlanWarning
 
 
 def needs_lookup(model: str, resource: str, *, dates: bool, requested_limit: int | None) -> bool:
@@ -77,43 +132,66 @@ async def resolve(
     model: str,
     resource: str,
     source: AccountSource,
+    send: MemoryObjectSendStream[Event],
     *,
     lookup: bool,
     finished: Finished | None = None,
     stats: WalkStats | None = None,
-) -> Resolved:
-    """Accounts, skips and capabilities for a plan (see the module docstring).
+) -> None:
+    """Send the plan's events to ``send`` as they are known, then close it.
 
-    ``stats`` counts the requests made (planning_requests is their number).
+    ``stats`` counts the requests made (discovery, lookups, query schemas).
     """
-    stats = stats if stats is not None else WalkStats()
-    before = stats.requests
-    warnings = _filter_warnings(model, resource, source.integration_filter)
-    skipped: list[SkippedAccount] = []
-    finished_ids: list[str] = []
-    if source.discovery is not None:
-        accounts = await _discover(runtime, source.discovery, skipped, stats)
-        if not accounts and not skipped:
-            warnings.append(f"discovery matched no account ({_filters(source.discovery)})")
-    else:
-        accounts, finished_ids, more = await _given(
-            runtime, source.given, lookup=lookup, finished=finished, stats=stats
-        )
-        warnings += more
-    names = [n for n in dict.fromkeys(a.integration for a in accounts) if n is not None]
-    caps: dict[str, Capability | None] = {}
-    schemas: dict[str, str] = {}
-    for name in names:
-        caps[name], schemas[name] = await _capability(runtime, model, resource, name, stats)
-    return Resolved(
-        accounts=accounts,
-        skipped=skipped,
-        capabilities=caps,
-        schemas=schemas,
-        warnings=warnings,
-        finished=tuple(finished_ids),
-        planning_requests=stats.requests - before,
-    )
+    out = _Out(runtime, model, resource, send, stats if stats is not None else WalkStats())
+    async with send:
+        for text in _filter_warnings(model, resource, source.integration_filter):
+            await send.send(PlanWarning(text))
+        if source.discovery is not None:
+            await _discover(out, source.discovery)
+        else:
+            await _given(out, source.given, lookup=lookup, finished=finished)
+
+
+class _Out:
+    """Sends events, reading each integration's query schema before its first account."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        model: str,
+        resource: str,
+        send: MemoryObjectSendStream[Event],
+        stats: WalkStats,
+    ) -> None:
+        self.runtime = runtime
+        self.stats = stats
+        self._model = model
+        self._resource = resource
+        self._send = send
+        # Set once the integration's Schema event is sent: lookups answer concurrently.
+        self._schemas: dict[str, anyio.Event] = {}
+
+    async def send(self, event: Event) -> None:
+        await self._send.send(event)
+
+    async def account(self, index: int, account: PlannedAccount) -> None:
+        if account.integration is not None:
+            await self._schema(account.integration)
+        await self._send.send(Found(index, account))
+
+    async def _schema(self, name: str) -> None:
+        sent = self._schemas.get(name)
+        if sent is not None:
+            await sent.wait()
+            return
+        sent = self._schemas[name] = anyio.Event()
+        try:
+            cap, where = await _capability(
+                self.runtime, self._model, self._resource, name, self.stats
+            )
+            await self._send.send(Schema(name, cap, where))
+        finally:
+            sent.set()
 
 
 def _filter_warnings(model: str, resource: str, name: str | None) -> list[str]:
@@ -131,24 +209,27 @@ def _filters(request: ListRequest) -> str:
     return f"filters: {given}" if given else "no filters"
 
 
-async def _discover(
-    runtime: Runtime, request: ListRequest, skipped: list[SkippedAccount], stats: WalkStats
-) -> list[PlannedAccount]:
-    accounts: dict[str, PlannedAccount] = {}
-    async with contextlib.aclosing(runtime.walk(request, stats=stats)) as pages:
+async def _discover(out: _Out, request: ListRequest) -> None:
+    """Send each discovered account as its page arrives (duplicates once, skips with why)."""
+    seen: set[str] = set()
+    skipped = 0
+    async with contextlib.aclosing(out.runtime.walk(request, stats=out.stats)) as pages:
         async for page in pages:
             for record in page.records:
                 account = _planned(record)
                 reason = _skip_reason(record)
                 if reason is not None:
-                    skipped.append(
+                    skipped += 1
+                    await out.send(
                         SkippedAccount(
                             account.account_id, reason, account.integration, account.tenant_id
                         )
                     )
-                else:
-                    accounts.setdefault(account.account_id, account)
-    return list(accounts.values())
+                elif account.account_id not in seen:
+                    seen.add(account.account_id)
+                    await out.account(len(seen) - 1, account)
+    if not seen and not skipped:
+        await out.send(PlanWarning(f"discovery matched no account ({_filters(request)})"))
 
 
 def _skip_reason(record: Mapping[str, Any]) -> str | None:
@@ -172,69 +253,68 @@ def _planned(record: Mapping[str, Any]) -> PlannedAccount:
 
 
 async def _given(
-    runtime: Runtime,
+    out: _Out,
     given: Sequence[str | Mapping[str, Any]],
     *,
     lookup: bool,
     finished: Finished | None,
-    stats: WalkStats,
-) -> tuple[list[PlannedAccount], list[str], list[str]]:
-    """Accounts given by the caller, looked up where needed (their order is kept)."""
-    planned: dict[str, PlannedAccount | None] = {}
-    done: list[str] = []
-    for item in given:
-        account = _planned(item) if isinstance(item, Mapping) else PlannedAccount(str(item))
-        if account.account_id in planned or account.account_id in done:
-            continue
-        wanted = lookup and account.integration is None
-        if wanted and finished is not None and finished(account.account_id):
-            done.append(account.account_id)  # nothing left to plan: no lookup either
-            continue
-        planned[account.account_id] = None if wanted else account
-    missing = [key for key, value in planned.items() if value is None]
-    found, warnings = await _look_up(runtime, missing, stats)
-    planned.update(found)
-    return [a for a in planned.values() if a is not None], done, warnings
+) -> None:
+    """Send the accounts given by the caller, those needing a lookup once it answers.
+
+    ``index`` keeps the given order (duplicates once, finished ones left out); lookups
+    answer in their own order.
+    """
+    unknown: list[str] = []
+    ids_send, ids_receive = anyio.create_memory_object_stream[tuple[int, str]]()
+    async with anyio.create_task_group() as tg:
+        for _ in range(LOOKUP_CONCURRENCY if lookup else 0):
+            tg.start_soon(_look_up, out, ids_receive.clone(), unknown)
+        ids_receive.close()
+        async with ids_send:
+            seen: set[str] = set()
+            for item in given:
+                account = _planned(item) if isinstance(item, Mapping) else PlannedAccount(str(item))
+                if account.account_id in seen:
+                    continue
+                seen.add(account.account_id)
+                wanted = lookup and account.integration is None
+                if wanted and finished is not None and finished(account.account_id):
+                    await out.send(AlreadyFinished(account.account_id))  # nor looked up
+                    continue
+                index = len(seen) - 1
+                if wanted:
+                    await ids_send.send((index, account.account_id))
+                else:
+                    await out.account(index, account)
+    if unknown:
+        sample = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        await out.send(
+            PlanWarning(
+                f"{len(unknown):,} accounts could not be looked up ({sample}): "
+                "swept with the parameters as given"
+            )
+        )
 
 
 async def _look_up(
-    runtime: Runtime, ids: list[str], stats: WalkStats
-) -> tuple[dict[str, PlannedAccount], list[str]]:
-    found: dict[str, PlannedAccount] = {}
-    unknown: list[str] = []
-    limiter = anyio.CapacityLimiter(LOOKUP_CONCURRENCY)
-
-    async def one(account_id: str) -> None:
-        async with limiter:
+    out: _Out, ids: MemoryObjectReceiveStream[tuple[int, str]], unknown: list[str]
+) -> None:
+    """One of the lookup tasks: look accounts up one at a time, send each as it answers."""
+    async with ids:
+        async for index, account_id in ids:
             try:
-                record = await runtime.fetcher.get(
-                    f"/integrated-account/{quote(account_id, safe='')}", stats=stats
+                record = await out.runtime.fetcher.get(
+                    f"/integrated-account/{quote(account_id, safe='')}", stats=out.stats
                 )
             except AuthError:
                 raise
             except TrutoError:  # NotFound or worse: the walk will say so for this account
                 record = None
-        if isinstance(record, Mapping) and "id" in record:
-            found[account_id] = _planned(record)
-        else:
-            found[account_id] = PlannedAccount(account_id)
-            unknown.append(account_id)
-
-    if ids:
-        try:
-            async with anyio.create_task_group() as tg:
-                for account_id in ids:
-                    tg.start_soon(one, account_id)
-        except BaseExceptionGroup as group:
-            raise single_error(group) from None
-    warnings = []
-    if unknown:
-        sample = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        warnings.append(
-            f"{len(unknown):,} accounts could not be looked up ({sample}): "
-            "swept with the parameters as given"
-        )
-    return found, warnings
+            if isinstance(record, Mapping) and "id" in record:
+                await out.account(index, _planned(record))
+            else:
+                unknown.append(account_id)
+                await out.account(index, PlannedAccount(account_id))
 
 
 async def _capability(
