@@ -5,9 +5,12 @@ Tests import from here, never from a conftest: a conftest is pytest's to load.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Final
+from urllib.parse import quote, quote_plus
 
 from truto_stream import Client
 from truto_stream._retry import RetryPolicy
@@ -27,4 +30,30 @@ EmulatorFactory = Callable[..., Awaitable[Emulator]]
 #: ``async with client_for(emu, **options) as client``: the ``client_for`` fixture.
 ClientFor = Callable[..., AbstractAsyncContextManager[Client]]
 
-__all__ = ["FAST_RETRY", "TOKEN", "ClientFor", "EmulatorFactory"]
+__all__ = ["FAST_RETRY", "TOKEN", "ClientFor", "EmulatorFactory", "echo_forms"]
+
+
+def echo_forms(token: str) -> list[str]:
+    """Every form of ``token`` a server might echo, computed here and not by the library.
+
+    The token, its ``Bearer`` header value and the whole header line, each raw,
+    URL-encoded (three ways), JSON-escaped (with and without escaped slashes), hex and
+    base64 (standard, URL-safe, unpadded).
+    """
+    forms: list[str] = []
+    bearer = f"Bearer {token}"
+    for text in (token, bearer, f"Authorization: {bearer}"):
+        raw = text.encode()
+        forms += [
+            text,
+            quote(text, safe=""),
+            quote(text),
+            quote_plus(text),
+            json.dumps(text)[1:-1],
+            json.dumps(text).replace("/", "\\/")[1:-1],
+            raw.hex(),
+            base64.b64encode(raw).decode(),
+            base64.urlsafe_b64encode(raw).decode(),
+            base64.b64encode(raw).decode().rstrip("="),
+        ]
+    return forms

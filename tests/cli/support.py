@@ -6,7 +6,12 @@ a child process awaited asynchronously, so the emulator keeps serving meanwhile.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -104,3 +109,88 @@ def assert_no_token(*blobs: bytes, paths: Iterable[Path] = ()) -> None:
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
         for file in files:
             assert needle not in file.read_bytes(), f"token found in {file}"
+
+
+#: The exit status of a command stopped by each signal (a kill is the negative signal).
+EXPECTED_CODE = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}
+
+
+def read_back(fmt: str, path: Path) -> list[dict[str, Any]]:
+    """The records of ``path`` through the format's standard reader (no project code)."""
+    if fmt == "ndjson":
+        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    if fmt == "json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(data, list)
+        return data
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    import pyarrow.parquet as pq
+
+    return list(pq.read_table(path).to_pylist())
+
+
+def written_bytes(out: Path) -> int:
+    """Bytes of output on disk so far, whatever its stage (partial, parts, placed)."""
+    parts = out.with_name(out.name + ".parts")
+    files = [out, out.with_name(out.name + ".partial")]
+    with contextlib.suppress(FileNotFoundError):
+        files += list(parts.iterdir())
+    total = 0
+    for file in files:  # any of them may be renamed or removed meanwhile
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            total += file.stat().st_size
+    return total
+
+
+async def run_and_signal(
+    argv: list[str], out: Path, threshold: int, signum: signal.Signals, log: Path
+) -> int:
+    """Start the command, send ``signum`` once its output has grown past ``threshold``."""
+    with log.open("ab") as err:
+        process = await anyio.open_process(
+            argv, env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        )
+    async with process:
+        with anyio.fail_after(60):
+            # Polling the output itself: the signal lands wherever the writer happens to be.
+            while process.returncode is None and written_bytes(out) < threshold:  # noqa: ASYNC110
+                await anyio.sleep(0.003)
+            if process.returncode is None:
+                process.send_signal(signum)
+            return await process.wait()
+
+
+def read_records(fmt: str, path: Path) -> list[dict[str, Any]]:
+    """The records of ``path`` as the API sent them: :func:`read_back`, then CSV's JSON text
+    cells and Parquet's nulls and ``remote_data`` text turned back into values."""
+    rows = read_back(fmt, path)
+    if fmt == "csv":
+        return [_from_csv(row) for row in rows]
+    if fmt == "parquet":
+        return [_from_parquet(row) for row in rows]
+    return rows
+
+
+def _from_csv(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value == "":
+            continue
+        out[key] = orjson.loads(value) if value[:1] in "[{" else value
+    return out
+
+
+def _from_parquet(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is None:
+            continue
+        if key == "remote_data":
+            value = orjson.loads(value)
+        elif isinstance(value, list):
+            value = [{k: v for k, v in item.items() if v is not None} for item in value]
+        elif isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None}
+        out[key] = value
+    return out

@@ -9,19 +9,17 @@ bytes and its SQL text) or the output, in any of the four formats.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import sqlite3
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import orjson
 import pytest
 
 from tests.cli.support import CLI_EMULATOR, cli_env, run_cli
-from tests.support import EmulatorFactory
+from tests.support import EmulatorFactory, echo_forms
 from truto_stream.emulator import AccountSpec
 
 pytestmark = pytest.mark.anyio
@@ -40,22 +38,8 @@ FAULTS = {
 
 
 def token_forms() -> list[bytes]:
-    """Every form of the token a server might echo (computed here, not by the library)."""
-    forms: list[str] = []
-    for text in (TOKEN, f"Bearer {TOKEN}"):
-        raw = text.encode()
-        forms += [
-            text,
-            quote(text, safe=""),
-            quote(text),
-            quote_plus(text),
-            json.dumps(text)[1:-1],
-            json.dumps(text).replace("/", "\\/")[1:-1],
-            raw.hex(),
-            base64.b64encode(raw).decode(),
-            base64.urlsafe_b64encode(raw).decode(),
-        ]
-    return [form.encode() for form in forms]
+    """Every form of the token a server might echo."""
+    return [form.encode() for form in echo_forms(TOKEN)]
 
 
 def written(directory: Path) -> dict[str, bytes]:

@@ -4,23 +4,28 @@ format's standard reader, holds every user of the emulator's data set exactly on
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
 import os
 import random
 import signal
 import subprocess
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import anyio
 import orjson
 import pytest
 
-from tests.cli.support import CLI_EMULATOR, assert_no_token, cli_env, command, expected_ids
+from tests.cli.support import (
+    CLI_EMULATOR,
+    EXPECTED_CODE,
+    assert_no_token,
+    cli_env,
+    command,
+    expected_ids,
+    read_back,
+    run_and_signal,
+    written_bytes,
+)
 from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec
 
@@ -30,55 +35,6 @@ RESOURCE = "usage-metering/users"
 
 #: Signals sent to successive runs (each at a seeded moment), then runs to completion.
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, signal.SIGKILL, signal.SIGKILL)
-EXPECTED_CODE = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}
-
-
-def read_back(fmt: str, path: Path) -> list[dict[str, Any]]:
-    """The records of ``path`` through the format's standard reader (no project code)."""
-    if fmt == "ndjson":
-        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-    if fmt == "json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        assert isinstance(data, list)
-        return data
-    if fmt == "csv":
-        return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
-    import pyarrow.parquet as pq
-
-    return list(pq.read_table(path).to_pylist())
-
-
-def _written(out: Path) -> int:
-    """Bytes of output on disk so far, whatever its stage (partial, parts, placed)."""
-    parts = out.with_name(out.name + ".parts")
-    files = [out, out.with_name(out.name + ".partial")]
-    with contextlib.suppress(FileNotFoundError):
-        files += list(parts.iterdir())
-    total = 0
-    for file in files:  # any of them may be renamed or removed meanwhile
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            total += file.stat().st_size
-    return total
-
-
-async def _run_and_signal(
-    argv: list[str], out: Path, threshold: int, signum: signal.Signals, log: Path
-) -> int:
-    """Start the command, send ``signum`` once its output has grown past ``threshold``."""
-    with log.open("ab") as err:
-        process = await anyio.open_process(
-            argv, env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
-        )
-    async with process:
-        with anyio.fail_after(60):
-            # Polling the output itself: the signal lands wherever the writer happens to be.
-            while process.returncode is None and _written(out) < threshold:  # noqa: ASYNC110
-                await anyio.sleep(0.003)
-            if process.returncode is None:
-                process.send_signal(signum)
-            return await process.wait()
-
-
 STREAM_ACCOUNTS = tuple(
     AccountSpec(integration, "acme", users=users)
     for integration, users in (("claude", 1_800), ("openai", 1_300), ("claude", 900))
@@ -117,8 +73,8 @@ async def test_signals_and_kills_then_reruns_deliver_every_user_exactly_once(
     rng = random.Random(f"{fmt}-{mode}")
     codes = []
     for signum in SIGNALS:
-        threshold = _written(out) + int(size * rng.uniform(0.02, 0.2))
-        code = await _run_and_signal(argv, out, threshold, signum, log)
+        threshold = written_bytes(out) + int(size * rng.uniform(0.02, 0.2))
+        code = await run_and_signal(argv, out, threshold, signum, log)
         codes.append(code)
         if code == 0:
             break

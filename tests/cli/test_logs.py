@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 from pathlib import Path
@@ -12,7 +11,7 @@ import orjson
 import pytest
 
 from tests.cli.support import CLI_EMULATOR, TOKEN, assert_no_token, run_cli
-from tests.support import EmulatorFactory
+from tests.support import EmulatorFactory, echo_forms
 from truto_stream.emulator import AccountSpec
 
 pytestmark = pytest.mark.anyio
@@ -31,11 +30,6 @@ FAULTS = {
 
 def _sweep(url: str, *args: str) -> list[str]:
     return ["sweep", RESOURCE, "--base-url", url, "--progress", "never", *args]
-
-
-def _token_forms() -> list[bytes]:
-    bearer = f"Bearer {TOKEN}".encode()
-    return [TOKEN.encode(), base64.b64encode(TOKEN.encode()), base64.b64encode(bearer)]
 
 
 async def _faulty(emulator: EmulatorFactory) -> tuple[Any, dict[str, str]]:
@@ -94,8 +88,8 @@ async def test_json_log_file_has_every_event_and_no_token(
     assert finished["states"]["failed"] == 1 and finished["totals"]["records"] == 600
     assert not of("page", "healthy")  # DEBUG only
     for blob in (log.read_bytes(), result.stdout, result.stderr):
-        for form in _token_forms():
-            assert form not in blob
+        for form in echo_forms(TOKEN):
+            assert form.encode() not in blob
     assert_no_token(result.stdout, result.stderr, paths=[tmp_path])
     assert "summary" in result.err and '"event"' not in result.err  # the log went to the file
 

@@ -18,14 +18,17 @@ import pytest
 
 from tests.cli.support import (
     CLI_EMULATOR,
+    EXPECTED_CODE,
     TOKEN,
     assert_no_token,
     cli_env,
     command,
     expected_ids,
+    read_back,
+    run_and_signal,
     run_cli,
+    written_bytes,
 )
-from tests.cli.test_exits import EXPECTED_CODE, _run_and_signal, _written, read_back
 from tests.support import EmulatorFactory
 from truto_stream.emulator import AccountSpec
 
@@ -104,8 +107,8 @@ async def test_sigint_and_sigkill_then_reruns_deliver_every_user_exactly_once(
     rng = random.Random(mode)
     codes = []
     for signum in (signal.SIGINT, signal.SIGKILL, signal.SIGKILL):
-        threshold = _written(out) + int(700 * len(want) * rng.uniform(0.05, 0.2))
-        code = await _run_and_signal(argv, out, threshold, signum, log)
+        threshold = written_bytes(out) + int(700 * len(want) * rng.uniform(0.05, 0.2))
+        code = await run_and_signal(argv, out, threshold, signum, log)
         codes.append(code)
         if code == 0:
             break
@@ -148,7 +151,7 @@ async def test_a_shard_process_that_dies_fails_the_sweep_clearly(
     process = await anyio.open_process(argv, env=cli_env(), stdin=subprocess.DEVNULL)
     async with process:
         with anyio.fail_after(60):
-            while process.returncode is None and _written(out) < 20_000:  # noqa: ASYNC110
+            while process.returncode is None and written_bytes(out) < 20_000:  # noqa: ASYNC110
                 await anyio.sleep(0.005)
             shards = _children(process.pid)
             assert len(shards) == 2

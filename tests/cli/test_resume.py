@@ -19,6 +19,7 @@ from tests.cli.support import (
     cli_env,
     command,
     expected_ids,
+    read_records,
     record_ids,
     run_cli,
 )
@@ -145,10 +146,9 @@ async def test_a_rerun_retries_failed_accounts_into_the_finished_file(
     partial = tmp_path / f"users.{fmt}.partial"
     assert out.exists() and not partial.exists()
     assert "rerun with the same --checkpoint" in first.err
-    from tests.cli.test_sweep_cmd import _read_back
 
     failed = emu.dataset.accounts[0].id
-    before = _read_back(fmt, out)
+    before = read_records(fmt, out)
     assert len(record_ids(before)) == len(before)
     assert record_ids(before) < expected_ids(emu.dataset)
     # The failed account's first page was delivered before its second failed.
@@ -157,7 +157,7 @@ async def test_a_rerun_retries_failed_accounts_into_the_finished_file(
     second = await run_cli(*args)
     assert second.code == 0, second.err
     assert not partial.exists() and not (tmp_path / f"users.{fmt}.parts").exists()
-    records = _read_back(fmt, out)
+    records = read_records(fmt, out)
     assert record_ids(records) == expected_ids(emu.dataset)
     assert len(records) == len(expected_ids(emu.dataset))  # exactly once each
 

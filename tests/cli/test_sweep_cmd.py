@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import shlex
 from pathlib import Path
-from typing import Any
 
 import anyio
 import orjson
@@ -21,6 +18,7 @@ from tests.cli.support import (
     command,
     expected_ids,
     expected_records,
+    read_records,
     record_ids,
     run_cli,
 )
@@ -80,45 +78,6 @@ async def test_discovery_filters(emulator: EmulatorFactory) -> None:
     assert record_ids(result.lines()) == expected_ids(emu.dataset, openai)
 
 
-def _read_back(fmt: str, path: Path) -> list[dict[str, Any]]:
-    if fmt == "ndjson":
-        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-    if fmt == "json":
-        data = orjson.loads(path.read_bytes())
-        assert isinstance(data, list)
-        return data
-    if fmt == "csv":
-        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
-        return [_from_csv(row) for row in rows]
-    import pyarrow.parquet as pq
-
-    return [_from_parquet(row) for row in pq.read_table(path).to_pylist()]
-
-
-def _from_csv(row: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if value == "":
-            continue
-        out[key] = orjson.loads(value) if value[:1] in "[{" else value
-    return out
-
-
-def _from_parquet(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if value is None:
-            continue
-        if key == "remote_data":
-            value = orjson.loads(value)
-        elif isinstance(value, list):
-            value = [{k: v for k, v in item.items() if v is not None} for item in value]
-        elif isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v is not None}
-        out[key] = value
-    return out
-
-
 @pytest.mark.parametrize("fmt", ["ndjson", "csv", "json", "parquet"])
 async def test_formats_round_trip(emulator: EmulatorFactory, tmp_path: Path, fmt: str) -> None:
     if fmt == "parquet":
@@ -129,7 +88,7 @@ async def test_formats_round_trip(emulator: EmulatorFactory, tmp_path: Path, fmt
     assert result.code == 0, result.err
     assert result.stdout == b""
     assert not (tmp_path / f"users.{fmt}.partial").exists()
-    records = _read_back(fmt, out)
+    records = read_records(fmt, out)
     expected = expected_records(emu.dataset)
     assert len(records) == len(expected)
     for record in records:

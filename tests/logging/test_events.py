@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
-from tests.support import EmulatorFactory
+from tests.support import EmulatorFactory, echo_forms
 from truto_stream import Client, RetryPolicy
 from truto_stream.cli.logs import JsonFormatter, _text_formatter
 from truto_stream.emulator import AccountSpec
@@ -22,17 +20,6 @@ pytestmark = pytest.mark.anyio
 #: Distinctive, with characters that URL-encoding changes.
 TOKEN = "log-SECRET/tok+en=91c4"
 RETRY = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.01, max_retry_after=0.2)
-
-
-def token_forms(token: str = TOKEN) -> list[str]:
-    """The token as a server may echo it: raw, URL-encoded, base64 (of it and of the header)."""
-    bearer = f"Bearer {token}"
-    return [
-        token,
-        quote(token, safe=""),
-        base64.b64encode(token.encode()).decode(),
-        base64.b64encode(bearer.encode()).decode(),
-    ]
 
 
 class Collect(logging.Handler):
@@ -74,7 +61,7 @@ def logs() -> Iterator[Collect]:
 def assert_no_token(logs: Collect) -> None:
     assert logs.records
     for text in logs.rendered:
-        for form in token_forms():
+        for form in echo_forms(TOKEN):
             assert form not in text, (form, text)
 
 
