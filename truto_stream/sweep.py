@@ -958,6 +958,8 @@ class Sweep:
     ) -> None:
         """One planning event: an account's units join the rotation; skips are reported."""
         integration = collected.add(event)
+        if len(collected.warnings) != len(self._report.warnings):  # live, before the plan
+            self._report.warnings = list(collected.warnings)
         if isinstance(event, Found):
             assert integration is not None
             rotation.add(account_units(event.account, integration))

@@ -36,8 +36,8 @@ def openai(n: int, users: int = 5) -> tuple[AccountSpec, ...]:
 
 
 async def drain(sweep: Sweep) -> tuple[Counter[tuple[str, str]], Any, float]:
-    """Every (account, user) swept, the plan as it was at the first item, and when the
-    plan was set (``time.monotonic()``)."""
+    """Every (account, user) swept, the plan and warnings as they were at the first item,
+    and when the plan was set (``time.monotonic()``)."""
     planned: list[float] = []
     got: Counter[tuple[str, str]] = Counter()
     at_first: Any = "no item"
@@ -50,7 +50,7 @@ async def drain(sweep: Sweep) -> tuple[Counter[tuple[str, str]], Any, float]:
         tg.start_soon(watch)
         async for item in sweep:
             if not got:
-                at_first = sweep.plan
+                at_first = (sweep.plan, list(sweep.report.warnings))
             got[(item.account_id, item.record["id"])] += 1
     return got, at_first, planned[0]
 
@@ -78,7 +78,10 @@ async def test_looked_up_accounts_are_walked_while_others_are_still_looked_up(
         ) as sweep:
             got, at_first, planned_at = await drain(sweep)
     assert got == expected(emu)
-    assert at_first is None  # the first record came before planning ended
+    plan_at_first, warnings_at_first = at_first
+    assert plan_at_first is None  # the first record came before planning ended
+    # ... and the clamped limit was already in the report's warnings.
+    assert warnings_at_first == ["OpenAI Codex: limit 100: 1000 is outside OpenAI Codex's 1-100"]
     assert first_unified_request(emu) < planned_at
     stats = emu.stats_snapshot()["requests"]
     assert stats["by_route"]["/integrated-account/{id}"] == 48  # each looked up once
@@ -106,7 +109,7 @@ async def test_discovered_accounts_are_walked_as_their_page_arrives(
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
         async with client.sweep("usage-metering", "users", accounts=AccountQuery()) as sweep:
             got, at_first, planned_at = await drain(sweep)
-    assert at_first is None
+    assert at_first[0] is None
     assert first_unified_request(emu) < planned_at
     assert {k for k in got} == {k for k in expected(emu) if k[0] in active}
     assert all(n == 1 for n in got.values())

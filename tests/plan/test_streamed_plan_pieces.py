@@ -120,6 +120,9 @@ def test_the_builder_collects_the_plan_that_assemble_makes_in_the_plans_order() 
         if isinstance(event, Found):
             assert integration is not None
             swept[event.account.account_id] = list(account_units(event.account, integration))
+    # Live warnings, as found: the clamp as soon as OpenAI's first account was.
+    assert builder.warnings == ["first", "OpenAI Codex: limit 100: 1000 is outside "
+                                "OpenAI Codex's 1-100", "last"]  # fmt: skip
     got = plan_of(builder.resolved(planning_requests=7))
     want = plan_of(Resolved(accounts=accounts, skipped=[skip], capabilities=CAPS,
                             schemas=dict.fromkeys(CAPS, "Truto's query schema"),

@@ -18,7 +18,7 @@ from truto_stream.plan.model import IntegrationPlan, Plan, PlannedAccount, Skipp
 from truto_stream.plan.pages import choose_page, requested_limit
 from truto_stream.plan.resolve import AlreadyFinished, Event, Found, PlanWarning, Schema
 
-__all__ = ["PlanBuilder", "Resolved", "assemble", "integration_plan"]
+__all__ = ["PlanBuilder", "Resolved", "assemble", "integration_plan", "page_warning"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,11 @@ def integration_plan(
     return IntegrationPlan(name, label, page, days, cap, schema, notes=tuple(notes))
 
 
+def page_warning(plan: IntegrationPlan) -> str:
+    """The warning for an integration whose ``limit`` was clamped."""
+    return f"{plan.label}: {plan.page.note}"
+
+
 def assemble(
     model: str,
     resource: str,
@@ -83,7 +88,7 @@ def assemble(
         )
         plans[name] = replace(plan, accounts=count)
         if plan.page.warning:
-            warnings.append(f"{plan.label}: {plan.page.note}")
+            warnings.append(page_warning(plan))
     paged = mode == "paged"
     groups = (
         UnitGroup(
@@ -123,6 +128,8 @@ class PlanBuilder:
         self._skipped: list[SkippedAccount] = []
         self._warnings: list[str] = []
         self._finished: list[str] = []
+        #: Every warning so far, as found (the plan's own order is set by :func:`assemble`).
+        self.warnings: list[str] = []
 
     def add(self, event: Event) -> IntegrationPlan | None:
         """Take one event; for an account to sweep, return how its integration is swept."""
@@ -138,6 +145,7 @@ class PlanBuilder:
             self._finished.append(event.account_id)
         elif isinstance(event, PlanWarning):
             self._warnings.append(event.text)
+            self.warnings.append(event.text)
         return None
 
     def _plan(self, name: str | None) -> IntegrationPlan:
@@ -148,6 +156,8 @@ class PlanBuilder:
             plan = self._plans[name] = integration_plan(
                 name, cap, requested=self._requested, dates=self._dates, schema=schema
             )
+            if plan.page.warning:
+                self.warnings.append(page_warning(plan))
         return plan
 
     def resolved(self, planning_requests: int) -> Resolved:
