@@ -327,14 +327,15 @@ async def _next_event(
     when none is ready (workers never wait on planning that has units in hand) or when
     the rotation is full (planning waits for the workers).
     """
-    try:
-        if not rotation:
-            return await found.receive()
-        if rotation.full:
-            return "offer"
-        return found.receive_nowait()
-    except anyio.WouldBlock:
+    if rotation.full:
         return "offer"
+    try:
+        try:
+            return found.receive_nowait()  # no trip through the event loop when ready
+        except anyio.WouldBlock:
+            if rotation:
+                return "offer"
+        return await found.receive()
     except anyio.EndOfStream:
         return None
 

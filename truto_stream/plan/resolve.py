@@ -145,7 +145,7 @@ async def resolve(
     out = _Out(runtime, model, resource, send, stats if stats is not None else WalkStats())
     async with send:
         for text in _filter_warnings(model, resource, source.integration_filter):
-            await send.send(PlanWarning(text))
+            await out.send(PlanWarning(text))
         if source.discovery is not None:
             await _discover(out, source.discovery)
         else:
@@ -172,24 +172,30 @@ class _Out:
         self._schemas: dict[str, anyio.Event] = {}
 
     async def send(self, event: Event) -> None:
-        await self._send.send(event)
+        # No scheduling point while the buffer has room (anyio's send() always has one):
+        # an account costs no trip through the event loop.
+        try:
+            self._send.send_nowait(event)
+        except anyio.WouldBlock:
+            await self._send.send(event)
 
     async def account(self, index: int, account: PlannedAccount) -> None:
         if account.integration is not None:
             await self._schema(account.integration)
-        await self._send.send(Found(index, account))
+        await self.send(Found(index, account))
 
     async def _schema(self, name: str) -> None:
         sent = self._schemas.get(name)
         if sent is not None:
-            await sent.wait()
+            if not sent.is_set():  # another task is reading it
+                await sent.wait()
             return
         sent = self._schemas[name] = anyio.Event()
         try:
             cap, where = await _capability(
                 self.runtime, self._model, self._resource, name, self.stats
             )
-            await self._send.send(Schema(name, cap, where))
+            await self.send(Schema(name, cap, where))
         finally:
             sent.set()
 
