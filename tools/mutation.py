@@ -39,6 +39,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "truto_stream._decode._runs": ("tests/unit/test_decode.py", "tests/unit/test_parse.py"),
     "truto_stream._decode._members": ("tests/unit/test_decode.py", "tests/unit/test_parse.py"),
     "truto_stream._decode._scan": ("tests/unit/test_decode.py", "tests/unit/test_parse.py"),
+    "truto_stream.plan.dates": ("tests/plan/test_dates.py",),
+    "truto_stream.plan.pages": ("tests/plan/test_pages_and_capabilities.py",),
+    "truto_stream.plan.rotation": ("tests/plan/test_streamed_plan_pieces.py",),
 }
 
 _SETUP_CFG = """\

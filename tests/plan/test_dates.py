@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -125,3 +126,67 @@ def test_a_range_spec_is_every_day_between(a: dt.date, b: dt.date) -> None:
 def test_last_n_days_is_n_days_ending_yesterday(n: int, today: dt.date) -> None:
     got = parse_date_spec(f"last-{n}-days", today=today)
     assert len(got) == n and got[-1] == today - dt.timedelta(days=1)
+
+
+# -- found by mutation testing (docs/mutation.md): a given today is the one used, and
+# each refusal says what it refuses
+
+
+def test_a_given_today_is_used_not_the_clock() -> None:
+    later = dt.date(2099, 1, 10)  # after the real clock's today
+    assert normalize_dates(["2099-01-09"], today=later) == ("2099-01-09",)
+    assert DateRange.last(2, today=later) == DateRange("2099-01-08", "2099-01-09")
+    assert parse_date_spec("yesterday..today", today=later) == [
+        dt.date(2099, 1, 9),
+        dt.date(2099, 1, 10),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: DateRange.last(0, today=TODAY), "last(days): days must be an int >= 1, got 0"),
+        (
+            lambda: normalize_dates("2026-11-01", today=TODAY),
+            "dates= takes a DateRange or a list of dates, not one date",
+        ),
+        (lambda: normalize_dates([], today=TODAY), "dates= is empty: give at least one date"),
+        (
+            lambda: normalize_dates([TODAY - dt.timedelta(days=d) for d in range(MAX_DAYS + 1)]),
+            f"{MAX_DAYS + 1:,} dates; at most {MAX_DAYS:,} per sweep",
+        ),
+        (
+            lambda: normalize_dates(["2026-11-28", "2026-12-02", "2026-12-01"], today=TODAY),
+            "date 2026-12-02 is in the future (today is 2026-11-29 UTC): Truto refuses it",
+        ),
+        (
+            lambda: parse_date_spec("..2026-11-01", today=TODAY),
+            "--date '..2026-11-01': a range needs both ends (A..B)",
+        ),
+        (
+            lambda: parse_date_spec("2026-11-01..", today=TODAY),
+            "--date '2026-11-01..': a range needs both ends (A..B)",
+        ),
+        (
+            lambda: parse_date_spec(" Someday ", today=TODAY),
+            "--date ' Someday ': expected YYYY-MM-DD, A..B, today, yesterday, N-days-ago, "
+            "last-N-days, this-month or last-month",
+        ),
+        (
+            lambda: parse_date_spec("2026-11-01..Someday", today=TODAY),
+            "--date '2026-11-01..Someday': expected YYYY-MM-DD",
+        ),
+        (
+            lambda: parse_date_spec("Someday..2026-11-01", today=TODAY),
+            "--date 'Someday..2026-11-01': expected YYYY-MM-DD",
+        ),
+        (
+            lambda: parse_date_spec("this-month", today=dt.date(2026, 11, 1)),
+            "--date this-month: today is the first, no complete day yet",
+        ),
+    ],
+)
+def test_each_refusal_says_what_it_refuses(call: Callable[[], object], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        call()
+    assert str(caught.value).startswith(message)

@@ -17,7 +17,7 @@ from truto_stream.plan.capabilities import (
     from_query_schema,
     known_integrations,
 )
-from truto_stream.plan.pages import TRUTO_DEFAULT_PAGE, choose_page, requested_limit
+from truto_stream.plan.pages import TRUTO_DEFAULT_PAGE, PageChoice, choose_page, requested_limit
 
 CLAUDE = builtin("usage-metering", "users", "claude")
 OPENAI = builtin("usage-metering", "users", "openai")
@@ -97,6 +97,37 @@ def test_page_choices() -> None:
     unknown = choose_page(None, None)
     assert (unknown.limit, unknown.per_request) == (None, TRUTO_DEFAULT_PAGE)
     assert choose_page(None, 7).limit == 7
+
+
+# -- found by mutation testing (docs/mutation.md): every field of every choice, the messages
+
+
+def test_requested_limit_bounds_and_messages() -> None:
+    assert requested_limit({"limit": 1}) == 1
+    assert requested_limit({"limit": " 2 "}) == 2
+    for bad, message in (
+        (True, "limit must be a whole number, got True"),
+        ("ten", "limit must be a whole number, got 'ten'"),
+        (0, "limit must be at least 1, got 0"),
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            requested_limit({"limit": bad})
+        assert str(caught.value) == message
+
+
+def test_every_page_choice_exactly() -> None:
+    default = f"the endpoint's default page ({TRUTO_DEFAULT_PAGE} assumed)"
+    assert choose_page(None, None) == PageChoice(None, TRUTO_DEFAULT_PAGE, default)
+    assert choose_page(None, 7) == PageChoice(7, 7, "limit 7 as given")
+    assert choose_page(CURSOR, None) == PageChoice(None, None, "one page, no limit")
+    assert choose_page(CURSOR, 500) == PageChoice(
+        None, None, "one page, no limit (limit 500 not sent)"
+    )
+    assert choose_page(CLAUDE, None) == PageChoice(1000, 1000, "limit 1000 (the largest)")
+    assert choose_page(CLAUDE, 250) == PageChoice(250, 250, "limit 250 as given")
+    assert choose_page(OPENAI, 1000) == PageChoice(
+        100, 100, "limit 100: 1000 is outside OpenAI Codex's 1-100", warning=True
+    )
 
 
 @given(

@@ -54,7 +54,7 @@ def test_the_rotation_is_full_at_its_window_of_accounts() -> None:
     assert rotation.full
     rotation.next()  # a's only unit: a leaves
     assert not rotation.full and len(rotation) == 1
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ValueError, match=r"^window must be at least 1$"):
         Rotation(window=0)
 
 

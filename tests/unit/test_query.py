@@ -217,3 +217,43 @@ def _leaves(value: Any) -> list[Any]:
 def test_pair_count_matches_non_none_leaves(params: dict[str, Any]) -> None:
     leaves = [leaf for leaf in _leaves(params) if leaf is not None]
     assert len(flatten_query(params)) == len(leaves)
+
+
+# -- found by mutation testing (docs/mutation.md): what each refusal says
+
+
+class Nested(enum.Enum):
+    INNER = Color.RED
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        ([("a", "b")], TypeError, "query parameters must be a mapping, not list"),
+        ({1: "x"}, TypeError, "query parameter names must be str, not int"),
+        ({"": "x"}, ValueError, "query parameter names must not be empty"),
+        ({"a": {b"k": 1}}, TypeError, "nested keys must be str or int, not bytes (in 'a')"),
+        (
+            {"a": {"b": 1j}},
+            TypeError,
+            "unsupported query value of type complex for 'a[b]'; use str, int, float, "
+            "Decimal, bool, date, datetime, UUID, Enum, None, a mapping or a list",
+        ),
+        ({"k": Nested.INNER}, TypeError, "enum <Nested.INNER: <Color.RED: 'red'>> has an"),
+    ],
+)
+def test_each_refusal_names_what_and_where(params: Any, error: type, message: str) -> None:
+    with pytest.raises(error) as caught:
+        flatten_query(params)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_cycle_is_named_where_it_closes() -> None:
+    inner: dict[str, Any] = {}
+    inner["again"] = inner
+    with pytest.raises(ValueError, match=r"reference cycle at 'a\[b\]\[again\]'$"):
+        flatten_query({"a": {"b": inner}})
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(ValueError, match=r"reference cycle at 'l\[0\]'$"):
+        flatten_query({"l": looped})
