@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -67,7 +68,11 @@ class WalkStats:
 
 @dataclass(frozen=True)
 class ListRequest:
-    """What to list: a path, the caller's parameters (never mutated) and the mode."""
+    """What to list: a path, the caller's parameters (never mutated) and the mode.
+
+    The query is encoded once per request object (only the cursor changes between
+    pages): ``params`` must not be changed after the request is made.
+    """
 
     path: str
     params: Mapping[str, Any]
@@ -91,29 +96,46 @@ class ListRequest:
         """A ``GET /unified/{model}/{resource}`` list for one integrated account."""
         if mode not in ("paged", "stream"):
             raise ValueError(f"mode must be 'paged' or 'stream', not {mode!r}")
-        path = f"/unified/{quote(model, safe='')}/{quote(resource, safe='')}"
+        path = _unified_path(model, resource)
         if isinstance(framing, str):
             framing = Framing(framing)  # ValueError names the framings allowed
         return cls(path, dict(params or {}), account_id, mode, framing, max_pages)
 
     def query(self, cursor: str | None) -> str:
         """The encoded query string for the page at ``cursor``."""
+        if not cursor:
+            return self._first_query
+        if "next_cursor" in self.params:  # the caller's own, replaced where it stands
+            return encode_query({**self._query_params, "next_cursor": cursor})
+        # Only the cursor changes from page to page: the rest is encoded once per walk.
+        tail = "next_cursor=" + quote(cursor, safe="")
+        return f"{self._first_query}&{tail}" if self._first_query else tail
+
+    @cached_property
+    def _query_params(self) -> dict[str, Any]:
         params = dict(self.params)
         if self.account_id is not None:
             params["integrated_account_id"] = self.account_id
         if self.mode == "stream":
             params["truto_response_format"] = "stream"
-        if cursor:
-            params["next_cursor"] = cursor
-        return encode_query(params)
+        return params
 
-    @property
+    @cached_property
+    def _first_query(self) -> str:
+        return encode_query(self._query_params)
+
+    @cached_property
     def response_format(self) -> str:
         return (
             "stream"
             if self.mode == "stream"
             else str(self.params.get("truto_response_format") or "unified")
         )
+
+
+@lru_cache(maxsize=64)
+def _unified_path(model: str, resource: str) -> str:
+    return f"/unified/{quote(model, safe='')}/{quote(resource, safe='')}"
 
 
 #: Where a walk hands its page parts (the client's queue, the sweep's gate).

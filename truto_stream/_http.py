@@ -106,6 +106,9 @@ class AiohttpTransport:
         self._max_connections = max_connections
         self._session = session
         self._owns_session = session is None
+        # Built once: per request they cost as much as the rest of send() (measured).
+        self._timeout = self._client_timeout()
+        self._prefixes: dict[str, str] = {}  # path -> base URL + path, encoded
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(base_url={str(self._base_url)!r}, token=<redacted>)"
@@ -119,7 +122,7 @@ class AiohttpTransport:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=self._client_timeout(),
+                timeout=self._timeout,
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 read_bufsize=2**18,
                 raise_for_status=False,
@@ -148,22 +151,31 @@ class AiohttpTransport:
         """
         if self._session is None:
             raise ConfigurationError("the client is not open: use `async with Client(...)`")
-        url = self._base_url.with_path(self._base_url.path.rstrip("/") + path)
-        if query:
-            url = yarl.URL(f"{url}?{query}", encoded=True)
+        prefix = self._url_prefix(path)
+        url = yarl.URL(f"{prefix}?{query}" if query else prefix, encoded=True)
         headers = {"Authorization": self._token.header()}
         try:
             # asyncio's own timeout: a third of anyio.fail_after's cost per request, and
             # this module is asyncio-only anyway (aiohttp).
             async with asyncio.timeout(self._timeouts.request):
                 response = await self._session.get(
-                    url, headers=headers, timeout=self._client_timeout(), allow_redirects=False
+                    url, headers=headers, timeout=self._timeout, allow_redirects=False
                 )
         except _FOREIGN as exc:
             error = map_error(exc, path)
         else:
             return self._response(response, path)
         raise error  # outside the except block: no foreign exception in its context
+
+    def _url_prefix(self, path: str) -> str:
+        """The base URL with ``path`` appended, encoded (the list paths are few: cached)."""
+        prefix = self._prefixes.get(path)
+        if prefix is None:
+            if len(self._prefixes) >= _MAX_PREFIXES:  # account lookups: one path each
+                self._prefixes.clear()
+            url = self._base_url.with_path(self._base_url.path.rstrip("/") + path)
+            prefix = self._prefixes[path] = str(url)
+        return prefix
 
     def _response(self, response: aiohttp.ClientResponse, path: str) -> Response:
         # aiohttp decodes a compressed body as it arrives; its reader then counts the
@@ -277,6 +289,8 @@ class _AiohttpBody:
         )
 
 
+#: Paths whose encoded URL prefix a transport keeps.
+_MAX_PREFIXES: Final = 64
 #: Read size when a caller asks for a whole body (``read(-1)``).
 _CHUNK: Final = 2**16
 

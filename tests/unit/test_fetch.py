@@ -306,3 +306,36 @@ async def test_errors_leave_the_loop_scrubbed_escaped_and_labelled() -> None:
         await walk(transport)
     assert (malformed.value.account_id, malformed.value.path) == (ACCOUNT, PATH)
     assert "fake-token" not in repr(malformed.value)
+
+
+def _full_query(req: ListRequest, cursor: str | None) -> str:
+    """The query as encoded whole for each page (before the per-walk cache)."""
+    from truto_stream._query import encode_query
+
+    params = dict(req.params)
+    if req.account_id is not None:
+        params["integrated_account_id"] = req.account_id
+    if req.mode == "stream":
+        params["truto_response_format"] = "stream"
+    if cursor:
+        params["next_cursor"] = cursor
+    return encode_query(params)
+
+
+_names = st.sampled_from(["limit", "next_cursor", "integrated_account_id", "a b", "x[y]", "é"])
+_values = st.one_of(st.none(), st.text(max_size=8), st.integers(), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    params=st.dictionaries(_names, _values, max_size=5),
+    account=st.one_of(st.none(), st.text(min_size=1, max_size=6)),
+    mode=st.sampled_from(["paged", "stream"]),
+    cursors=st.lists(st.one_of(st.none(), st.text(max_size=12)), max_size=4),
+)
+def test_query_encoded_once_per_walk_is_the_full_encoding(
+    params: dict[str, Any], account: str | None, mode: Any, cursors: list[str | None]
+) -> None:
+    req = ListRequest("/unified/m/r", params, account, mode)
+    for cursor in cursors:
+        assert req.query(cursor) == _full_query(req, cursor)
