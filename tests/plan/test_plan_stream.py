@@ -21,7 +21,7 @@ from aiohttp import web
 from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import AccountQuery, Client
 from truto_stream.emulator import AccountSpec, Emulator
-from truto_stream.errors import BadRequest
+from truto_stream.errors import AuthError, BadRequest
 from truto_stream.sweep import Sweep
 
 pytestmark = pytest.mark.anyio
@@ -208,3 +208,47 @@ async def test_a_discovery_failing_midway_fails_the_sweep_after_checkpointing_wh
         await runner.cleanup()
     assert truto.walked == Counter(truto.ids)  # walked once: the failed run's are kept
     assert {r.state for r in again.report.accounts.values()} == {"done"}
+
+
+async def test_a_refused_lookup_fails_the_sweep_with_one_typed_error(
+    emulator: EmulatorFactory,
+) -> None:
+    emu = await emulator(accounts=openai(20))
+    ids = [a.id for a in emu.dataset.accounts]
+    async with Client(token="not-the-token", base_url=emu.url, retry=FAST_RETRY) as client:
+        with pytest.raises(AuthError) as refused:
+            async with client.sweep(
+                "usage-metering", "users", accounts=ids, params={"limit": 1000}
+            ) as sweep:
+                async for _ in sweep:
+                    pass
+    assert type(refused.value) is AuthError  # not an exception group
+    assert sweep.plan is None and sweep.report.accounts == {}
+
+
+async def test_a_sweep_stopped_while_planning_resumes_from_its_checkpoint(
+    emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    emu = await emulator(accounts=openai(48, users=30), admin_latency_ms=ADMIN_MS)
+    ids = [a.id for a in emu.dataset.accounts]
+    checkpoint = tmp_path / "sweep.db"
+    seen: Counter[tuple[str, str]] = Counter()
+    async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
+        options: dict[str, Any] = {"accounts": ids, "params": {"limit": 1000},
+                                   "checkpoint": checkpoint}  # fmt: skip
+        async with client.sweep("usage-metering", "users", **options) as first:
+            async for item in first:
+                seen[(item.account_id, item.record["id"])] += 1
+                if len(seen) == 100:
+                    break
+        assert first.plan is None  # stopped while planning
+        done = {r.account_id for r in first.report.accounts.values() if r.state == "done"}
+        before = emu.stats_snapshot()["requests"]["by_route"]["/integrated-account/{id}"]
+        async with client.sweep("usage-metering", "users", **options) as second:
+            async for item in second:
+                seen[(item.account_id, item.record["id"])] += 1
+    assert set(seen) == set(expected(emu))  # everything, at least once
+    lookups = emu.stats_snapshot()["requests"]["by_route"]["/integrated-account/{id}"]
+    assert lookups - before == 48 - len(done)  # finished accounts are not looked up again
+    assert second.plan is not None and set(second.plan.finished) == done
+    assert second.report.ok
