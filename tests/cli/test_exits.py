@@ -57,7 +57,8 @@ async def test_signals_and_kills_then_reruns_deliver_every_user_exactly_once(
         **CLI_EMULATOR,
         accounts=STREAM_ACCOUNTS if stream else PAGED_ACCOUNTS,
         latency_ms=0 if stream else 4,
-        bandwidth_bps=3_000_000 if stream else 0,
+        # Paced so that a signal lands mid-sweep even when a busy machine delays it.
+        bandwidth_bps=1_000_000 if stream else 0,
         stream_batch=64,
     )
     want = expected_ids(emu.dataset)
