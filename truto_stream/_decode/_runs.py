@@ -32,6 +32,7 @@ import orjson
 
 from truto_stream._decode._json import BodyLimits, check_records, loads, skip_ws
 from truto_stream._decode._scan import Container, Scanner
+from truto_stream._decode._text import as_texts, check_texts, split_run
 from truto_stream.errors import MalformedBody
 
 __all__ = ["Runs", "guess_run"]
@@ -63,11 +64,21 @@ class Runs:
     ``start`` is the body offset just past the container's opening bracket, ``depth``
     the container's nesting level (1 for a bare array, 2 for an envelope's ``result``).
     An object's records are its members' values (``truto_key_by``). Once the container
-    has closed, :attr:`done` is set and :attr:`rest` holds the bytes after it.
+    has closed, :attr:`done` is set and :attr:`rest` holds the bytes after it. With
+    ``as_text`` the records are each record's own text (:mod:`~truto_stream._decode._text`).
     """
 
-    def __init__(self, container: Container, *, start: int, depth: int, limits: BodyLimits) -> None:
+    def __init__(
+        self,
+        container: Container,
+        *,
+        start: int,
+        depth: int,
+        limits: BodyLimits,
+        as_text: bool = False,
+    ) -> None:
         assert container is not Container.VALUES
+        self._as_text = as_text
         self.done = False
         self.rest = b""
         self.end = 0  # body offset just past the closing bracket, once done
@@ -167,7 +178,13 @@ class Runs:
         ):
             self._unseen = False
             taken = guess_run(
-                buf, self._open, self._close, self._depth, self._container, self._hint
+                buf,
+                self._open,
+                self._close,
+                self._depth,
+                self._container,
+                self._hint,
+                as_text=self._as_text,
             )
             if taken is not None:
                 self._scanner = None
@@ -184,28 +201,49 @@ class Runs:
         if scanner.ends:
             ends = scanner.ends
             end = ends[-1] - self._at
-            if len(ends) == 1 and self._container is Container.ARRAY:
-                # One record, cut exactly by the scan (often a large one): decoded in place,
-                # without a copy; the scan has checked its depth.
-                with memoryview(buf) as view, view[:end] as record:
-                    container = [loads(record, self._at)]
-            else:
-                wrapped = self._open + buf[:end] + self._close
-                container = _unwrap(loads(wrapped, self._at - len(self._open)), self._depth)
-                if container is None:  # pragma: no cover - the scan cuts at the records' level
-                    raise MalformedBody(f"records out of place (byte {self._at})")
+            container = self._split(buf, end) if self._as_text else None
+            if container is None:
+                container = self._decode(buf, len(ends), end)
+                if self._as_text:  # text msgspec could not vouch for, accepted by orjson
+                    container = as_texts(_values(container))
             ends.clear()
             return self._cut(container, end)
         if scanner.between and len(buf) > limit:  # (inside a record the scan checks)
             raise MalformedBody(f"more than {limit} bytes between records (byte {self._at})")
         return None
 
+    def _decode(self, buf: bytearray, count: int, end: int) -> Any:
+        """The container of the ``count`` records the scan cut before ``end``."""
+        if count == 1 and self._container is Container.ARRAY:
+            # One record, cut exactly by the scan (often a large one): decoded in place,
+            # without a copy; the scan has checked its depth.
+            with memoryview(buf) as view, view[:end] as record:
+                return [loads(record, self._at)]
+        wrapped = self._open + buf[:end] + self._close
+        container = _unwrap(loads(wrapped, self._at - len(self._open)), self._depth)
+        if container is None:  # pragma: no cover - the scan cuts at the records' level
+            raise MalformedBody(f"records out of place (byte {self._at})")
+        return container
+
+    def _split(self, buf: bytearray, end: int) -> list[bytes] | None:
+        """``as_text``: the records the scan cut, as text (None: take orjson's verdict)."""
+        with memoryview(buf) as view, view[:end] as run:
+            text = b"".join((self._open, run, self._close))
+        return split_run(text, keyed=self._container is Container.OBJECT, depth=self._depth)
+
     def _cut(self, container: Any, end: int) -> list[Any]:
-        records = list(container.values()) if isinstance(container, dict) else container
-        check_records(records, f"from byte {self._at}")
+        records = _values(container)
+        if self._as_text:
+            check_texts(records, f"from byte {self._at}")
+        else:
+            check_records(records, f"from byte {self._at}")
         self._drop(end)
         self._phase = _Phase.AFTER
         return records
+
+
+def _values(container: Any) -> list[Any]:
+    return list(container.values()) if isinstance(container, dict) else container
 
 
 def _unwrap(document: Any, depth: int) -> Any:
@@ -224,22 +262,28 @@ def guess_run(
     depth: int,
     container: Container,
     hint: bytes | None,
+    *,
+    as_text: bool = False,
 ) -> tuple[Any, int] | None:
     """The records of the longest run of whole records at the start of ``buf``.
 
     Returns ``(container, end)`` with ``end`` the index just past the run's last ``}``,
-    or None when no candidate decodes (more bytes are needed, or they are broken).
+    or None when no candidate decodes (more bytes are needed, or they are broken). With
+    ``as_text`` the container is the list of the records' texts.
     """
+    keyed = container is Container.OBJECT
     for end in _candidates(buf, container, hint):
         with memoryview(buf) as view, view[:end] as run:
             text = b"".join((open_, run, close))  # one copy
+        if as_text and (records := split_run(text, keyed=keyed, depth=depth)) is not None:
+            return records, end
         try:
             document = orjson.loads(text)
         except orjson.JSONDecodeError:
             continue
         found = _unwrap(document, depth)
         if found is not None:
-            return found, end
+            return (as_texts(_values(found)) if as_text else found), end
     return None
 
 

@@ -63,7 +63,9 @@ class BodyDecoder:
 
     The framing is ``framing`` when given, else detected from ``content_type`` and the
     first bytes (:func:`~truto_stream._decode.framing.detect_framing`), as soon as they
-    tell, within ``limits.max_metadata_bytes``.
+    tell, within ``limits.max_metadata_bytes``. With ``as_text`` each record is handed on as
+    its own JSON text (``bytes`` from ``{`` to ``}``), validated as the dicts would be
+    (:mod:`~truto_stream._decode._text`); the members are decoded as always.
     """
 
     def __init__(
@@ -72,8 +74,10 @@ class BodyDecoder:
         *,
         framing: Framing | None = None,
         limits: BodyLimits = DEFAULT_LIMITS,
+        as_text: bool = False,
     ) -> None:
         self.framing = framing
+        self.as_text = as_text
         self._content_type = content_type
         self._limits = limits
         self._head = bytearray()
@@ -147,14 +151,15 @@ class BodyDecoder:
         offset = self._skipped + start
         limits = self._limits
         inner: _Framed
+        as_text = self.as_text
         if framing is Framing.NDJSON:
-            inner = NdjsonDecoder(limits, json_seq=is_json_seq(self._content_type))
+            inner = NdjsonDecoder(limits, json_seq=is_json_seq(self._content_type), as_text=as_text)
         elif framing is Framing.ENVELOPE:
-            inner = EnvelopeDecoder(limits, start=offset)
+            inner = EnvelopeDecoder(limits, start=offset, as_text=as_text)
         elif framing is Framing.ARRAY:
-            inner = ArrayDecoder(limits, start=offset)
+            inner = ArrayDecoder(limits, start=offset, as_text=as_text)
         else:
-            inner = ValuesDecoder(limits, start=offset, single=not sniffed)
+            inner = ValuesDecoder(limits, start=offset, single=not sniffed, as_text=as_text)
         self._inner = inner
         self._head = bytearray()
         return inner.feed(head[start:] if start else head)
@@ -166,16 +171,20 @@ def decode_body(
     *,
     framing: Framing | None = None,
     limits: BodyLimits = DEFAULT_LIMITS,
+    as_text: bool = False,
 ) -> Decoded:
-    """Decode a whole body: an envelope or array in one ``orjson.loads`` when it can."""
+    """Decode a whole body: an envelope or array in one ``orjson.loads`` when it can.
+
+    ``as_text``: records as their own text (see :class:`BodyDecoder`), run by run.
+    """
     start = skip_bom_ws(body, 0)
     if start >= len(body):
         raise MalformedBody("empty body")
     framing = framing or detect_framing(content_type, body, complete=True)
-    fast = not limits.exact_depth and len(body) <= limits.max_record_bytes
+    fast = not as_text and not limits.exact_depth and len(body) <= limits.max_record_bytes
     if fast and framing in (Framing.ENVELOPE, Framing.ARRAY):
         return _decode_document(body[start:] if start else body, framing, start)
-    decoder = BodyDecoder(content_type, framing=framing, limits=limits)
+    decoder = BodyDecoder(content_type, framing=framing, limits=limits, as_text=as_text)
     records = decoder.feed(body)
     decoded = decoder.close()
     decoded.records[:0] = records

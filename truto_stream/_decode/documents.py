@@ -24,6 +24,7 @@ from truto_stream._decode._members import (
 )
 from truto_stream._decode._runs import Runs
 from truto_stream._decode._scan import Container, Scanner
+from truto_stream._decode._text import as_texts
 from truto_stream.errors import MalformedBody, TruncatedBody
 
 __all__ = [
@@ -75,8 +76,9 @@ def read_trailer(
 class EnvelopeDecoder:
     """A Truto list envelope, ``result`` an array of records or an object of them."""
 
-    def __init__(self, limits: BodyLimits, *, start: int) -> None:
+    def __init__(self, limits: BodyLimits, *, start: int, as_text: bool = False) -> None:
         self.keyed = False
+        self._as_text = as_text
         self._limits = limits
         self._start = start
         self._head: bytearray | None = bytearray()
@@ -143,7 +145,9 @@ class EnvelopeDecoder:
             raise MalformedBody("'result' is neither an array nor an object")
         self.keyed = value == 0x7B
         container = Container.OBJECT if self.keyed else Container.ARRAY
-        self._runs = Runs(container, start=offset + 1, depth=2, limits=self._limits)
+        self._runs = Runs(
+            container, start=offset + 1, depth=2, limits=self._limits, as_text=self._as_text
+        )
         with memoryview(head) as view, view[at + 1 :] as rest:
             return self._feed_runs(self._runs, rest)
 
@@ -170,8 +174,9 @@ class EnvelopeDecoder:
 class ArrayDecoder:
     """A bare JSON array of records."""
 
-    def __init__(self, limits: BodyLimits, *, start: int) -> None:
+    def __init__(self, limits: BodyLimits, *, start: int, as_text: bool = False) -> None:
         self._limits = limits
+        self._as_text = as_text
         self._start = start
         self._runs: Runs | None = None
         self._closed = False
@@ -185,7 +190,13 @@ class ArrayDecoder:
                 return []
             if chunk[0] != 0x5B:
                 raise MalformedBody(f"expected a JSON array (starts with {preview(chunk[:40])!r})")
-            self._runs = Runs(Container.ARRAY, start=self._start + 1, depth=1, limits=self._limits)
+            self._runs = Runs(
+                Container.ARRAY,
+                start=self._start + 1,
+                depth=1,
+                limits=self._limits,
+                as_text=self._as_text,
+            )
             chunk = chunk[1:]
         records = self._runs.feed(chunk)
         if self._runs.done:
@@ -212,11 +223,15 @@ class ValuesDecoder:
     When the framing was only sniffed (``single=False``), a body of one object is not a
     list body (an envelope whose ``result`` comes too late to be seen looks like one):
     the first record is held back until a second one arrives, and a body that ends
-    with one record is refused.
+    with one record is refused. With ``as_text`` the records are decoded, then re-encoded (a
+    rare framing: correct, not fast).
     """
 
-    def __init__(self, limits: BodyLimits, *, start: int, single: bool = True) -> None:
+    def __init__(
+        self, limits: BodyLimits, *, start: int, single: bool = True, as_text: bool = False
+    ) -> None:
         self._limits = limits
+        self._as_text = as_text
         self._buf = bytearray()
         self._at = start
         self._held: list[Any] | None = None if single else []
@@ -246,6 +261,8 @@ class ValuesDecoder:
             self._at += len(buf)
             buf.clear()
         check_records(records, f"before byte {self._at}")
+        if self._as_text:
+            records = as_texts(records)
         if self._held is not None:
             records[:0] = self._held
             if len(records) < 2:

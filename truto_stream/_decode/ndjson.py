@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from truto_stream._decode._json import BodyLimits, check_records, loads
+from truto_stream._decode._text import as_texts, text_lines
 from truto_stream.errors import MalformedBody, StreamError
 
 __all__ = ["LineSplitter", "NdjsonDecoder"]
@@ -79,10 +80,18 @@ class LineSplitter:
 
 
 class NdjsonDecoder:
-    """``feed(chunk) -> records`` for an NDJSON body; ``close()`` returns the last line's."""
+    """``feed(chunk) -> records`` for an NDJSON body; ``close()`` returns the last line's.
 
-    def __init__(self, limits: BodyLimits, *, json_seq: bool = False) -> None:
+    With ``as_text`` the records are the lines themselves (:mod:`~truto_stream._decode._text`).
+    """
+
+    def __init__(
+        self, limits: BodyLimits, *, json_seq: bool = False, as_text: bool = False
+    ) -> None:
         self._limits = limits
+        self._as_text = as_text
+        # A lower depth limit than orjson's: each line decoded (and checked), re-encoded.
+        self._split = as_text and not limits.exact_depth
         self._lines = LineSplitter(limits.max_record_bytes, json_seq=json_seq)
         self._count = 0
 
@@ -95,6 +104,9 @@ class NdjsonDecoder:
     def _decode(self, lines: list[bytes]) -> list[Any]:
         if not lines:
             return lines
+        if self._split and (records := text_lines(lines)) is not None:
+            self._count += len(lines)
+            return records
         first = self._count + 1
         self._count += len(lines)
         try:
@@ -105,7 +117,8 @@ class NdjsonDecoder:
         except (StreamError, orjson.JSONDecodeError):
             index, err = _failing(lines, self._limits)
             raise type(err)(f"NDJSON line {first + index}: {err}") from None
-        return check_records(records, f"NDJSON lines {first}-{self._count}")
+        check_records(records, f"NDJSON lines {first}-{self._count}")
+        return as_texts(records) if self._as_text else records
 
 
 def _failing(lines: list[bytes], limits: BodyLimits) -> tuple[int, StreamError]:

@@ -1,0 +1,104 @@
+"""Record texts: each record's own JSON text, validated, with no Python object per record.
+
+The dict decoder's cuts (runs of whole records, NDJSON lines) are verified by decoding
+them with orjson. With ``as_text`` the same text is validated by msgspec instead, which reads
+JSON at C speed without building anything for what it skips: a run is split into the
+exact text of each record (``msgspec.Raw``), a batch of NDJSON lines is checked to hold
+one object each. Each record is handed on as ``bytes`` that start with ``{`` and end with
+``}`` (the server's own text, whitespace inside it kept).
+
+One rule for both: what the dict decoder refuses, ``as_text`` refuses with the same
+error. msgspec is stricter than orjson nowhere that matters here, but more lenient in
+three places (strings that are not UTF-8, nesting deeper than orjson's 1024 levels when
+the interpreter's recursion limit was raised, numbers beyond a double's range); the first
+two are checked here, and whenever msgspec refuses or cannot vouch, orjson's verdict is
+taken. The one difference left is the third: a number beyond a double's range (``1e400``)
+is valid JSON that orjson cannot hold, refused by the dict decoder and kept as text here.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Final
+
+import msgspec
+import orjson
+
+from truto_stream._decode._json import ORJSON_MAX_DEPTH
+from truto_stream.errors import MalformedBody
+
+__all__ = ["as_texts", "check_texts", "split_run", "text_lines"]
+
+_OPEN: Final = 0x7B  # {
+_WS: Final = b" \t\r\n"
+
+
+class _Object(msgspec.Struct, gc=False):
+    """Any JSON object, its members skipped (validated, nothing built)."""
+
+
+_OBJECTS: Final = msgspec.json.Decoder(list[_Object])
+_RUNS: Final[dict[tuple[bool, int], msgspec.json.Decoder[Any]]] = {
+    (False, 1): msgspec.json.Decoder(list[msgspec.Raw]),
+    (True, 1): msgspec.json.Decoder(dict[str, msgspec.Raw]),
+    (False, 2): msgspec.json.Decoder(list[list[msgspec.Raw]]),
+    (True, 2): msgspec.json.Decoder(list[dict[str, msgspec.Raw]]),
+}
+_REFUSED: Final = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+
+
+def vouched(text: bytes | bytearray) -> bool:
+    """True when orjson accepts ``text`` too, given that msgspec did (see the module doc)."""
+    if not text.isascii():
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    # msgspec stops at the interpreter's recursion limit; above orjson's, count brackets.
+    return sys.getrecursionlimit() <= ORJSON_MAX_DEPTH or (
+        text.count(b"[") + text.count(b"{") <= ORJSON_MAX_DEPTH
+    )
+
+
+def split_run(text: bytes, *, keyed: bool, depth: int) -> list[bytes] | None:
+    """The records of a run decoded inside ``depth`` brackets (as ``Runs`` wraps it), each
+    as its own text; None when msgspec refuses the text or cannot vouch for it (the
+    caller then takes orjson's verdict)."""
+    try:
+        document = _RUNS[(keyed, depth)].decode(text)
+    except _REFUSED:
+        return None
+    for _ in range(depth - 1):
+        if len(document) != 1:
+            return None
+        document = document[0]
+    if not vouched(text):
+        return None
+    values = document.values() if keyed else document
+    return [bytes(value) for value in values]
+
+
+def text_lines(lines: list[bytes]) -> list[bytes] | None:
+    """NDJSON lines as record texts (stripped), if each holds exactly one JSON object; None
+    when msgspec refuses them or cannot vouch (the caller then decodes them as dicts)."""
+    text = b"[" + b",".join(lines) + b"]"
+    try:
+        count = len(_OBJECTS.decode(text))
+    except _REFUSED:
+        return None
+    if count != len(lines) or not vouched(text):
+        return None  # a line with two values, or text orjson may refuse
+    return [line.strip(_WS) for line in lines]
+
+
+def as_texts(records: list[Any]) -> list[bytes]:
+    """Decoded values as record texts (a rare path: text msgspec could not vouch for)."""
+    return [orjson.dumps(record) for record in records]
+
+
+def check_texts(records: list[bytes], where: str) -> list[bytes]:
+    """``records`` if each is a JSON object (the dict decoder's ``check_records``)."""
+    for record in records:
+        if record[0] != _OPEN:
+            raise MalformedBody(f"a record that is not a JSON object ({where})")
+    return records
