@@ -80,6 +80,8 @@ class ListRequest:
     mode: Mode = "paged"
     framing: Framing | None = None
     max_pages: int | None = None
+    as_text: bool = False
+    """Hand records on as their own JSON text (``bytes``), not dicts (the Arrow path)."""
 
     @classmethod
     def unified(
@@ -92,6 +94,7 @@ class ListRequest:
         mode: Mode = "paged",
         framing: Framing | str | None = None,
         max_pages: int | None = None,
+        as_text: bool = False,
     ) -> ListRequest:
         """A ``GET /unified/{model}/{resource}`` list for one integrated account."""
         if mode not in ("paged", "stream"):
@@ -99,7 +102,7 @@ class ListRequest:
         path = _unified_path(model, resource)
         if isinstance(framing, str):
             framing = Framing(framing)  # ValueError names the framings allowed
-        return cls(path, dict(params or {}), account_id, mode, framing, max_pages)
+        return cls(path, dict(params or {}), account_id, mode, framing, max_pages, as_text)
 
     def query(self, cursor: str | None) -> str:
         """The encoded query string for the page at ``cursor``."""
@@ -316,6 +319,7 @@ class Fetcher:
                     limits=self._body_limits,
                     whole=request.response_format in ("debug", "raw"),
                     raw=request.response_format == "raw",
+                    as_text=request.as_text,
                 )
             finally:
                 stats.bytes += body.bytes_read

@@ -90,6 +90,7 @@ async def parse_body(
     framing: Framing | None = None,
     whole: bool = False,
     raw: bool = False,
+    as_text: bool = False,
     limits: BodyLimits = DEFAULT_LIMITS,
 ) -> BodyMeta:
     """Parse one response body, calling ``emit`` with batches of records.
@@ -97,17 +98,18 @@ async def parse_body(
     ``framing`` overrides detection. ``whole`` reads the body in one piece (bounded
     formats such as ``debug``; up to ``limits.max_record_bytes``). ``raw`` accepts a
     vendor's own page body, handed on as a single record (or its ``result`` list).
+    ``as_text`` hands each record on as its own JSON text (``bytes``; not for ``raw``).
     """
     small = content_length is not None and content_length <= ORJSON_MAX_BYTES
     if whole or small:
         # A page read whole because the caller asked (debug, raw) is bounded like one
         # record; a small one by its length.
         body = await _read_all(source, limits.max_record_bytes if whole else ORJSON_MAX_BYTES)
-        return _whole(body, content_type, framing, raw, limits)
+        return _whole(body, content_type, framing, raw, limits, as_text)
     prefix, complete = await read_prefix(source)
     if complete:  # the whole (small) body arrived with the first chunks
-        return _whole(prefix, content_type, framing, raw, limits)
-    decoder = BodyDecoder(content_type, framing=framing, limits=limits)
+        return _whole(prefix, content_type, framing, raw, limits, as_text)
+    decoder = BodyDecoder(content_type, framing=framing, limits=limits, as_text=as_text)
     records = decoder.feed(prefix)
     total = len(prefix)
     while True:
@@ -125,11 +127,17 @@ async def parse_body(
 
 
 def _whole(
-    body: bytes, content_type: str | None, framing: Framing | None, raw: bool, limits: BodyLimits
+    body: bytes,
+    content_type: str | None,
+    framing: Framing | None,
+    raw: bool,
+    limits: BodyLimits,
+    as_text: bool,
 ) -> BodyMeta:
     if raw:
         return _meta(decode_raw(body), len(body))
-    return _meta(decode_body(body, content_type, framing=framing, limits=limits), len(body))
+    decoded = decode_body(body, content_type, framing=framing, limits=limits, as_text=as_text)
+    return _meta(decoded, len(body))
 
 
 def _meta(decoded: Decoded, size: int) -> BodyMeta:

@@ -19,7 +19,15 @@ __all__ = ["ResumeCheck", "ResumeMismatch", "record_key"]
 
 
 def record_key(record: Any) -> str:
-    """What identifies a record: its ``id``, or a digest of the record when it has none."""
+    """What identifies a record: its ``id``, or a digest of the record when it has none.
+
+    A record handed on as its JSON text (``bytes``) is decoded first: the same key.
+    """
+    if isinstance(record, bytes):
+        try:
+            record = orjson.loads(record)
+        except orjson.JSONDecodeError:  # a number beyond a double: the text is the key
+            return "#" + hashlib.blake2b(record, digest_size=16).hexdigest()
     if isinstance(record, dict):
         ident = record.get("id")
         if isinstance(ident, str):

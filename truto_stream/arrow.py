@@ -14,6 +14,12 @@ Semantics, whatever the path: a field the schema does not have is dropped; a fie
 record lacks is null; a value that does not fit its column (a vendor sending ``"12"`` for
 a number) is null in a typed column and JSON text in a string column, never an error that
 stops a sweep.
+
+Records may arrive as dicts or as their own JSON text (``bytes``: what the decoder hands
+on with ``as_text``). A batch of a known resource's texts is built without a dict per
+record (:mod:`truto_stream._columnar`, several times faster); a batch that path cannot
+read exactly as the dicts would be read (a value that does not fit its column, a
+duplicated name) is decoded and built from dicts, so the batches are the same.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any, Literal, NotRequired, Required, Union, get_args, get_ori
 
 import orjson
 
+from truto_stream._columnar import TextColumns, decode_texts, is_texts
 from truto_stream.schema import (
     ACCOUNT_COLUMN,
     DATE_COLUMN,
@@ -156,11 +163,12 @@ def _fit(value: Any, kind: pa.DataType) -> Any:
 class _Columns:
     """How one schema's columns are filled from records (computed once per schema)."""
 
-    def __init__(self, schema: pa.Schema) -> None:
+    def __init__(self, schema: pa.Schema, *, dates_inside: bool = False) -> None:
         self.schema = schema
         self.has_account = ACCOUNT_COLUMN in schema.names
-        self.has_date = DATE_COLUMN in schema.names
-        extra = {ACCOUNT_COLUMN, DATE_COLUMN}
+        # dates_inside: the date is each record's own member, read like its other fields.
+        self.has_date = DATE_COLUMN in schema.names and not dates_inside
+        extra = {ACCOUNT_COLUMN} | ({DATE_COLUMN} if self.has_date else set())
         # Every string column that is not the account's or the date's takes JSON text when
         # the schema was inferred (all strings); a model's schema names its JSON columns.
         inferred = all(pa.types.is_string(f.type) for f in schema)
@@ -169,13 +177,17 @@ class _Columns:
         ]
         self.fields = [f for f in schema if f.name not in extra and f.name not in self.json]
         self.record_schema = pa.schema(self.fields)
+        # An inferred schema (an unknown resource, a rare path) is filled from dicts only.
+        self.texts = None if inferred else TextColumns(self.record_schema, self.json)
 
     def batch(
-        self, records: list[dict[str, Any]], accounts: list[str], dates: list[str | None]
+        self, records: list[Any], accounts: list[str], dates: list[str | None]
     ) -> pa.RecordBatch:
-        arrays = dict(zip(self.record_schema.names, self._record_arrays(records), strict=True))
-        for name in self.json:
-            arrays[name] = pa.array([_json_text(r.get(name)) for r in records], pa.string())
+        arrays = None
+        if self.texts is not None and is_texts(records):
+            arrays = self.texts.arrays(records)
+        if arrays is None:
+            arrays = self._dict_arrays(decode_texts(records))
         if self.has_account:
             arrays[ACCOUNT_COLUMN] = pa.array(accounts, pa.string())
         if self.has_date:
@@ -183,6 +195,12 @@ class _Columns:
         return pa.RecordBatch.from_arrays(
             [arrays[name] for name in self.schema.names], schema=self.schema
         )
+
+    def _dict_arrays(self, records: list[dict[str, Any]]) -> dict[str, pa.Array]:
+        arrays = dict(zip(self.record_schema.names, self._record_arrays(records), strict=True))
+        for name in self.json:
+            arrays[name] = pa.array([_json_text(r.get(name)) for r in records], pa.string())
+        return arrays
 
     def _record_arrays(self, records: list[dict[str, Any]]) -> list[pa.Array]:
         if not self.fields:
@@ -198,21 +216,26 @@ class _Columns:
 
 
 def records_to_batch(
-    records: list[dict[str, Any]],
+    records: list[Any],
     schema: pa.Schema,
     *,
     account_id: str | None = None,
     date: str | None = None,
 ) -> pa.RecordBatch:
-    """One batch of ``records`` with ``schema`` (the account and date columns filled in)."""
+    """One batch of ``records`` (dicts, or their JSON texts) with ``schema`` (the account
+    and date columns filled in)."""
     n = len(records)
     return _Columns(schema).batch(records, [account_id or ""] * n, [date] * n)
 
 
-def rows_to_batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
-    """One batch of output rows that carry their own account (and date) columns."""
-    accounts = [r.get(ACCOUNT_COLUMN) or "" for r in rows]
-    return _Columns(schema).batch(rows, accounts, [r.get(DATE_COLUMN) for r in rows])
+def rows_to_batch(
+    rows: list[Any], schema: pa.Schema, *, accounts: list[str] | None = None
+) -> pa.RecordBatch:
+    """One batch of output rows (dicts, or their JSON texts) that carry their own date
+    column; their accounts are ``accounts``, or each row's own account column (dicts)."""
+    if accounts is None:
+        accounts = [r.get(ACCOUNT_COLUMN) or "" for r in rows]
+    return _Columns(schema, dates_inside=True).batch(rows, accounts, [])
 
 
 class RecordBatcher:
@@ -236,7 +259,7 @@ class RecordBatcher:
         self.batch_rows = batch_rows
         self._dated = dated
         self._columns = _Columns(schema) if schema is not None else None
-        self._records: list[dict[str, Any]] = []
+        self._records: list[Any] = []
         self._accounts: list[str] = []
         self._dates: list[str | None] = []
 
@@ -251,11 +274,13 @@ class RecordBatcher:
         return len(self._records)
 
     def add(
-        self, account_id: str, records: list[dict[str, Any]], date: str | None = None
+        self, account_id: str, records: list[Any], date: str | None = None
     ) -> list[pa.RecordBatch]:
-        """Add one page's records; return the batches that are now full."""
+        """Add one page's records (dicts, or their JSON texts); return the batches that
+        are now full."""
         if self._columns is None and records:
-            self._columns = _Columns(inferred_schema(records[0], dated=self._dated))
+            (first,) = decode_texts(records[:1])
+            self._columns = _Columns(inferred_schema(first, dated=self._dated))
         done: list[pa.RecordBatch] = []
         start = 0
         while start < len(records):

@@ -288,24 +288,28 @@ class Client:
         day = (params or {}).get("date")
         day = str(day) if day is not None else None
         dated = day is not None
-        projection = as_projection(fields, known_model(model, resource))
+        typed = known_model(model, resource)
+        projection = as_projection(fields, typed)
         schema = model_schema(model, resource, dated=dated, fields=projection)
         batcher = RecordBatcher(schema, batch_rows=batch_rows, dated=dated)
-        async with contextlib.aclosing(
-            self.pages(
-                model,
-                resource,
-                account=account,
-                params=params,
-                mode=mode,
-                cursor=cursor,
-                framing=framing,
-                max_pages=max_pages,
-                fields=projection,
-            )
-        ) as pages:
+        request = ListRequest.unified(
+            model,
+            resource,
+            account_id=account,
+            params=projection.query(params or {}, typed) if projection is not None else params,
+            mode=mode,
+            framing=framing,
+            max_pages=max_pages if max_pages is not None else self._max_pages,
+            # A known resource's batches are built from the records' texts (no dicts);
+            # its schema is the projection.
+            as_text=schema is not None,
+        )
+        async with contextlib.aclosing(self._runtime.walk(request, cursor=cursor)) as pages:
             async for page in pages:
-                for batch in batcher.add(account, page.records, day):
+                records = page.records
+                if projection is not None and schema is None:
+                    records = projection.apply(records)
+                for batch in batcher.add(account, records, day):
                     yield batch
         last = batcher.flush()
         if last is not None:
@@ -332,6 +336,7 @@ class Client:
         max_pages: int | None = None,
         tune_gc: bool = False,
         fields: Projection | Iterable[str] | str | None = None,
+        as_text: bool = False,
     ) -> Sweep:
         """Sweep ``model/resource`` across many integrated accounts as one stream.
 
@@ -354,6 +359,9 @@ class Client:
         was when the sweep closes: a third to two thirds less CPU on large sweeps; off by
         default, as the collector's settings are the whole process's.
         ``fields`` keeps only those fields of each record (see :meth:`pages`).
+        ``as_text=True`` hands each record on as its own JSON text (``bytes``, validated,
+        as the server sent it) instead of a dict: for a consumer that writes or converts
+        records without looking inside them (not with ``fields``).
 
         ::
 
@@ -387,6 +395,7 @@ class Client:
             max_pages=max_pages,
             tune_gc=tune_gc,
             fields=fields,
+            as_text=as_text,
         )
 
     async def plan(

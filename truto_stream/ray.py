@@ -238,7 +238,9 @@ async def _produce(spec: _TaskSpec, token: str, put: Put[pa.Table]) -> SweepRepo
     schema = model_schema(shard.model, shard.resource, dated=dated)
     batcher = RecordBatcher(schema, batch_rows=spec.batch_rows, dated=dated)
     async with shard_client(shard, token) as client:
-        async with shard_sweep(client, shard, on_error=spec.on_error) as running:
+        # Records as their JSON text: the batches are built without a dict per record.
+        as_text = schema is not None
+        async with shard_sweep(client, shard, on_error=spec.on_error, as_text=as_text) as running:
             async for batch in running.batches():
                 account_id, records = batch
                 for done in batcher.add(account_id, records, batch.date):

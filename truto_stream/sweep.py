@@ -422,7 +422,10 @@ class Sweep:
         max_pages: int | None = None,
         tune_gc: bool = False,
         fields: Projection | Iterable[str] | str | None = None,
+        as_text: bool = False,
     ) -> None:
+        if as_text and fields is not None:
+            raise ConfigurationError("as_text hands records on as sent: not with fields")
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY.get(mode, DEFAULT_CONCURRENCY["paged"])
         if concurrency < 1:
@@ -462,6 +465,9 @@ class Sweep:
         # arrow_batches(): parts held in a batch not yet handed out, and the latest
         # progress of each unit counting them (see _coverage).
         self._held: Coverage[UnitProgress] | None = None
+        # Units started from now on hand their records on as JSON text (also set by
+        # arrow_batches, whose schema is then the projection).
+        self._as_text = as_text
         self._held_progress: dict[str, UnitProgress] = {}
         self._closed = False
         self._report = SweepReport()
@@ -719,6 +725,9 @@ class Sweep:
         dated = self._dated()
         schema = model_schema(self._model, self._resource, dated=dated, fields=self._fields)
         batcher = RecordBatcher(schema, batch_rows=batch_rows, dated=dated)
+        # A known resource's batches are built from the records' texts, without dicts
+        # (units already under way hand on dicts: the batcher takes both).
+        self._as_text = schema is not None
         if self._checkpoint is not None:
             self._held = Coverage[UnitProgress]()
         async with contextlib.aclosing(self._parts()) as parts:
@@ -1050,10 +1059,12 @@ class Sweep:
             mode=self._mode,
             framing=self._framing,
             max_pages=self._max_pages,
+            as_text=self._as_text,
         )
         stats = WalkStats()
 
-        fields = self._fields
+        # Texts are projected by their batches' schema.
+        fields = self._fields if not request.as_text else None
 
         async def emit(page: Page) -> None:
             if fields is not None:  # the server may have ignored truto_exclude_fields

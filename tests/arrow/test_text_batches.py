@@ -1,0 +1,160 @@
+"""Arrow batches from record texts equal the batches from dicts (sans-IO).
+
+The text path (:mod:`truto_stream._columnar`) must give exactly what the dict path gives
+for the same records, whatever they hold: generated users with odd values, values that do
+not fit their column (that batch falls back to dicts), duplicated names, records that
+span lines (an indented body), members in any order, ``remote_data`` of any shape.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pa = pytest.importorskip("pyarrow")
+
+from tests.arrow.test_convert import _user, _wild  # noqa: E402
+from truto_stream._columnar import TextColumns  # noqa: E402
+from truto_stream.arrow import RecordBatcher, model_schema, records_to_batch  # noqa: E402
+from truto_stream.schema import Projection  # noqa: E402
+
+USERS = model_schema("usage-metering", "users")
+DATED = model_schema("usage-metering", "users", dated=True)
+
+_odd_text = st.text(alphabet=st.sampled_from([*list('a é"\\\n\t\x01/}{,:[]'), "\u2028", "😀"]))
+_odd_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _odd_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_odd_text, inner, max_size=3),
+    max_leaves=8,
+)
+_odd_user = st.fixed_dictionaries(
+    {"id": _odd_text},
+    optional={
+        "name": _odd_text,
+        "remote_data": _odd_json,
+        "emails": st.lists(
+            st.fixed_dictionaries({"email": _odd_text}, optional={"is_primary": st.booleans()})
+        ),
+        "spend_limit": st.fixed_dictionaries(
+            {},
+            optional={
+                "amount": st.integers(-(2**53), 2**53) | st.floats(allow_nan=False),
+                "currency": _odd_text,
+            },
+        ),
+        "remote_data_x": _odd_json,
+    },
+)
+
+
+def _texts(records: list[dict[str, Any]], how: str) -> list[bytes]:
+    if how == "compact":
+        return [orjson.dumps(r) for r in records]
+    if how == "indented":
+        return [orjson.dumps(r, option=orjson.OPT_INDENT_2) for r in records]
+    reordered = [dict(reversed(r.items())) for r in records]
+    if how == "spaced":  # spaces after separators, members reordered
+        return [msgspec.json.format(orjson.dumps(r), indent=0) for r in reordered]
+    # json.dumps escapes non-ASCII ("\u00e9"); it spells floats its own way (1e+16),
+    # so only for records whose JSON columns hold none
+    return [json.dumps(r).encode() for r in reordered]
+
+
+def _same(records: list[dict[str, Any]], texts: list[bytes], schema: Any) -> None:
+    want = records_to_batch(records, schema, account_id="acc", date="2026-01-02")
+    got = records_to_batch(texts, schema, account_id="acc", date="2026-01-02")
+    assert got.schema == want.schema
+    assert got.equals(want), (got.to_pylist(), want.to_pylist())
+
+
+_settings = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_settings
+@given(st.lists(_user, max_size=12), st.sampled_from(["compact", "indented", "spaced", "escaped"]))
+def test_users_give_the_same_batch_from_texts(users: list[dict[str, Any]], how: str) -> None:
+    _same(users, _texts(users, how), USERS)
+
+
+@_settings
+@given(st.lists(_odd_user, max_size=8), st.sampled_from(["compact", "indented", "spaced"]))
+def test_odd_values_give_the_same_batch_from_texts(users: list[dict[str, Any]], how: str) -> None:
+    _same(users, _texts(users, how), DATED)
+
+
+@_settings
+@given(st.lists(_user | _wild, max_size=12))
+def test_values_that_do_not_fit_fall_back_to_the_same_batch(
+    records: list[dict[str, Any]],
+) -> None:
+    _same(records, _texts(records, "compact"), USERS)
+
+
+def test_duplicated_names_read_as_orjson_reads_them() -> None:
+    texts = [
+        b'{"id":"a","id":"b","remote_data":{"x":1},"remote_data":[2]}',  # typed: fallback
+        b'{"id":"c","remote_data":{"remote_data":3},"name":"n"}',  # nested name, not last
+        b'{"id":"d","remote_data":"s","remote_data":null}',
+        b'{"id":"e","x":{"remote_data":1}}',
+        b'{"id":"f","remote_data":{"a":"\\u00e9\\/"}}',
+        b'{"id":"g","remote_data":12.50}',
+        b'{"id":"h","remote_data":{}}',
+    ]
+    records = [orjson.loads(t) for t in texts]
+    _same(records, texts, USERS)
+    _same(records[1:], texts[1:], USERS)  # no fallback: the text path's own reading
+
+
+def test_the_text_path_reads_a_clean_batch_without_dicts() -> None:
+    assert USERS is not None
+    columns = TextColumns(pa.schema([f for f in USERS if f.name == "id"]), ["remote_data"])
+    arrays = columns.arrays([b'{"id":"a","remote_data":{"k":[1, 2]}}', b'{"name":"x"}'])
+    assert arrays is not None
+    assert arrays["id"].to_pylist() == ["a", None]
+    assert arrays["remote_data"].to_pylist() == ['{"k":[1,2]}', None]
+    assert columns.arrays([b'{"id":1}']) is None  # not a string: the dicts decide
+
+
+def test_a_number_inside_remote_data_keeps_the_servers_spelling() -> None:
+    """The documented difference: JSON text of the same value, spelled as sent."""
+    assert USERS is not None
+    text = b'{"id":"a","remote_data":{"cost":1.50}}'
+    got = records_to_batch([text], USERS, account_id="acc").column("remote_data")
+    assert got.to_pylist() == ['{"cost":1.50}']
+    assert orjson.loads(got[0].as_py()) == {"cost": 1.5}
+
+
+def test_the_batcher_takes_dicts_and_texts_mixed_and_a_projection() -> None:
+    schema = model_schema("usage-metering", "users", fields=Projection.of("name"))
+    records = [{"id": str(i), "name": f"n{i}", "status": "active"} for i in range(25)]
+    texts = [orjson.dumps(r) for r in records]
+    batcher = RecordBatcher(schema, batch_rows=10)
+    got = [*batcher.add("acc", texts[:12]), *batcher.add("acc", records[12:18])]
+    got += batcher.add("acc", texts[18:])
+    last = batcher.flush()
+    assert last is not None
+    got.append(last)
+    want = RecordBatcher(schema, batch_rows=10)
+    expected = [*want.add("acc", records)]
+    tail = want.flush()
+    assert tail is not None
+    expected.append(tail)
+    assert pa.Table.from_batches(got).equals(pa.Table.from_batches(expected))
+
+
+def test_an_unknown_resource_takes_its_schema_from_a_first_text() -> None:
+    batcher = RecordBatcher(None)
+    assert batcher.add("acc", [b'{"id":"a","n":{"x":1}}']) == []
+    batch = batcher.flush()
+    assert batch is not None
+    assert batch.to_pylist() == [{"integrated_account_id": "acc", "id": "a", "n": '{"x":1}'}]

@@ -1,0 +1,175 @@
+"""Arrow columns straight from record texts: no Python dict per record.
+
+Records that arrive as their own JSON text (the decoder's ``as_text``) are read by
+``pyarrow.json`` with the schema's typed columns (fields outside it ignored), in C++, a
+batch at a time. ``pyarrow.json`` cannot give a member as JSON text, so a JSON column
+(``remote_data``, which the API sends last) is cut out of each record first: the text
+after the record's last ``,"remote_data":`` up to its closing brace is that member's
+value exactly when it parses as one JSON value (anywhere else the cut would hold an
+unmatched bracket or another member), which msgspec checks for the whole batch at once
+without building anything; ``pyarrow.json`` then reads the records without it.
+
+Semantics are :mod:`truto_stream.arrow`'s: a batch this path cannot read exactly as the
+dicts would be read (``pyarrow.json`` refuses a value that does not fit its column or a
+duplicated name; a JSON member that is not its record's last, or is spelled with
+whitespace or escapes in its name) is left to the caller, who builds it from dicts, so
+the result is the same. A JSON column's text is the server's own, with whitespace removed
+and escapes rewritten as orjson writes them; a number inside it keeps the server's
+spelling (``1.50`` stays ``1.50``; the dict path writes ``1.5``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+import orjson
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+__all__ = ["TextColumns", "decode_texts", "is_texts"]
+
+_VALUES: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_WHITESPACE: Final = (b" ", b"\n", b"\t", b"\r")
+_NULL: Final = b"null"
+_COMMA: Final = 0x2C
+_BRACE: Final = 0x7B
+_BRACKETS: Final = b"{["
+
+
+def is_texts(records: Sequence[Any]) -> bool:
+    """True when every record is its JSON text (``bytes``), none a dict."""
+    return bool(records) and all(type(record) is bytes for record in records)
+
+
+def decode_texts(records: Sequence[Any]) -> list[Any]:
+    """Records as dicts, whichever form each arrived in."""
+    return [_loads(r) if type(r) is bytes else r for r in records]
+
+
+def _loads(text: bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # a number beyond a double (see _decode._text)
+        return msgspec.json.decode(text)
+
+
+class TextColumns:
+    """The columns of one schema, built from record texts (see the module docstring).
+
+    ``typed`` holds the fields ``pyarrow.json`` reads; ``json`` names the JSON text
+    column, if any (one at most: the API's records have one, ``remote_data``).
+    """
+
+    def __init__(self, typed: pa.Schema, json: list[str]) -> None:
+        if len(json) > 1:
+            raise ValueError("one JSON column at most")
+        self._typed = typed
+        self._json = json[0] if json else None
+        self._cut = _LastMember(json[0]) if json else None
+
+    def arrays(self, records: list[bytes]) -> dict[str, pa.Array] | None:
+        """``{column: array}`` for ``records``; None when they need the dict path."""
+        if self._cut is None:
+            arrays = self._typed_arrays(b"\n".join(records), len(records))
+        else:
+            cut = self._cut.split(records)
+            if cut is None:
+                return None
+            text, values = cut
+            arrays = self._typed_arrays(text, len(records))
+            if arrays is not None:
+                assert self._json is not None
+                arrays[self._json] = pa.array(values, pa.string())
+        return arrays
+
+    def _typed_arrays(self, text: bytes, count: int) -> dict[str, pa.Array] | None:
+        """The typed columns of ``count`` records, ``text`` their lines."""
+        if not len(self._typed):
+            return {}
+        options = pa_json.ParseOptions(
+            explicit_schema=self._typed,
+            unexpected_field_behavior="ignore",
+            # Records from an indented body span lines: slower, but read right.
+            newlines_in_values=text.count(b"\n") != count - 1,
+        )
+        read = pa_json.ReadOptions(use_threads=False, block_size=max(len(text) + 1, 1 << 20))
+        try:
+            table = pa_json.read_json(io.BytesIO(text), read_options=read, parse_options=options)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return None
+        if table.num_rows != count:  # pragma: no cover - one object per line
+            return None
+        return {name: _one_array(table.column(name)) for name in self._typed.names}
+
+
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    return column.chunk(0) if column.num_chunks == 1 else pa.concat_arrays(column.chunks)
+
+
+class _LastMember:
+    """Cuts one member, when it is its record's last, out of each record's text."""
+
+    def __init__(self, name: str) -> None:
+        quoted = orjson.dumps(name)
+        self._key = quoted + b":"
+        self._quoted = quoted
+
+    def split(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
+        """``(the records without the member as NDJSON, each one's member as JSON text
+        or None)``; None when a record has the member anywhere but last, or spelled
+        otherwise."""
+        key, size, quoted = self._key, len(self._key), self._quoted
+        heads: list[bytes] = []  # each record without the member and its closing brace
+        values: list[bytes | None] = []
+        for record in records:
+            at = record.rfind(key)
+            if at > 1 and record[at - 1] == _COMMA:
+                heads.append(record[: at - 1])
+                values.append(record[at + size : -1])
+            elif at == 1:  # the only member
+                heads.append(b"{")
+                values.append(record[at + size : -1])
+            elif at < 0 and quoted not in record and b"\\u" not in record:
+                heads.append(record[:-1])  # the record has no such member
+                values.append(None)
+            else:
+                return None
+        cut = [value for value in values if value is not None]
+        if cut and not _one_value_each(cut):
+            return None
+        return b"}\n".join(heads) + b"}", _texts(values, cut)
+
+
+def _one_value_each(values: list[bytes]) -> bool:
+    """Each of ``values`` is exactly one JSON value (one decode for them all)."""
+    try:
+        return len(_VALUES.decode(b"[" + b",".join(values) + b"]")) == len(values)
+    except msgspec.DecodeError:
+        return False
+
+
+def _texts(values: list[bytes | None], cut: list[bytes]) -> list[Any]:
+    """Each member's text as the dict path writes it: a string as itself, null as null,
+    anything else as compact JSON (``bytes``: Arrow takes UTF-8 as it is)."""
+    joined = b"".join(cut)
+    plain = not any(c in joined for c in (b"\\", b" ", b"\n", b"\t", b"\r"))
+    return [
+        None if value is None else value if plain and value[0] == _BRACE else _json_text(value)
+        for value in values
+    ]
+
+
+def _json_text(value: bytes) -> bytes | str | None:
+    """One member's text (see :func:`_texts`), when the batch is not plain."""
+    if value == _NULL:
+        return None
+    if value[0] not in _BRACKETS or b"\\" in value:
+        # A string, a number, a boolean, or escapes to rewrite: orjson's own spelling.
+        decoded = _loads(value)
+        return decoded if isinstance(decoded, str) else orjson.dumps(decoded)
+    if any(space in value for space in _WHITESPACE):
+        return msgspec.json.format(value, indent=-1)
+    return value
