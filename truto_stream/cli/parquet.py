@@ -25,9 +25,8 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import orjson
-
-from truto_stream.cli.schema import ACCOUNT_COLUMN, JSON_COLUMNS
+from truto_stream._columnar import decode_texts
+from truto_stream.cli.schema import ACCOUNT_COLUMN
 from truto_stream.cli.writers import Writer, with_account
 
 __all__ = ["ParquetWriter", "StreamParquetWriter", "arrow_schema", "part_name", "require_pyarrow"]
@@ -74,9 +73,9 @@ class _RowBuffer(Writer):
     ) -> None:
         super().__init__(stream, model_columns)
         self._pa = require_pyarrow()
-        self._json_columns = set(JSON_COLUMNS)
         self._schema: Any = arrow_schema(model_columns) if model_columns is not None else None
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[Any] = []  # the records (dicts or texts), their date inside
+        self._accounts: list[str] = []
         self._row_group_rows = row_group_rows
 
     @property
@@ -88,41 +87,35 @@ class _RowBuffer(Writer):
         """An unknown resource: string columns, all JSON text but the account's."""
         self._schema = schema
         self.columns = list(schema.names)
-        self._json_columns = {n for n in self.columns if n != ACCOUNT_COLUMN}
 
     def _final_schema(self) -> Any:
         if self._schema is None:  # no record at all and no model: a file with no columns
             self._schema = self._pa.schema([(ACCOUNT_COLUMN, self._pa.string())])
         return self._schema
 
-    def write_batch(self, account_id: str, records: list[dict[str, Any]]) -> None:
+    def write_batch(self, account_id: str, records: list[Any]) -> None:
+        """Buffer ``records`` (dicts, or their JSON texts: the columns of a known resource
+        are then built without a dict per record)."""
         if self._schema is None:
             if not records:
                 return
-            names = list(with_account(account_id, records[0]))
+            (first,) = decode_texts(records[:1])
+            names = list(with_account(account_id, first))
             self._adopt(self._pa.schema([(n, self._pa.string()) for n in names]))
-        for record in records:
-            self._rows.append(self._row(account_id, record))
+        self._rows += records
+        self._accounts += [account_id] * len(records)
         self.records += len(records)
         if len(self._rows) >= self._row_group_rows:
             self.seal()
-
-    def _row(self, account_id: str, record: dict[str, Any]) -> dict[str, Any]:
-        row = with_account(account_id, record)
-        for name in self._json_columns:
-            value = row.get(name)
-            if value is not None and not isinstance(value, str):
-                row[name] = orjson.dumps(value, default=str).decode()
-        return row
 
     def _take_table(self) -> Any:
         from truto_stream.arrow import rows_to_batch
 
         # The one conversion of truto_stream.arrow: a value that does not fit its column
         # is null (JSON text in a string column), never an error that stops the sweep.
-        table = self._pa.Table.from_batches([rows_to_batch(self._rows, self._schema)])
-        self._rows = []
-        return table
+        batch = rows_to_batch(self._rows, self._schema, accounts=self._accounts)
+        self._rows, self._accounts = [], []
+        return self._pa.Table.from_batches([batch])
 
     def seal(self) -> None:
         """Write the buffered rows out now."""

@@ -29,8 +29,9 @@ from truto_stream.cli.preflight import check_destination
 from truto_stream.cli.progress import Progress, RichProgress, SweepView, make_progress
 from truto_stream.cli.report import write_report
 from truto_stream.cli.runner import Interrupted
-from truto_stream.cli.schema import DATE_COLUMN
+from truto_stream.cli.schema import known_model
 from truto_stream.cli.summary import print_failures, print_summary
+from truto_stream.cli.writers import with_date
 from truto_stream.client import Client
 from truto_stream.errors import ConfigurationError, StorageError, TrutoError
 from truto_stream.processes import ProcessSweep
@@ -253,8 +254,24 @@ async def _run_in_process(
     options: SweepOptions, prepared: _Prepared, progress: Progress, outcome: _Outcome
 ) -> None:
     async with prepared.client as client:
-        sweep = client.sweep(options.model, options.resource, **_sweep_options(options, prepared))
+        sweep = client.sweep(
+            options.model,
+            options.resource,
+            **_sweep_options(options, prepared),
+            as_text=_as_text(options),
+        )
         await _drain_all(sweep, _drain, prepared, progress, outcome)
+
+
+def _as_text(options: SweepOptions) -> bool:
+    """Records as their JSON text (no dict per record) for the outputs that take them:
+    ndjson and json splice the added members in, Parquet of a known resource builds its
+    columns from the texts. Not for csv nor a partitioned output (they read fields)."""
+    if options.output_dir is not None:
+        return False
+    if options.format == "parquet":
+        return known_model(options.model, options.resource) is not None
+    return options.format in ("ndjson", "json")
 
 
 async def _run_processes(
@@ -335,9 +352,7 @@ async def _drain(
         async for batch in stream:
             account_id, records = batch
             if dated:
-                day = batch.unit.date
-                for record in records:
-                    record[DATE_COLUMN] = day
+                records = with_date(records, batch.unit.date)
             outcome.unwritten = True
             await output.write(account_id, records, batch.unit)  # a cancellation may stop it
             outcome.unwritten = False
