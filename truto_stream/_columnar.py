@@ -7,20 +7,22 @@ batch at a time. ``pyarrow.json`` cannot give a member as JSON text, so a JSON c
 after the record's last ``,"remote_data":`` up to its closing brace is that member's
 value exactly when it parses as one JSON value (anywhere else the cut would hold an
 unmatched bracket or another member), which msgspec checks for the whole batch at once
-without building anything; ``pyarrow.json`` then reads the records without it.
+without building anything; ``pyarrow.json`` then reads the records without it. A batch
+where some record has the member elsewhere (or spelled with whitespace or escapes) has
+it read out by msgspec instead (exact, slower).
 
-Semantics are :mod:`truto_stream.arrow`'s: a batch this path cannot read exactly as the
-dicts would be read (``pyarrow.json`` refuses a value that does not fit its column or a
-duplicated name; a JSON member that is not its record's last, or is spelled with
-whitespace or escapes in its name) is left to the caller, who builds it from dicts, so
-the result is the same. A JSON column's text is the server's own, with whitespace removed
-and escapes rewritten as orjson writes them; a number inside it keeps the server's
-spelling (``1.50`` stays ``1.50``; the dict path writes ``1.5``).
+Semantics are :mod:`truto_stream.arrow`'s: a batch ``pyarrow.json`` cannot read exactly
+as the dicts would be read (it refuses a value that does not fit its column, or a
+duplicated name) is left to the caller, who builds it from dicts, so the result is the
+same. A JSON column's text is the server's own, with whitespace removed and escapes
+rewritten as orjson writes them; a number inside it keeps the server's spelling (``1.50``
+stays ``1.50``; the dict path writes ``1.5``).
 """
 
 from __future__ import annotations
 
 import io
+import operator
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -116,11 +118,29 @@ class _LastMember:
         quoted = orjson.dumps(name)
         self._key = quoted + b":"
         self._quoted = quoted
+        member = msgspec.defstruct("Member", [(name, msgspec.Raw, msgspec.Raw(_NULL))], gc=False)
+        self._members = msgspec.json.Decoder(list[member])  # type: ignore[valid-type]
+        self._get = operator.attrgetter(name)
 
     def split(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
-        """``(the records without the member as NDJSON, each one's member as JSON text
-        or None)``; None when a record has the member anywhere but last, or spelled
-        otherwise."""
+        """``(the records as NDJSON, each one's member as JSON text or None)``; None
+        when msgspec cannot read them (the caller then decodes them)."""
+        cut = self._cut(records)
+        return cut if cut is not None else self._read(records)
+
+    def _read(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
+        """The member read out of each record by msgspec (the last one wins, as for
+        orjson): exact wherever it is and however it is spelled, slower than a cut."""
+        try:
+            found = self._members.decode(b"[" + b",".join(records) + b"]")
+        except (msgspec.DecodeError, msgspec.ValidationError):  # pragma: no cover
+            return None
+        values = [bytes(self._get(member)) for member in found]
+        return b"\n".join(records), _texts(values, values)
+
+    def _cut(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
+        """The member cut out of each record, where it is the record's last; None when
+        a record has it anywhere else, or spelled otherwise."""
         key, size, quoted = self._key, len(self._key), self._quoted
         heads: list[bytes] = []  # each record without the member and its closing brace
         values: list[bytes | None] = []
@@ -151,7 +171,7 @@ def _one_value_each(values: list[bytes]) -> bool:
         return False
 
 
-def _texts(values: list[bytes | None], cut: list[bytes]) -> list[Any]:
+def _texts(values: Sequence[bytes | None], cut: list[bytes]) -> list[Any]:
     """Each member's text as the dict path writes it: a string as itself, null as null,
     anything else as compact JSON (``bytes``: Arrow takes UTF-8 as it is)."""
     joined = b"".join(cut)
