@@ -43,7 +43,7 @@ _BRACKETS: Final = b"{["
 
 def is_texts(records: Sequence[Any]) -> bool:
     """True when every record is its JSON text (``bytes``), none a dict."""
-    return bool(records) and all(type(record) is bytes for record in records)
+    return bool(records) and set(map(type, records)) == {bytes}
 
 
 def decode_texts(records: Sequence[Any]) -> list[Any]:
