@@ -14,7 +14,8 @@ path alone):
 Both sides must write the same bytes (checked). Prints CPU µs per record and the ratio.
 With ``--cli``, also the whole command end to end: ``truto-stream sweep --mode stream
 --format ndjson --output FILE`` on one account of ``--users`` users (the emulator in its
-own process, NDJSON framing), once per interpreter given with ``--python LABEL=PATH``
+own process, NDJSON framing; ``--format parquet`` or ``json`` for those outputs), once
+per interpreter given with ``--python LABEL=PATH``
 (another commit's library in its own venv: the library before texts), CPU of the
 command's process::
 
@@ -93,7 +94,9 @@ def run(users: int, rounds: int = 3) -> list[tuple[str, float, float]]:
     return rows
 
 
-def run_cli(users: int, pythons: dict[str, str]) -> list[tuple[str, float, float, int]]:
+def run_cli(
+    users: int, pythons: dict[str, str], fmt: str = "ndjson"
+) -> list[tuple[str, float, float, int]]:
     """``(label, wall s, CPU s, output bytes)`` of the command per interpreter."""
     specs = accounts(1, users)
     config = EmulatorConfig(
@@ -102,9 +105,9 @@ def run_cli(users: int, pythons: dict[str, str]) -> list[tuple[str, float, float
     rows = []
     with running_emulator(config) as emu, tempfile.TemporaryDirectory() as tmp:
         for label, python in pythons.items():
-            out = Path(tmp) / f"{label}.ndjson"
+            out = Path(tmp) / f"{label}.{fmt}"
             argv = [python, "-m", "truto_stream.cli", "sweep", "usage-metering/users"]
-            argv += ["--base-url", emu.url, "--mode", "stream", "--format", "ndjson"]
+            argv += ["--base-url", emu.url, "--mode", "stream", "--format", fmt]
             argv += ["--account", account_ids(specs)[0], "--output", str(out)]
             argv += ["--progress", "never"]
             env = {**os.environ, "TRUTO_API_TOKEN": TOKEN}
@@ -125,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cli", action="store_true", help="also the command end to end")
     parser.add_argument("--python", action="append", default=[], metavar="LABEL=PATH")
+    parser.add_argument("--format", default="ndjson", choices=("ndjson", "json", "parquet"))
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     print(f"NDJSON body of {args.users:,} users, decoded and written (best of {args.rounds})")
     print(f"{'case':<10} {'dicts µs/rec':>13} {'texts µs/rec':>13} {'texts faster':>13}")
@@ -133,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cli:
         pythons = dict(item.split("=", 1) for item in args.python)
         pythons["this"] = sys.executable
-        print(f"the command, one account of {args.users:,} users (NDJSON stream)")
+        print(f"the command to {args.format}, one account of {args.users:,} users (NDJSON stream)")
         print(f"{'python':<10} {'wall s':>8} {'cpu s':>7} {'cpu µs/user':>12} {'MiB out':>8}")
-        for label, wall, cpu, size in run_cli(args.users, pythons):
+        for label, wall, cpu, size in run_cli(args.users, pythons, args.format):
             per_user = 1e6 * cpu / args.users
             print(f"{label:<10} {wall:>8.2f} {cpu:>7.2f} {per_user:>12.2f} {size / 2**20:>8.1f}")
     return 0
