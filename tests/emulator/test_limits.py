@@ -37,6 +37,25 @@ async def test_51st_request_for_one_account_is_429(emulator: EmulatorFactory) ->
     assert stats["status_counts"]["429"] == 1
 
 
+async def test_limits_that_are_off_send_no_ratelimit_headers(emulator: EmulatorFactory) -> None:
+    # "0 of 0 left, reset in 0 s" would tell a client to pause after every answer (a
+    # discovered sweep paused its whole token budget after each page of accounts).
+    emu = await emulator(token_limit=0, account_limit=0)
+    acc = emu.dataset.accounts[0]
+    paths = [
+        ("/integrated-account", {}),
+        (f"/integrated-account/{acc.id}", {}),
+        (f"/integrated-account/{'nope'}", {}),
+        (f"{USERS}/{acc.integration}/meta/list", {}),
+        (USERS, {"integrated_account_id": acc.id}),
+        (USERS, {}),  # 400: integrated_account_id is required
+    ]
+    for path, query in paths:
+        reply = await get(emu, path, query)
+        assert reply.status < 500, path
+        assert not [h for h in reply.headers if h.lower().startswith("ratelimit")], path
+
+
 async def test_token_limit(emulator: EmulatorFactory) -> None:
     emu = await emulator(token_limit=5, account_limit=0, rate_window_s=10.0)
     accounts = [a.id for a in emu.dataset.accounts]

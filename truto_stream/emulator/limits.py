@@ -30,7 +30,10 @@ class Decision:
     window_s: float
 
     def headers(self) -> dict[str, str]:
-        """Truto's normalised ``ratelimit-*`` headers."""
+        """Truto's normalised ``ratelimit-*`` headers (none from a disabled limit: a
+        ``0`` limit with ``0`` remaining would tell a client to pause)."""
+        if self.limit <= 0:
+            return {}
         return {
             "ratelimit-limit": f"{self.limit};w={format_seconds(self.window_s)}",
             "ratelimit-remaining": str(self.remaining),
