@@ -109,6 +109,25 @@ def test_members_already_there_are_written_once() -> None:
     ]
 
 
+@pytest.mark.parametrize("cls", [NdjsonWriter, JsonWriter])
+def test_a_member_spelled_with_escapes_is_still_the_member(cls: type[Writer]) -> None:
+    """JSON names may be written with ``\\u`` escapes: ``"integrated\\u005faccount_id"`` is
+    ``integrated_account_id``. Spliced in front of such a text, ours would come first and
+    theirs, read last, would win: the record would name the server's account."""
+    texts = [
+        b'{"integrated\\u005faccount_id":"theirs","id":"a"}',
+        b'{"id":"b","\\u0069ntegrated_account_id":"theirs"}',
+        b'{"id":"c","name":"Ren\\u00e9e"}',
+    ]
+    rows = [dict(row) for row in _items(_written(cls, "ours", texts), cls)]
+    assert rows == [with_account("ours", orjson.loads(t)) for t in texts]
+    for data in (_written(cls, "ours", texts),):
+        assert b"theirs" not in data
+    dated = with_date([b'{"d\\u0061te":"old","id":"a"}'], "2026-01-02")
+    assert [orjson.loads(t) for t in dated] == [{"date": "2026-01-02", "id": "a"}]
+    assert b"old" not in dated[0]
+
+
 async def _reference(url: str, token: str, dates: list[str] | None, mode: str) -> list[bytes]:
     """The lines the writer wrote from dicts: ``with_account`` (and the date) dumped."""
     lines = []

@@ -38,6 +38,9 @@ _BLOCK = 1 << 16
 _QUOTE = b'"'
 _ACCOUNT_NAME = orjson.dumps(ACCOUNT_COLUMN)
 _DATE_NAME = orjson.dumps(DATE_COLUMN)
+#: A name may be spelled with escapes (``"d\u0061te"`` is ``date``): a text holding one
+#: is decoded, lest the record keep a member of the name we add.
+_ESCAPE = b"\\u"
 
 
 def with_account(account_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,9 +63,15 @@ def with_date(records: list[Any], day: str | None) -> list[Any]:
         return records
     tail = b"," + _DATE_NAME + b":" + orjson.dumps(day) + b"}"
     return [
-        record[:-1] + tail if _DATE_NAME not in record and _QUOTE in record else _dated(record, day)
+        record[:-1] + tail if _splices(record, _DATE_NAME) else _dated(record, day)
         for record in records
     ]
+
+
+def _splices(text: bytes, name: bytes) -> bool:
+    """Can a member ``name`` be spliced into ``text``: it has members, none of that name
+    (nor any escape that could spell it)?"""
+    return _QUOTE in text and name not in text and _ESCAPE not in text
 
 
 def _dated(record: Any, day: str | None) -> bytes:
@@ -84,7 +93,7 @@ def _prefixed(account_id: str, records: list[Any]) -> list[bytes]:
     out = []
     for record in records:
         if type(record) is bytes:
-            if _ACCOUNT_NAME in record or b"\n" in record or _QUOTE not in record:
+            if b"\n" in record or not _splices(record, _ACCOUNT_NAME):
                 record = orjson.loads(record)  # the rare text: as a dict, below
             else:
                 out.append(head + b"," + record[1:])
