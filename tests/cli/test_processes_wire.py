@@ -70,3 +70,12 @@ def test_progress_travels_as_json_and_back() -> None:
         UnitProgress.start(Unit.of("b")).ended("failed", "NotFound: gone"),
     ]
     assert decode_progress(orjson.loads(orjson.dumps(encode_progress(rows)))) == rows
+
+
+@given(records, st.text(min_size=1, max_size=40), st.none() | st.text(max_size=10), st.booleans())
+def test_record_texts_make_the_same_lines_as_their_dicts(
+    batch: list[dict[str, Any]], account: str, date: str | None, dated: bool
+) -> None:
+    texts = [orjson.dumps(r) for r in batch]
+    from_dicts = ndjson_lines(account, [dict(r) for r in batch], date=date, dated=dated)
+    assert ndjson_lines(account, texts, date=date, dated=dated) == from_dicts

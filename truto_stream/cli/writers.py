@@ -13,10 +13,7 @@ was never recorded (a version 1 checkpoint): it cuts a half-written last record.
 
 Records may arrive as dicts or as their own JSON text (``bytes``, validated by the
 decoder: a sweep with ``as_text``). The JSON writers (ndjson, json) splice the added
-members into a text (``{"integrated_account_id":"…",`` before its first member, ``"date"``
-after its last) instead of decoding and encoding it; a text that already has a member of
-that name (or its name anywhere), or that spans lines, is decoded, given the member as a
-dict would be, and encoded: the same keys and values either way, one member of each name.
+members into a text instead of decoding and encoding it (:mod:`truto_stream._lines`).
 """
 
 from __future__ import annotations
@@ -25,84 +22,17 @@ import contextlib
 import csv
 import io
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, BinaryIO, ClassVar
 
 import orjson
 
-from truto_stream.cli.schema import ACCOUNT_COLUMN, DATE_COLUMN
+from truto_stream._lines import prefixed, with_account, with_date
+from truto_stream.cli.schema import ACCOUNT_COLUMN
 
 __all__ = ["CsvWriter", "JsonWriter", "NdjsonWriter", "Writer", "with_account", "with_date"]
 
 _BLOCK = 1 << 16
-_QUOTE = b'"'
-_ACCOUNT_NAME = orjson.dumps(ACCOUNT_COLUMN)
-_DATE_NAME = orjson.dumps(DATE_COLUMN)
-#: A name may be spelled with escapes (``"d\u0061te"`` is ``date``): a text holding one
-#: is decoded, lest the record keep a member of the name we add.
-_ESCAPE = b"\\u"
-
-
-def with_account(account_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    """The record with ``integrated_account_id`` first (the record's own keys follow).
-
-    The sweep's account id wins over a field of that name in the record itself.
-    """
-    row = {ACCOUNT_COLUMN: account_id, **record}
-    row[ACCOUNT_COLUMN] = account_id
-    return row
-
-
-def with_date(records: list[Any], day: str | None) -> list[Any]:
-    """The records of a unit of a sweep over dates, each with its ``date`` (last, as a
-    dict's new key goes; in place when the record has one): dicts are given the key,
-    texts the member spliced in."""
-    if not records or type(records[0]) is not bytes:
-        for record in records:
-            record[DATE_COLUMN] = day
-        return records
-    tail = b"," + _DATE_NAME + b":" + orjson.dumps(day) + b"}"
-    return [
-        record[:-1] + tail if _splices(record, _DATE_NAME) else _dated(record, day)
-        for record in records
-    ]
-
-
-def _splices(text: bytes, name: bytes) -> bool:
-    """Can a member ``name`` be spliced into ``text``: it has members, none of that name
-    (nor any escape that could spell it)?"""
-    return _QUOTE in text and name not in text and _ESCAPE not in text
-
-
-def _dated(record: Any, day: str | None) -> bytes:
-    """A text with no member to follow, or one that may have a ``date``: decoded."""
-    row = orjson.loads(record) if type(record) is bytes else record
-    row[DATE_COLUMN] = day
-    return orjson.dumps(row)
-
-
-def _prefixed(account_id: str, records: list[Any]) -> list[bytes]:
-    """Each record as one line of JSON with ``integrated_account_id`` first.
-
-    Splices the serialised id in front of the serialised record (or of the record's own
-    text) instead of copying every record into a new dict (a third of the cost of the
-    whole write path otherwise).
-    """
-    head = b"{" + _ACCOUNT_NAME + b":" + orjson.dumps(account_id)
-    dumps = orjson.dumps
-    out = []
-    for record in records:
-        if type(record) is bytes:
-            if b"\n" in record or not _splices(record, _ACCOUNT_NAME):
-                record = orjson.loads(record)  # the rare text: as a dict, below
-            else:
-                out.append(head + b"," + record[1:])
-                continue
-        if not record or ACCOUNT_COLUMN in record:
-            out.append(dumps(with_account(account_id, record)))
-        else:
-            out.append(head + b"," + dumps(record)[1:])
-    return out
 
 
 class Writer:
@@ -172,7 +102,7 @@ class NdjsonWriter(Writer):
     name = "ndjson"
 
     def _encode(self, account_id: str, records: list[Any]) -> bytes:
-        return b"\n".join(_prefixed(account_id, records)) + b"\n" if records else b""
+        return b"\n".join(prefixed(account_id, records)) + b"\n" if records else b""
 
     def recover(self) -> None:
         self.offset = _after_last_newline(self.stream, _size(self.stream))
@@ -295,7 +225,7 @@ class JsonWriter(Writer):
         if not self._opened:
             parts.append(b"[")
             self._opened = True
-        for encoded in _prefixed(account_id, records):
+        for encoded in prefixed(account_id, records):
             parts.append(b"\n" if self._first else b",\n")
             self._first = False
             parts.append(encoded)

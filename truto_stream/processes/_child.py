@@ -130,6 +130,7 @@ async def _sweep(spec: ChildSpec, pipe: _Pipe, scratch: Path) -> None:
             checkpoint=checkpoint,
             commits="manual",
             tune_gc=True,  # a process of our own: the collector stays out of the hot path
+            as_text=True,  # records pass to the lines as their own text: no dict each
         )
         async with sweep:
             await _drain(sweep, checkpoint, pipe, dated=plan.dates is not None)

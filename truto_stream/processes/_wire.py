@@ -15,14 +15,13 @@ from typing import Any, Final
 
 import orjson
 
+from truto_stream._lines import prefixed, with_date
 from truto_stream.checkpoint import UnitProgress
 
 __all__ = ["PREFIX", "decode_progress", "encode_frame", "encode_progress", "ndjson_lines"]
 
 #: Header length, payload length.
 PREFIX: Final = struct.Struct(">II")
-ACCOUNT_COLUMN: Final = "integrated_account_id"
-DATE_COLUMN: Final = "date"
 
 
 def encode_frame(header: Mapping[str, Any], payload: bytes = b"") -> bytes:
@@ -40,32 +39,11 @@ def decode_progress(rows: list[dict[str, Any]]) -> list[UnitProgress]:
     return [UnitProgress(**row) for row in rows]
 
 
-def ndjson_lines(
-    account_id: str, records: list[dict[str, Any]], *, date: str | None, dated: bool
-) -> bytes:
-    """The records as NDJSON, each with ``integrated_account_id`` first (and ``date``).
-
-    The id is spliced in front of the serialised record rather than copied into a new
-    dict; a record that has a field of that name already is rebuilt so the sweep's wins.
-    """
+def ndjson_lines(account_id: str, records: list[Any], *, date: str | None, dated: bool) -> bytes:
+    """The records (dicts, or their JSON texts) as NDJSON, each with
+    ``integrated_account_id`` first (and ``date``): :mod:`truto_stream._lines`."""
     if not records:
         return b""
     if dated:
-        for record in records:
-            record[DATE_COLUMN] = date
-    head = b'{"' + ACCOUNT_COLUMN.encode() + b'":' + orjson.dumps(account_id)
-    dumps = orjson.dumps
-    out = []
-    for record in records:
-        if not record or ACCOUNT_COLUMN in record:
-            out.append(dumps(_with_account(account_id, record)))
-        else:
-            out.append(head + b"," + dumps(record)[1:])
-    out.append(b"")
-    return b"\n".join(out)
-
-
-def _with_account(account_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    row = {ACCOUNT_COLUMN: account_id, **record}
-    row[ACCOUNT_COLUMN] = account_id  # the sweep's id wins over the record's own field
-    return row
+        records = with_date(records, date)
+    return b"\n".join([*prefixed(account_id, records), b""])
