@@ -26,7 +26,7 @@ import orjson
 from truto_stream import _log
 from truto_stream._decode import DEFAULT_LIMITS, BodyLimits, Framing
 from truto_stream._paging import CursorWalk
-from truto_stream._parse import BodyMeta, parse_body
+from truto_stream._parse import CHUNK_BYTES, BodyMeta, parse_body
 from truto_stream._query import encode_query
 from truto_stream._ratelimit import RateBudget, RateLimiter
 from truto_stream._resume import ResumeCheck, ResumeMismatch
@@ -82,6 +82,8 @@ class ListRequest:
     max_pages: int | None = None
     as_text: bool = False
     """Hand records on as their own JSON text (``bytes``), not dicts (the Arrow path)."""
+    read_bytes: int = CHUNK_BYTES
+    """The size of each read of a body parsed as it arrives (one batch: one read's records)."""
 
     @classmethod
     def unified(
@@ -95,6 +97,7 @@ class ListRequest:
         framing: Framing | str | None = None,
         max_pages: int | None = None,
         as_text: bool = False,
+        read_bytes: int = CHUNK_BYTES,
     ) -> ListRequest:
         """A ``GET /unified/{model}/{resource}`` list for one integrated account."""
         if mode not in ("paged", "stream"):
@@ -102,7 +105,8 @@ class ListRequest:
         path = _unified_path(model, resource)
         if isinstance(framing, str):
             framing = Framing(framing)  # ValueError names the framings allowed
-        return cls(path, dict(params or {}), account_id, mode, framing, max_pages, as_text)
+        query = dict(params or {})
+        return cls(path, query, account_id, mode, framing, max_pages, as_text, read_bytes)
 
     def query(self, cursor: str | None) -> str:
         """The encoded query string for the page at ``cursor``."""
@@ -320,6 +324,7 @@ class Fetcher:
                     whole=request.response_format in ("debug", "raw"),
                     raw=request.response_format == "raw",
                     as_text=request.as_text,
+                    read_bytes=request.read_bytes,
                 )
             finally:
                 stats.bytes += body.bytes_read
@@ -331,7 +336,8 @@ class Fetcher:
         slot = await self._limiter.acquire(account) if self._limiter is not None else None
         stats.requests += 1
         try:
-            return await self._transport.send(request.path, request.query(cursor))
+            query = request.query(cursor)
+            return await self._transport.send(request.path, query, read_bytes=request.read_bytes)
         finally:
             if self._budget is not None and slot is not None:
                 # The server counted the request before its answer came back.

@@ -143,7 +143,7 @@ class AiohttpTransport:
             sock_read=self._timeouts.read_idle,
         )
 
-    async def send(self, path: str, query: str) -> Response:
+    async def send(self, path: str, query: str, *, read_bytes: int | None = None) -> Response:
         """GET ``path?query`` (query already encoded) and return once headers are in.
 
         The caller must ``release()`` the response; an unread body makes aiohttp close
@@ -159,7 +159,12 @@ class AiohttpTransport:
             # this module is asyncio-only anyway (aiohttp).
             async with asyncio.timeout(self._timeouts.request):
                 response = await self._session.get(
-                    url, headers=headers, timeout=self._timeout, allow_redirects=False
+                    url,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    # aiohttp reads ahead up to twice this before it stops the socket.
+                    read_bufsize=read_bytes,
                 )
         except _FOREIGN as exc:
             error = map_error(exc, path)

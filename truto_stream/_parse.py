@@ -31,19 +31,41 @@ from truto_stream._decode import (
 )
 from truto_stream.errors import MalformedBody
 
-__all__ = ["ORJSON_MAX_BYTES", "BodyMeta", "ByteSource", "Emit", "parse_body"]
+__all__ = [
+    "CHUNK_BYTES",
+    "ORJSON_MAX_BYTES",
+    "BodyMeta",
+    "ByteSource",
+    "Emit",
+    "parse_body",
+    "read_bytes_for",
+]
 
 #: Bodies up to this size, when their length is known in advance (or when they have
 #: arrived whole), are decoded with one orjson.loads; larger ones run by run. Measured
 #: with ``python -m benchmarks.threshold``: one decode is cheaper per user below ~0.4 MiB,
 #: runs of records above (the whole-body decode pays for its garbage collector).
 ORJSON_MAX_BYTES: Final = 2**19
-#: The read size for bodies parsed incrementally.
+#: The read size for bodies parsed incrementally (a walk's, unless its sweep runs many).
 CHUNK_BYTES: Final = 2**18
+#: What the walks of one sweep read at once, together: each walk reads this much divided
+#: by the walks (down to :data:`MIN_READ_BYTES`). A walk holds one read's records while it
+#: waits for room in the sweep's buffer, and its connection buffers up to two reads more,
+#: so many walks at full-size reads would hold far more than the buffer (512 at 256 KiB:
+#: ~600 MB). 8 walks, the stream default, read full chunks.
+SWEEP_READ_BYTES: Final = 8 * CHUNK_BYTES
+#: The smallest read size a walk is given (below it, per-read work outweighs the records).
+MIN_READ_BYTES: Final = 2**15
 #: Enough of a body's start to tell an envelope from NDJSON or concatenated values.
 DETECT_BYTES: Final = 2**13
 
 Emit = Callable[[list[Any]], Awaitable[None]]
+
+
+def read_bytes_for(walks: int) -> int:
+    """The read size of each of ``walks`` walks at once: their share of
+    :data:`SWEEP_READ_BYTES`, between :data:`MIN_READ_BYTES` and :data:`CHUNK_BYTES`."""
+    return max(MIN_READ_BYTES, min(CHUNK_BYTES, SWEEP_READ_BYTES // max(1, walks)))
 
 
 class ByteSource(Protocol):
@@ -92,6 +114,7 @@ async def parse_body(
     raw: bool = False,
     as_text: bool = False,
     limits: BodyLimits = DEFAULT_LIMITS,
+    read_bytes: int = CHUNK_BYTES,
 ) -> BodyMeta:
     """Parse one response body, calling ``emit`` with batches of records.
 
@@ -99,6 +122,8 @@ async def parse_body(
     formats such as ``debug``; up to ``limits.max_record_bytes``). ``raw`` accepts a
     vendor's own page body, handed on as a single record (or its ``result`` list).
     ``as_text`` hands each record on as its own JSON text (``bytes``; not for ``raw``).
+    ``read_bytes``: the size of each read of an incremental parse (a batch is one read's
+    records).
     """
     small = content_length is not None and content_length <= ORJSON_MAX_BYTES
     if whole or small:
@@ -118,7 +143,7 @@ async def parse_body(
         # A real scheduling point per chunk: a read returns at once while data is
         # buffered, and a cancelled read must not wait for the body's end.
         await anyio.lowlevel.checkpoint()
-        chunk = await source.read(CHUNK_BYTES)
+        chunk = await source.read(read_bytes)
         if not chunk:
             break
         total += len(chunk)

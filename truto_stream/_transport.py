@@ -145,6 +145,10 @@ class Transport(Protocol):
 
     async def close(self) -> None: ...
 
-    async def send(self, path: str, query: str) -> Response:
-        """``GET path?query`` (``query`` already encoded); returns once headers are in."""
+    async def send(self, path: str, query: str, *, read_bytes: int | None = None) -> Response:
+        """``GET path?query`` (``query`` already encoded); returns once headers are in.
+
+        ``read_bytes``: the reads the caller will make of the body; the transport buffers
+        no more than about two of them ahead (None: its own default).
+        """
         ...

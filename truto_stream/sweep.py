@@ -47,6 +47,7 @@ from truto_stream._collector import CollectorTuning
 from truto_stream._coverage import Coverage
 from truto_stream._decode import Framing
 from truto_stream._fetch import ListRequest, WalkStats
+from truto_stream._parse import read_bytes_for
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
 from truto_stream._streams import receive_next
@@ -450,6 +451,8 @@ class Sweep:
         self._planned = anyio.Event()
         self._framing = Framing(framing) if isinstance(framing, str) else framing
         self._concurrency = concurrency
+        # Many walks at once read less each: what they hold while waiting stays bounded.
+        self._read_bytes = read_bytes_for(concurrency)
         self._checkpoint_arg = checkpoint
         self._commits: Commits = commits
         self._on_error = on_error
@@ -1060,6 +1063,7 @@ class Sweep:
             framing=self._framing,
             max_pages=self._max_pages,
             as_text=self._as_text,
+            read_bytes=self._read_bytes,
         )
         stats = WalkStats()
 

@@ -105,7 +105,7 @@ class FakeTransport:
     async def close(self) -> None:
         return None
 
-    async def send(self, path: str, query: str) -> Response:
+    async def send(self, path: str, query: str, *, read_bytes: int | None = None) -> Response:
         sent = Sent(path, parse_qs(query))
         self.sent.append(sent)
         reply = self._answer(sent, len(self.sent) - 1)
