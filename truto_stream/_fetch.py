@@ -26,7 +26,7 @@ import orjson
 from truto_stream import _log
 from truto_stream._decode import DEFAULT_LIMITS, BodyLimits, Framing
 from truto_stream._paging import CursorWalk
-from truto_stream._parse import CHUNK_BYTES, BodyMeta, parse_body
+from truto_stream._parse import CHUNK_BYTES, BodyMeta, Room, parse_body
 from truto_stream._query import encode_query
 from truto_stream._ratelimit import RateBudget, RateLimiter
 from truto_stream._resume import ResumeCheck, ResumeMismatch
@@ -183,8 +183,12 @@ class Fetcher:
         start_skip: int = 0,
         start_last_id: str | None = None,
         stats: WalkStats | None = None,
+        room: Room | None = None,
     ) -> WalkStats:
         """Fetch every page of ``request`` from ``start_cursor``, handing parts to ``sink``.
+
+        ``room``, when given, is awaited before each read is decoded (the sink's
+        backpressure, felt while the read is still bytes).
 
         ``start_skip`` records of the first page were delivered before (the last of them
         with the id ``start_last_id``): they are skipped once checked, or the page is
@@ -201,7 +205,8 @@ class Fetcher:
         while not walk.done:
             # Only the cursor is kept: holding the page's metadata (and so its records)
             # while the next request is in flight costs the garbage collector dearly.
-            page = _PageFetch(request, walk.request_cursor(), walk.pages, sink, stats, resume)
+            cursor = walk.request_cursor()
+            page = _PageFetch(request, cursor, walk.pages, sink, stats, resume, room)
             resume = None
             next_cursor = await self._fetch_page(page)
             walk.advance(next_cursor)
@@ -325,6 +330,7 @@ class Fetcher:
                     raw=request.response_format == "raw",
                     as_text=request.as_text,
                     read_bytes=request.read_bytes,
+                    room=page.room,
                 )
             finally:
                 stats.bytes += body.bytes_read
@@ -369,7 +375,7 @@ class Fetcher:
 class _PageFetch:
     """One page of a walk being fetched: where its parts go and what they carry."""
 
-    __slots__ = ("cursor", "index", "part", "request", "resume", "sink", "skip", "stats")
+    __slots__ = ("cursor", "index", "part", "request", "resume", "room", "sink", "skip", "stats")
 
     def __init__(
         self,
@@ -379,8 +385,10 @@ class _PageFetch:
         sink: PageSink,
         stats: WalkStats,
         resume: ResumeCheck | None = None,
+        room: Room | None = None,
     ) -> None:
         self.request = request
+        self.room = room
         self.cursor = cursor
         self.index = index
         self.sink = sink

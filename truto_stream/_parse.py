@@ -37,6 +37,7 @@ __all__ = [
     "BodyMeta",
     "ByteSource",
     "Emit",
+    "Room",
     "parse_body",
     "read_bytes_for",
 ]
@@ -60,6 +61,9 @@ MIN_READ_BYTES: Final = 2**15
 DETECT_BYTES: Final = 2**13
 
 Emit = Callable[[list[Any]], Awaitable[None]]
+#: Waits until the caller can take more records: called before each decode, so bytes
+#: wait undecoded (several times smaller than their records).
+Room = Callable[[], Awaitable[None]]
 
 
 def read_bytes_for(walks: int) -> int:
@@ -115,6 +119,7 @@ async def parse_body(
     as_text: bool = False,
     limits: BodyLimits = DEFAULT_LIMITS,
     read_bytes: int = CHUNK_BYTES,
+    room: Room | None = None,
 ) -> BodyMeta:
     """Parse one response body, calling ``emit`` with batches of records.
 
@@ -123,15 +128,19 @@ async def parse_body(
     vendor's own page body, handed on as a single record (or its ``result`` list).
     ``as_text`` hands each record on as its own JSON text (``bytes``; not for ``raw``).
     ``read_bytes``: the size of each read of an incremental parse (a batch is one read's
-    records).
+    records). ``room``, when given, is awaited before each decode.
     """
     small = content_length is not None and content_length <= ORJSON_MAX_BYTES
     if whole or small:
         # A page read whole because the caller asked (debug, raw) is bounded like one
         # record; a small one by its length.
         body = await _read_all(source, limits.max_record_bytes if whole else ORJSON_MAX_BYTES)
+        await _wait(room)
         return _whole(body, content_type, framing, raw, limits, as_text)
-    prefix, complete = await read_prefix(source)
+    # What has arrived is taken whole up to two reads' worth: as much as the connection
+    # reads ahead, so many walks with small reads hold little each.
+    prefix, complete = await read_prefix(source, min(ORJSON_MAX_BYTES, 2 * read_bytes))
+    await _wait(room)
     if complete:  # the whole (small) body arrived with the first chunks
         return _whole(prefix, content_type, framing, raw, limits, as_text)
     decoder = BodyDecoder(content_type, framing=framing, limits=limits, as_text=as_text)
@@ -147,8 +156,15 @@ async def parse_body(
         if not chunk:
             break
         total += len(chunk)
+        await _wait(room)
         records = decoder.feed(chunk)
+    await _wait(room)  # the last run is decoded by close()
     return _meta(decoder.close(), total)
+
+
+async def _wait(room: Room | None) -> None:
+    if room is not None:
+        await room()
 
 
 def _whole(
@@ -182,13 +198,13 @@ async def _read_all(source: ByteSource, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def read_prefix(source: ByteSource) -> tuple[bytes, bool]:
+async def read_prefix(source: ByteSource, limit: int = ORJSON_MAX_BYTES) -> tuple[bytes, bool]:
     """Read the body's first bytes: ``(data, reached_end)``.
 
     Waits for at most :data:`DETECT_BYTES` (less when the body is clearly an array), then
-    also takes whatever has already arrived, up to :data:`ORJSON_MAX_BYTES`, without
-    waiting: a small body that is all there is parsed whole, the fast way, and a slow
-    stream is not held up.
+    also takes whatever has already arrived, up to ``limit`` bytes, without waiting: a
+    small body that is all there is parsed whole, the fast way, and a slow stream is not
+    held up.
     """
     data = b""
     while len(data) < DETECT_BYTES:
@@ -201,7 +217,7 @@ async def read_prefix(source: ByteSource) -> tuple[bytes, bool]:
     if isinstance(source, BufferedSource):
         parts = [data]
         size = len(data)
-        while size < ORJSON_MAX_BYTES and (more := source.read_buffered(ORJSON_MAX_BYTES - size)):
+        while size < limit and (more := source.read_buffered(limit - size)):
             parts.append(more)
             size += len(more)
         data = b"".join(parts)

@@ -263,8 +263,18 @@ class _RecordGate:
         async with self._turn:
             while not self._fits(n):
                 await self._freed.wait()
-                self._freed = anyio.Event()
             self._take(n)
+        self._wake()  # the turn is free: walks waiting for it in room() look again
+
+    async def room(self) -> None:
+        """Wait until a part may be decoded: the buffer has room and no part waits for it.
+
+        A walk decodes a read only then, and hands the part on with no scheduling point
+        in between, so at most one decoded part waits (in :meth:`reserve`) while the other
+        walks wait here with their reads still bytes.
+        """
+        while self._turn.locked() or self.buffered >= self.capacity:
+            await self._freed.wait()
 
     def _fits(self, n: int) -> bool:
         # A part larger than the whole budget passes alone, so nothing deadlocks.
@@ -276,7 +286,12 @@ class _RecordGate:
 
     def release(self, n: int) -> None:
         self.buffered -= n
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake every waiter (each looks again); later waiters wait for the next wake."""
         self._freed.set()
+        self._freed = anyio.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1089,6 +1104,7 @@ class Sweep:
                 start_skip=start.skip,
                 start_last_id=start.last_id,
                 stats=stats,
+                room=self._gate.room,
             )
         except TrutoError as exc:
             error = exc
