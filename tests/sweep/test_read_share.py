@@ -29,11 +29,12 @@ pytestmark = pytest.mark.anyio
 
 
 def test_the_walks_share_the_sweeps_read_bytes() -> None:
-    assert [read_bytes_for(n) for n in (1, 8, 9, 16, 64, 512)] == [
+    assert [read_bytes_for(n) for n in (1, 8, 16, 24, 32, 64, 512)] == [
         CHUNK_BYTES,
         CHUNK_BYTES,
-        SWEEP_READ_BYTES // 9,
-        SWEEP_READ_BYTES // 16,
+        CHUNK_BYTES,
+        SWEEP_READ_BYTES // 24,
+        SWEEP_READ_BYTES // 32,
         MIN_READ_BYTES,
         MIN_READ_BYTES,
     ]
