@@ -178,23 +178,27 @@ def test_envelopes_any_chunking(
     )
 
 
+def broken_body(body: bytes, data: st.DataObject, flips: bytes) -> bytes:
+    """``body`` cut short, with one byte replaced by one of ``flips``, or with a stray
+    token inserted, at a drawn place."""
+    how = data.draw(st.sampled_from(["cut", "flip", "insert"]))
+    at = data.draw(st.integers(0, max(len(body) - 1, 0)))
+    if how == "cut":
+        return body[:at]
+    if how == "flip":
+        byte = data.draw(st.sampled_from(list(flips)))
+        return body[:at] + bytes([byte]) + body[at + 1 :]
+    stray = data.draw(st.sampled_from([b"{", b"]", b'"', b",", b"[1]"]))
+    return body[:at] + stray + body[at:]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies(), cut_lists, st.data())
 def test_broken_bodies_get_the_same_verdict_whole_or_fed(
     case: tuple[bytes, str, list[Any], dict[str, Any]], cuts: list[int], data: st.DataObject
 ) -> None:
     body, content_type, _records, _members = case
-    how = data.draw(st.sampled_from(["cut", "flip", "insert"]))
-    at = data.draw(st.integers(0, max(len(body) - 1, 0)))
-    if how == "cut":
-        broken = body[:at]
-    elif how == "flip":
-        byte = data.draw(st.sampled_from(list(b'{}[]",:\\ ax0')))
-        broken = body[:at] + bytes([byte]) + body[at + 1 :]
-    else:
-        broken = (
-            body[:at] + data.draw(st.sampled_from([b"{", b"]", b'"', b",", b"[1]"])) + body[at:]
-        )
+    broken = broken_body(body, data, b'{}[]",:\\ ax0')
     cuts = [c % (len(broken) + 1) for c in cuts]
     whole = outcome(lambda: decode_body(broken, content_type))
     assert outcome(lambda: fed(broken, cuts, content_type)) == whole
