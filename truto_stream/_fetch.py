@@ -26,7 +26,7 @@ import orjson
 from truto_stream import _log
 from truto_stream._decode import DEFAULT_LIMITS, BodyLimits, Framing
 from truto_stream._paging import CursorWalk
-from truto_stream._parse import CHUNK_BYTES, BodyMeta, Room, parse_body
+from truto_stream._parse import CHUNK_BYTES, PAGE_BUFFER_BYTES, BodyMeta, Room, parse_body
 from truto_stream._query import encode_query
 from truto_stream._ratelimit import RateBudget, RateLimiter
 from truto_stream._resume import ResumeCheck, ResumeMismatch
@@ -130,6 +130,17 @@ class ListRequest:
     @cached_property
     def _first_query(self) -> str:
         return encode_query(self._query_params)
+
+    @cached_property
+    def buffer_bytes(self) -> int:
+        """What the connection may buffer ahead of the reads (aiohttp: twice this).
+
+        A stream's is its read size; a page's is at least :data:`PAGE_BUFFER_BYTES`, so
+        that a page arrives without the socket being paused and resumed on the way.
+        """
+        if self.mode == "stream":
+            return self.read_bytes
+        return max(self.read_bytes, PAGE_BUFFER_BYTES)
 
     @cached_property
     def response_format(self) -> str:
@@ -343,7 +354,7 @@ class Fetcher:
         stats.requests += 1
         try:
             query = request.query(cursor)
-            return await self._transport.send(request.path, query, read_bytes=request.read_bytes)
+            return await self._transport.send(request.path, query, read_bytes=request.buffer_bytes)
         finally:
             if self._budget is not None and slot is not None:
                 # The server counted the request before its answer came back.

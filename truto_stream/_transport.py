@@ -148,7 +148,8 @@ class Transport(Protocol):
     async def send(self, path: str, query: str, *, read_bytes: int | None = None) -> Response:
         """``GET path?query`` (``query`` already encoded); returns once headers are in.
 
-        ``read_bytes``: the reads the caller will make of the body; the transport buffers
-        no more than about two of them ahead (None: its own default).
+        ``read_bytes``: the size of the caller's reads of the body, or more (a page's
+        read whole); the transport buffers no more than about twice this ahead (None:
+        its own default).
         """
         ...

@@ -96,6 +96,7 @@ class FakeTransport:
         self.redactor = Redactor([token])
         self._answer = answer
         self.sent: list[Sent] = []
+        self.read_bytes: list[int | None] = []  # each request's connection buffer size
         self.released = 0
         self.served_bytes = 0
 
@@ -108,6 +109,7 @@ class FakeTransport:
     async def send(self, path: str, query: str, *, read_bytes: int | None = None) -> Response:
         sent = Sent(path, parse_qs(query))
         self.sent.append(sent)
+        self.read_bytes.append(read_bytes)
         reply = self._answer(sent, len(self.sent) - 1)
         self.served_bytes += sum(map(len, reply.chunks))
         return Response(

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from truto_stream._fetch import Fetcher, ListRequest, WalkStats
+from truto_stream._parse import MIN_READ_BYTES, PAGE_BUFFER_BYTES
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
 from truto_stream.errors import (
@@ -98,6 +99,21 @@ async def test_a_healthy_walk_follows_cursors_and_counts_once() -> None:
     assert [s.cursor for s in transport.sent] == [None, "c100", "c200"]
     assert transport.sent[0].query["integrated_account_id"] == [ACCOUNT]
     assert transport.released == 3
+
+
+@pytest.mark.anyio
+async def test_a_page_may_arrive_whole_a_stream_keeps_its_read_share() -> None:
+    # A walk of many at once reads little (its share); its pages still arrive without
+    # the connection pausing and resuming once per page, but a stream buffers its share.
+    transport = paged(250, 100)
+    await walk(transport, request(read_bytes=MIN_READ_BYTES))
+    assert transport.read_bytes == [PAGE_BUFFER_BYTES] * 3
+    transport = scripted([Reply.json({"result": users(0, 3), "next_cursor": None})])
+    await walk(transport, request(mode="stream", read_bytes=MIN_READ_BYTES))
+    assert transport.read_bytes == [MIN_READ_BYTES]
+    transport = paged(10, 10)
+    await walk(transport, request(read_bytes=4 * PAGE_BUFFER_BYTES))
+    assert transport.read_bytes == [4 * PAGE_BUFFER_BYTES]
 
 
 @pytest.mark.anyio
