@@ -8,7 +8,11 @@ thread hop per item: the thread-and-queue bridge this replaces spent 18% of a sh
 samples handing batches over, and a shard process then needed 1.6x the CPU of an
 in-process sweep (issue #15). While the caller works on an item the loop is paused; the
 kernel's socket buffers keep receiving meanwhile, and up to ``ahead`` items wait
-(backpressure: ``put`` waits while that many are ready).
+(backpressure: ``put`` waits while that many are ready). A run of the loop ends with the
+turn in which the first item was put (``loop.stop()``, no future to wait on), so the
+caller takes, run after run, what one turn made: ``ahead`` should cover what the
+producer can hand on in a turn (run_shard: one batch per walk), or the producer waits on
+the caller and whatever feeds it backs up though the caller keeps up.
 
 Closing the generator early cancels the producer and runs the loop until it has ended
 (its ``async with`` blocks close their connections); an exception in the producer is
@@ -38,14 +42,21 @@ class _Handoff(Generic[T]):
         self.ahead = ahead
         self.items: deque[T] = deque()
         self._space: asyncio.Future[None] | None = None
-        self.ready: asyncio.Future[None] | None = None
+        # The caller runs the loop until an item is ready: the first one stops it.
+        self.waiting = False
 
     async def put(self, item: T) -> None:
         while len(self.items) >= self.ahead:
             self._space = self.loop.create_future()
             await self._space
         self.items.append(item)
-        _wake(self.ready)
+        self.ready()
+
+    def ready(self) -> None:
+        """Something for the caller: the loop stops at the end of this turn."""
+        if self.waiting:
+            self.waiting = False
+            self.loop.stop()
 
     def take(self) -> T:
         item = self.items.popleft()
@@ -70,6 +81,7 @@ def iterate_on_loop(
     loop = asyncio.new_event_loop()
     handoff: _Handoff[T] = _Handoff(loop, ahead)
     task: asyncio.Task[R] = loop.create_task(_run(produce, handoff.put))
+    task.add_done_callback(lambda _: handoff.ready())
     try:
         while True:
             if handoff.items:
@@ -77,17 +89,10 @@ def iterate_on_loop(
                 continue
             if task.done():
                 return task.result()  # raises the producer's error
-            ready = handoff.ready = loop.create_future()
-
-            def ended(_: object, ready: asyncio.Future[None] = ready) -> None:
-                _wake(ready)
-
-            task.add_done_callback(ended)
-            try:
-                loop.run_until_complete(ready)
-            finally:
-                task.remove_done_callback(ended)
+            handoff.waiting = True
+            loop.run_forever()  # until the turn in which an item is put, or the producer ends
     finally:
+        handoff.waiting = False  # nothing stops the loop while _close runs it
         _close(loop, task)
 
 

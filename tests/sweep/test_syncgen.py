@@ -86,3 +86,42 @@ def test_ahead_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="ahead"):
         next(iterate_on_loop(produce, ahead=0))
+
+
+def _buffer_found_full(ahead: int, producers: int = 8, turns: int = 30) -> int:
+    """How often ``producers`` tasks, each handing on one item per turn of the loop into a
+    buffer of ``producers`` items (a sweep's walks and its record buffer), found it full,
+    with a caller that takes every item as soon as it is handed over."""
+
+    async def produce(put: Put[int]) -> int:
+        buffer: asyncio.Queue[int] = asyncio.Queue(maxsize=producers)
+        full = 0
+
+        async def walk() -> None:
+            nonlocal full
+            for turn in range(turns):
+                full += buffer.full()
+                await buffer.put(turn)
+                await asyncio.sleep(0)
+
+        walks = [asyncio.create_task(walk()) for _ in range(producers)]
+        for _ in range(producers * turns):
+            await put(await buffer.get())
+        await asyncio.gather(*walks)
+        return full
+
+    gen = iterate_on_loop(produce, ahead=ahead)
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            next(gen)
+    found_full: int = stop.value.value
+    return found_full
+
+
+def test_a_hand_off_of_one_item_per_producer_keeps_up_with_a_turn() -> None:
+    # The loop runs only while the caller waits, and stops once an item is ready: a
+    # hand-off of fewer items than the producers make in a turn lets the buffer behind it
+    # fill, and the producers wait on it even though the caller keeps up (run_shard at
+    # two batches for 64 walks: issue #15). One item per producer keeps up.
+    assert _buffer_found_full(ahead=2) > 0
+    assert _buffer_found_full(ahead=8) == 0
