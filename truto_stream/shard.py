@@ -209,7 +209,11 @@ def shard_token(shard: Shard, token: str | None) -> str:
 
 
 def run_shard(
-    shard: Shard, *, token: str | None = None, queue_batches: int = 2, tune_gc: bool = False
+    shard: Shard,
+    *,
+    token: str | None = None,
+    queue_batches: int | None = None,
+    tune_gc: bool = False,
 ) -> Generator[list[dict[str, Any]], None, SweepReport | None]:
     """Run ``shard`` on a private event loop in this thread; yield its record batches.
 
@@ -217,9 +221,12 @@ def run_shard(
     ``integrated_account_id`` added (and ``date``, the day it describes, when the shard
     has ``dates``; ``None`` for an integration swept once). Backpressure holds: the loop
     runs only while the caller waits for a batch, and at most ``queue_batches`` batches
-    wait for the caller. The final :class:`SweepReport` is the generator's return value.
-    Closing the generator early stops the sweep. ``tune_gc`` is the sweep's opt-in
-    (:meth:`Client.sweep`): the collector tuned while the shard runs, restored after.
+    wait for the caller (default: one per walk, ``shard.concurrency``: what the walks can
+    hand on in one turn of the loop; with fewer, the sweep's buffer fills though the caller
+    keeps up, and its walks take turns waiting for room). The final :class:`SweepReport`
+    is the generator's return value. Closing the generator early stops the sweep.
+    ``tune_gc`` is the sweep's opt-in (:meth:`Client.sweep`): the collector tuned while
+    the shard runs, restored after.
     """
     token = shard_token(shard, token)
     dated = shard.dates is not None
@@ -238,4 +245,5 @@ def run_shard(
                     await put(records)
             return running.report
 
-    return (yield from iterate_on_loop(sweep, ahead=queue_batches))
+    ahead = shard.concurrency if queue_batches is None else queue_batches
+    return (yield from iterate_on_loop(sweep, ahead=ahead))
