@@ -159,6 +159,9 @@ async def parse_body(
     while True:
         if records:  # hand on before waiting on the network
             await emit(records)
+            # Not kept while the next read is decoded: the consumer's references are the
+            # only ones, so the records die once it is done with them.
+            records = []
         # A real scheduling point per chunk: a read returns at once while data is
         # buffered, and a cancelled read must not wait for the body's end.
         await anyio.lowlevel.checkpoint()

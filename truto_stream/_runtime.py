@@ -198,6 +198,7 @@ class Runtime:
         try:
             while (page := await producer.next()) is not None:
                 yield page
+                del page  # not held while the next part is fetched and decoded
         finally:
             await producer.stop()
 
