@@ -47,6 +47,7 @@ from truto_stream._collector import CollectorTuning
 from truto_stream._coverage import Coverage
 from truto_stream._decode import Framing
 from truto_stream._fetch import ListRequest, WalkStats
+from truto_stream._gate import RecordGate
 from truto_stream._parse import read_bytes_for
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
@@ -244,56 +245,6 @@ def iso_time(t: float | None) -> str | None:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-class _RecordGate:
-    """Bounds the records buffered between workers and the caller (FIFO admission)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.buffered = 0
-        self.peak = 0
-        self._turn = anyio.Lock()  # anyio locks are fair: waiters are admitted in order
-        self._freed = anyio.Event()
-
-    async def reserve(self, n: int) -> None:
-        if not self._turn.locked() and self._fits(n):
-            # Nobody is waiting and there is room: no scheduling point, so a worker goes
-            # straight on to its next request.
-            self._take(n)
-            return
-        async with self._turn:
-            while not self._fits(n):
-                await self._freed.wait()
-            self._take(n)
-        self._wake()  # the turn is free: walks waiting for it in room() look again
-
-    async def room(self) -> None:
-        """Wait until a part may be decoded: the buffer has room and no part waits for it.
-
-        A walk decodes a read only then, and hands the part on with no scheduling point
-        in between, so at most one decoded part waits (in :meth:`reserve`) while the other
-        walks wait here with their reads still bytes.
-        """
-        while self._turn.locked() or self.buffered >= self.capacity:
-            await self._freed.wait()
-
-    def _fits(self, n: int) -> bool:
-        # A part larger than the whole budget passes alone, so nothing deadlocks.
-        return not self.buffered or self.buffered + n <= self.capacity
-
-    def _take(self, n: int) -> None:
-        self.buffered += n
-        self.peak = max(self.peak, self.buffered)
-
-    def release(self, n: int) -> None:
-        self.buffered -= n
-        self._wake()
-
-    def _wake(self) -> None:
-        """Wake every waiter (each looks again); later waiters wait for the next wake."""
-        self._freed.set()
-        self._freed = anyio.Event()
-
-
 @dataclass(frozen=True, slots=True)
 class _Part:
     unit: Unit
@@ -474,7 +425,7 @@ class Sweep:
         self._max_pages = max_pages
         self._tune_gc = tune_gc
         self._collector = CollectorTuning()
-        self._gate = _RecordGate(buffer_records)
+        self._gate = RecordGate(buffer_records)
         self._checkpoint: Checkpoint | None = None
         self._producer: Producer[_Event] | None = None
         self._iterating = False

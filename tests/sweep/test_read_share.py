@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import time
 
-import anyio
 import pytest
-from anyio import wait_all_tasks_blocked
 
 from tests.support import ClientFor, EmulatorFactory
 from truto_stream._parse import (
@@ -23,7 +21,6 @@ from truto_stream._parse import (
     read_bytes_for,
 )
 from truto_stream.emulator import AccountSpec
-from truto_stream.sweep import _RecordGate
 
 pytestmark = pytest.mark.anyio
 
@@ -62,32 +59,3 @@ async def test_many_stream_walks_hand_on_small_parts(
     # its connection had buffered (up to two reads) plus one read: at 32 KiB reads under
     # 330 records; at 256 KiB, an account's whole body (600) at once.
     assert largest <= 3 * MIN_READ_BYTES // 300, largest
-
-
-async def test_a_walk_decodes_only_when_the_buffer_has_room() -> None:
-    """Walks wait with their reads undecoded; at most one decoded part waits for room."""
-    gate = _RecordGate(10)
-    await gate.reserve(10)
-    decoded: list[int] = []
-    waiting: list[int] = []  # decoded parts not yet in the buffer
-    most_waiting = 0
-
-    async def walk(name: int) -> None:
-        nonlocal most_waiting
-        await gate.room()
-        decoded.append(name)  # what a walk does between room() and reserve(): no await
-        waiting.append(name)
-        most_waiting = max(most_waiting, len(waiting))
-        await gate.reserve(6)
-        waiting.remove(name)
-
-    async with anyio.create_task_group() as tg:
-        for name in range(5):
-            tg.start_soon(walk, name)
-        await wait_all_tasks_blocked()
-        assert decoded == []  # the buffer is full: every read is still bytes
-        for _ in range(6):
-            gate.release(gate.buffered)  # the caller takes everything buffered
-            await wait_all_tasks_blocked()
-    assert sorted(decoded) == list(range(5)) and not waiting
-    assert most_waiting == 1

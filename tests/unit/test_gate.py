@@ -1,0 +1,226 @@
+"""The sweep's record gate (sans-IO, on asyncio): bound, order, and wakes.
+
+A release wakes one walk waiting for room, not every one: with all of them woken on each
+release, 64 waiting walks cost 64 task switches per part consumed (issue #15, the paged
+rows' CPU). The wakes are counted by the event loop's own scheduling of task wake-ups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from anyio import wait_all_tasks_blocked
+
+from truto_stream._gate import RecordGate
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """An event loop that counts the task wake-ups it schedules (but the watcher's own)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakeups = 0
+        self.watcher: asyncio.Task[Any] | None = None
+
+    def call_soon(  # type: ignore[override]  # counts, then defers to asyncio's
+        self, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.Handle:
+        task = getattr(callback, "__self__", None)
+        if isinstance(task, asyncio.Task) and task is not self.watcher:
+            self.wakeups += 1
+        return super().call_soon(callback, *args, context=context)
+
+
+def run_counting(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main`` on a :class:`CountingLoop`."""
+    with asyncio.Runner(loop_factory=CountingLoop) as runner:
+        runner.run(main())
+
+
+async def _wakeups_of_releases(walks: int, releases: int) -> int:
+    """``walks`` walks wait for room in a full gate; the caller releases one record
+    ``releases`` times. The task wake-ups scheduled by the releases' waits."""
+    gate = RecordGate(10)
+    await gate.reserve(10)
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, CountingLoop)
+
+    async def walk() -> None:
+        await gate.room()
+        await gate.reserve(1)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(walks):
+            tg.start_soon(walk)
+        await wait_all_tasks_blocked()
+        loop.watcher = asyncio.current_task()
+        before = loop.wakeups
+        for _ in range(releases):
+            gate.release(1)
+            for _ in range(10):  # the woken walks run (a few loop turns)
+                await asyncio.sleep(0)
+        counted = loop.wakeups - before
+        loop.watcher = None
+        tg.cancel_scope.cancel()  # the walks still waiting
+    return counted
+
+
+def test_a_release_wakes_one_waiting_walk_not_all() -> None:
+    def wakeups(walks: int) -> int:
+        counted: list[int] = []
+
+        async def main() -> None:
+            counted.append(await _wakeups_of_releases(walks, releases=20))
+
+        run_counting(main)
+        return counted[0]
+
+    few, many = wakeups(21), wakeups(200)
+    # Per release: the walk that takes the room, and at most one that looks and waits
+    # again. Not one per waiting walk (the first version: ~200 per release).
+    assert many <= 2 * 20, many
+    assert many <= few + 5, (few, many)
+
+
+@pytest.mark.anyio
+async def test_a_walk_decodes_only_when_the_buffer_has_room() -> None:
+    """Walks wait with their reads undecoded; at most one decoded part waits for room."""
+    gate = RecordGate(10)
+    await gate.reserve(10)
+    decoded: list[int] = []
+    waiting: list[int] = []  # decoded parts not yet in the buffer
+    most_waiting = 0
+
+    async def walk(name: int) -> None:
+        nonlocal most_waiting
+        await gate.room()
+        decoded.append(name)  # what a walk does between room() and reserve(): no await
+        waiting.append(name)
+        most_waiting = max(most_waiting, len(waiting))
+        await gate.reserve(6)
+        waiting.remove(name)
+
+    async with anyio.create_task_group() as tg:
+        for name in range(5):
+            tg.start_soon(walk, name)
+        await wait_all_tasks_blocked()
+        assert decoded == []  # the buffer is full: every read is still bytes
+        for _ in range(6):
+            gate.release(gate.buffered)  # the caller takes everything buffered
+            await wait_all_tasks_blocked()
+    assert sorted(decoded) == list(range(5)) and not waiting
+    assert most_waiting == 1
+
+
+@pytest.mark.anyio
+async def test_walks_wait_for_room_in_turn() -> None:
+    gate = RecordGate(3)
+    await gate.reserve(3)
+    order: list[int] = []
+
+    async def walk(name: int) -> None:
+        await gate.room()
+        order.append(name)
+        await gate.reserve(1)
+
+    async with anyio.create_task_group() as tg:
+        for name in range(6):
+            tg.start_soon(walk, name)
+            await wait_all_tasks_blocked()  # they queue in this order
+        for _ in range(6):
+            gate.release(1)
+            await wait_all_tasks_blocked()
+    assert order == list(range(6))
+    assert gate.peak == 3
+
+
+@pytest.mark.anyio
+async def test_a_walk_that_decodes_nothing_does_not_stall_the_others() -> None:
+    """A walk let through may hand nothing on (a read that ends mid-record): the walks
+    behind it go on while there is room, with nothing more released."""
+    gate = RecordGate(10)
+    await gate.reserve(10)
+    through: list[int] = []
+
+    async def walk(name: int) -> None:
+        await gate.room()
+        through.append(name)  # and no reserve()
+
+    async with anyio.create_task_group() as tg:
+        for name in range(4):
+            tg.start_soon(walk, name)
+        await wait_all_tasks_blocked()
+        gate.release(10)  # the buffer is empty now: nothing else will be released
+        with anyio.fail_after(5):
+            while len(through) < 4:
+                await anyio.lowlevel.checkpoint()
+    assert sorted(through) == [0, 1, 2, 3]
+
+
+@pytest.mark.anyio
+async def test_a_walk_cancelled_while_waiting_leaves_the_line() -> None:
+    gate = RecordGate(1)
+    await gate.reserve(1)
+    through: list[str] = []
+
+    async def walk(name: str) -> None:
+        await gate.room()
+        through.append(name)
+        await gate.reserve(1)
+
+    async with anyio.create_task_group() as tg:
+        first = anyio.CancelScope()
+        tg.start_soon(_in_scope, first, walk, "first")
+        await wait_all_tasks_blocked()
+        tg.start_soon(walk, "second")
+        await wait_all_tasks_blocked()
+        first.cancel()
+        await wait_all_tasks_blocked()
+        gate.release(1)
+    assert through == ["second"]
+    assert gate.buffered == 1
+
+
+async def _in_scope(scope: anyio.CancelScope, walk: Any, name: str) -> None:
+    with scope:
+        await walk(name)
+
+
+@pytest.mark.anyio
+async def test_a_walk_cancelled_after_its_wake_passes_it_on() -> None:
+    """asyncio's own cancellation (a timeout in the caller's code) can land on a walk
+    already woken: the wake goes to the next walk, not lost."""
+    gate = RecordGate(1)
+    await gate.reserve(1)
+    through: list[str] = []
+
+    async def walk(name: str) -> None:
+        await gate.room()
+        through.append(name)
+        await gate.reserve(1)
+
+    first = asyncio.create_task(walk("first"))
+    await wait_all_tasks_blocked()
+    second = asyncio.create_task(walk("second"))
+    await wait_all_tasks_blocked()
+    gate.release(1)  # wakes "first"...
+    first.cancel()  # ...whose wake-up raises CancelledError instead
+    await asyncio.wait_for(second, 5)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert through == ["second"]
+
+
+@pytest.mark.anyio
+async def test_a_part_larger_than_the_buffer_passes_alone() -> None:
+    gate = RecordGate(5)
+    await gate.reserve(50)
+    assert gate.buffered == 50 and gate.peak == 50
+    gate.release(50)
+    await gate.reserve(5)
+    assert gate.buffered == 5

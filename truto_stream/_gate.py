@@ -1,0 +1,100 @@
+"""The bound on the records a sweep holds between its walks and its caller.
+
+A walk waits in :meth:`RecordGate.room` before it decodes a read (its bytes wait
+undecoded, several times smaller than their records), then in :meth:`RecordGate.reserve`
+for its decoded part's records; the caller releases records as it pulls past them.
+
+A release wakes one walk waiting for room, not all of them: with every walk woken on
+each release, 64 walks waiting cost 64 task switches per part consumed, most of them to
+look and wait again (measured: 1,000 accounts x 100 users, 100 per page, collector off,
+14.4 -> 12.2 µs of CPU per user). A walk that finds room wakes the next in line, so all
+proceed while there is room, one task switch each.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import anyio
+
+__all__ = ["RecordGate"]
+
+
+class RecordGate:
+    """Admits decoded parts into a buffer of ``capacity`` records, in arrival order."""
+
+    __slots__ = ("_freed", "_turn", "_waiting", "buffered", "capacity", "peak")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.buffered = 0
+        self.peak = 0
+        self._turn = anyio.Lock()  # anyio locks are fair: reservations go in order
+        self._freed = anyio.Event()  # set on release: wakes the one reservation waiting
+        self._waiting: deque[anyio.Event] = deque()  # walks waiting in room(), in order
+
+    async def reserve(self, n: int) -> None:
+        """Take ``n`` records of the buffer; wait (in turn) while they do not fit."""
+        if not self._turn.locked() and self._fits(n):
+            # Nobody is waiting and there is room: no scheduling point, so a worker goes
+            # straight on to its next request.
+            self._take(n)
+            return
+        async with self._turn:
+            while not self._fits(n):
+                await self._freed.wait()
+            self._take(n)
+        self._wake_next()  # the turn is free: a walk waiting for room may decode
+
+    async def room(self) -> None:
+        """Wait until a part may be decoded: the buffer has room and no part waits for it.
+
+        A walk decodes a read only then, and hands the part on with no scheduling point
+        in between, so at most one decoded part waits (in :meth:`reserve`) while the other
+        walks wait here with their reads still bytes.
+        """
+        if not self._waiting and self._open():
+            return
+        event = anyio.Event()
+        self._waiting.append(event)
+        while True:
+            try:
+                await event.wait()
+            except BaseException:
+                self._leave(event)
+                raise
+            if self._open():
+                self._wake_next()  # room for more: the next in line looks too
+                return
+            # Another walk took the room first: wait again, first in line.
+            event = anyio.Event()
+            self._waiting.appendleft(event)
+
+    def release(self, n: int) -> None:
+        """The caller pulled past ``n`` records."""
+        self.buffered -= n
+        self._freed.set()
+        self._freed = anyio.Event()
+        self._wake_next()
+
+    def _leave(self, event: anyio.Event) -> None:
+        """A walk stops waiting (cancelled): a wake it was given goes to the next."""
+        if event.is_set():
+            self._wake_next()
+        else:
+            self._waiting.remove(event)
+
+    def _wake_next(self) -> None:
+        if self._waiting and self._open():
+            self._waiting.popleft().set()
+
+    def _open(self) -> bool:
+        return not self._turn.locked() and self.buffered < self.capacity
+
+    def _fits(self, n: int) -> bool:
+        # A part larger than the whole budget passes alone, so nothing deadlocks.
+        return not self.buffered or self.buffered + n <= self.capacity
+
+    def _take(self, n: int) -> None:
+        self.buffered += n
+        self.peak = max(self.peak, self.buffered)
