@@ -20,7 +20,7 @@ from benchmarks.procs import read_vm_kb
 from benchmarks.timing import Stopwatch
 from truto_stream import AccountQuery, Client, RateLimits, plan_shards, run_shard
 
-__all__ = ["library_info", "tenant_shard", "tenant_sweep"]
+__all__ = ["library_info", "tenant_arrow", "tenant_shard", "tenant_sweep"]
 
 MODEL: Final = "usage-metering"
 RESOURCE: Final = "users"
@@ -165,3 +165,27 @@ def tenant_shard(args: dict[str, Any]) -> dict[str, Any]:
         shard_concurrency=extra.get("concurrency"),
         **library_info(),
     )
+
+
+async def tenant_arrow(args: dict[str, Any]) -> dict[str, Any]:
+    """The same sweep as :func:`tenant_sweep`, consumed as Arrow record batches
+    (``sweep.arrow_batches()``: the columnar path, no dict per record), counting rows and
+    reading the ``id`` column of each batch."""
+    users = 0
+    rss_start = _rss_mb()
+    with Stopwatch() as sw:
+        client = Client(
+            token=args["token"],
+            base_url=args["url"],
+            rate_limits=RateLimits(**args["rate_limits"]),
+        )
+        async with (
+            client,
+            client.sweep(
+                MODEL, RESOURCE, accounts=list(args["accounts"]), **_options(args)
+            ) as sweep,
+        ):
+            async for batch in sweep.arrow_batches():
+                users += batch.num_rows
+                batch.column("id")
+    return sw.result(users, rss_sweep_start_mb=round(rss_start, 1), **library_info(args))

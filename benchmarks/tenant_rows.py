@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 from benchmarks.report import Row, fmt
 from benchmarks.tenant_report import (
+    ARROW,
+    COLUMNAR_TARGET,
     DISCOVER_TARGET,
     FLOOR,
     NAIVE,
@@ -64,6 +66,20 @@ def _speed_rows(work: Sized, figs: Mapping[str, Figures]) -> list[Row]:
         rows.append(
             speed_row(f"users/s, {title}, columnar floor", ours, PYARROW, figs[PYARROW], None)
         )
+    if ARROW in figs and FLOOR in figs:
+        arrow = figs[ARROW]
+        rows += [
+            speed_row(
+                f"users/s, {title}, columnar path: `sweep.arrow_batches()` (CPU "
+                f"{fmt(arrow.cpu_us_per_user, 'µs')}/user, "
+                f"peak RSS {fmt(arrow.peak_rss_mb, 'MB')})",
+                arrow,
+                f"{FLOOR} (dicts)",
+                figs[FLOOR],
+                COLUMNAR_TARGET,
+            ),
+            gc_row(f"GC share of CPU, {title}, columnar path", arrow, NAIVE, figs[NAIVE]),
+        ]
     rows.append(gc_row(f"GC share of CPU, {title}", ours, NAIVE, figs[NAIVE]))
     return rows
 

@@ -22,7 +22,7 @@ from benchmarks.limits import NON_BINDING_LIMITS
 from benchmarks.procs import SideError, SideResult, run_side
 from benchmarks.report import ScenarioResult
 from benchmarks.tenant_memory import memory_rows, memory_variants, record_footprint
-from benchmarks.tenant_report import FLOOR, NAIVE, PYARROW, figures, side_table
+from benchmarks.tenant_report import ARROW, FLOOR, NAIVE, PYARROW, figures, side_table
 from benchmarks.tenant_rows import labelled, workload_rows
 from benchmarks.tenant_workloads import Sized, plan, specs
 from truto_stream.emulator import EmulatorConfig
@@ -86,6 +86,8 @@ def _sides(work: Sized, args: dict[str, Any], variants: Variants) -> dict[str, S
     extras = work.workload.extras
     if "memory" in extras:
         return sides
+    if "pyarrow" in extras:  # this library's columnar path (the first version had none)
+        sides[ARROW] = Side("tenant_ours:tenant_arrow", args, expect_users=work.total)
     sides[NAIVE] = Side("baselines:naive_gather", args, expect_users=work.total)
     sample = dict(args, accounts=work.ids[: work.floor_accounts])
     floor_users = work.floor_accounts * work.users

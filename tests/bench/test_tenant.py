@@ -12,7 +12,16 @@ from benchmarks import harness
 from benchmarks.procs import SideResult, run_side
 from benchmarks.report import Row
 from benchmarks.tenant_memory import memory_rows, memory_variants
-from benchmarks.tenant_report import NAIVE, Figures, figures, side_table, speed_row
+from benchmarks.tenant_report import (
+    ARROW,
+    FLOOR,
+    NAIVE,
+    PYARROW,
+    Figures,
+    figures,
+    side_table,
+    speed_row,
+)
 from benchmarks.tenant_rows import workload_rows
 from benchmarks.tenant_workloads import FLOOR_USERS, WORKLOADS, Sized, plan
 
@@ -123,6 +132,24 @@ def test_workload_rows_cover_targets_and_other_libraries() -> None:
     assert ("< 10%", "MISSED") in by_target  # GC at 20%
     before = [r for r in rows if "[before]" in r.baseline]
     assert [r.ratio for r in before] == ["1.50x", "1.50x"]
+
+
+def test_the_columnar_path_is_compared_with_the_orjson_floor() -> None:
+    work = next(Sized(w, 10, 1_000) for w in WORKLOADS if "pyarrow" in w.extras)
+    figs = {
+        "ours": figures([_result(100.0)]),
+        NAIVE: figures([_result(80.0)]),
+        FLOOR: figures([_result(90.0)]),
+        PYARROW: figures([_result(300.0)]),
+        ARROW: figures([_result(180.0)]),
+    }
+    [row] = [r for r in workload_rows(work, figs, []) if "columnar path: " in r.measure]
+    assert (row.baseline, row.ratio, row.target, row.status) == (
+        f"{FLOOR} (dicts)",
+        "2.00x",
+        ">= 1.5x",
+        "met",
+    )
 
 
 def test_memory_rows_compare_growth_with_the_stated_bound() -> None:
