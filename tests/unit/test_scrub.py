@@ -306,3 +306,21 @@ def test_forms_are_replaced_exactly_however_cut(body: str, expected: str) -> Non
     for a in range(len(data) + 1):
         for b in range(a, len(data) + 1, 4):
             assert scrub(TOKEN, cut(data, [a, b])) == expected.encode(), (a, b)
+
+
+# --- overlapping occurrences (the search: tests/unit/test_scrub_search.py) -------------------
+
+
+@pytest.mark.parametrize(
+    ("token", "body"),
+    [
+        ("abcdabcdab", b'"abcdabcdabcdab"'),  # the token overlapping itself
+        ("aaaaaaaaaaaa", b'"' + b"a" * 40 + b'"'),
+        ("xyzxyzxyzx", b'"xyzxyzxyzxyzxyzx-xyzxyzxyzx"'),
+    ],
+)
+def test_overlapping_occurrences_are_redacted_together(token: str, body: bytes) -> None:
+    clean = scrub(token, [body])
+    assert token.encode() not in clean
+    assert clean.count(REDACTED_BYTES) >= 1
+    assert not set(clean[1:-1].split(REDACTED_BYTES)) - {b"", b"-"}
