@@ -144,7 +144,8 @@ async def parse_body(
     if whole or small:
         # A page read whole because the caller asked (debug, raw) is bounded like one
         # record; a small one by its length.
-        body = await _read_all(source, limits.max_record_bytes if whole else ORJSON_MAX_BYTES)
+        limit = limits.max_record_bytes if whole else ORJSON_MAX_BYTES
+        body = await _read_all(source, limit, content_length if small else None)
         await _wait(room)
         return _whole(body, content_type, framing, raw, limits, as_text)
     # What has arrived is taken whole up to two reads' worth: as much as the connection
@@ -198,10 +199,13 @@ def _meta(decoded: Decoded, size: int) -> BodyMeta:
     return BodyMeta(decoded.framing, decoded.records, decoded.members, decoded.keyed, size)
 
 
-async def _read_all(source: ByteSource, limit: int) -> bytes:
+async def _read_all(source: ByteSource, limit: int, length: int | None = None) -> bytes:
+    """The whole body, up to ``limit`` bytes; one of known ``length`` is asked for whole,
+    so it takes one read once it has arrived (and aiohttp buffers it without pausing)."""
     parts = []
     size = 0
-    while chunk := await source.read(CHUNK_BYTES):
+    want = CHUNK_BYTES if length is None else max(1, min(length, limit))
+    while chunk := await source.read(want):
         parts.append(chunk)
         size += len(chunk)
         if size > limit:

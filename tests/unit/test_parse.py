@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from truto_stream._decode import BodyLimits
 from truto_stream._decode._runs import guess_run
 from truto_stream._decode._scan import Container
-from truto_stream._parse import BodyMeta, parse_body
+from truto_stream._parse import ORJSON_MAX_BYTES, BodyMeta, parse_body
 from truto_stream.errors import MalformedBody, StreamError, TruncatedBody
 
 # Strings full of the byte patterns the record cutter looks for.
@@ -206,3 +206,37 @@ def test_a_small_page_is_not_one_record() -> None:
     assert len(meta.records) == 500
     with pytest.raises(MalformedBody, match="read whole larger than 100"):
         anyio.run(run, True, backend="asyncio")
+
+
+class Recording(Chunked):
+    """A :class:`Chunked` source that records the size of each read asked of it."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        super().__init__(data, sizes)
+        self.asked: list[int] = []
+
+    async def read(self, n: int = -1) -> bytes:
+        self.asked.append(n)
+        return await super().read(n)
+
+
+@pytest.mark.parametrize("length", [1_000, 200_000, ORJSON_MAX_BYTES])
+def test_a_page_of_known_length_is_asked_for_whole(length: int) -> None:
+    # One read takes a page that has arrived, whatever its size, and one more finds the
+    # end: no piece-by-piece reads (each a trip through the transport and the scrubber).
+    records = [{"id": i, "name": "x" * 40} for i in range(length // 80)]
+    body = orjson.dumps({"result": records, "next_cursor": None})
+    body += b" " * (length - len(body))
+    source = Recording(body, [len(body)])
+
+    async def run() -> BodyMeta:
+        async def emit(records: list[Any]) -> None:
+            raise AssertionError("a small page is handed on whole")
+
+        return await parse_body(
+            source, content_type="application/json", content_length=len(body), emit=emit
+        )
+
+    meta = anyio.run(run, backend="asyncio")
+    assert len(meta.records) == len(records)
+    assert source.asked == [len(body), len(body)]
