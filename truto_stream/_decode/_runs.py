@@ -97,11 +97,21 @@ class Runs:
         self._hint: bytes | None = None
         self._fast = not limits.exact_depth
         self._unseen = False  # bytes arrived since the last guess
+        self._guessed = False  # a guess cut a run since the last bytes arrived
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[Any]:
         """Add bytes; return the records they completed (feed no more once :attr:`done`)."""
         self._buf += chunk
         self._unseen = True
+        self._guessed = False
+        return self._drain()
+
+    def flush(self) -> list[Any]:
+        """The body has ended: the records still in the buffer (see :meth:`_take`)."""
+        self._guessed = False
+        return self._drain()
+
+    def _drain(self) -> list[Any]:
         out: list[Any] = []
         while not self.done:
             if self._phase is _Phase.RUN:
@@ -188,7 +198,13 @@ class Runs:
             )
             if taken is not None:
                 self._scanner = None
+                self._guessed = True
                 return self._cut(*taken)
+        if self._guessed:
+            # What a guess left is usually the start of the record the read cut: the
+            # next read's guess takes it (a scan now would be wasted work, about a
+            # record's bytes per read); a guess that fails then scans it, once.
+            return None
         if scanner is None:
             scanner = self._scanner = Scanner(
                 self._container,

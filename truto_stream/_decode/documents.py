@@ -113,6 +113,8 @@ class EnvelopeDecoder:
         if self._head is not None:
             records = self._find_result(self._head, final=True)
         if self._runs is not None:
+            records += self._flush_runs(self._runs)
+        if self._runs is not None:
             self._runs.truncated_verdict()
         assert self._trailer is not None
         read_trailer(self._trailer, self._trailer_at, self._members, self._limits)
@@ -153,6 +155,12 @@ class EnvelopeDecoder:
 
     def _feed_runs(self, runs: Runs, chunk: bytes | bytearray | memoryview) -> list[Any]:
         records = runs.feed(chunk)
+        if runs.done:
+            self._begin_trailer(runs.rest, runs.end)
+        return records
+
+    def _flush_runs(self, runs: Runs) -> list[Any]:
+        records = runs.flush()
         if runs.done:
             self._begin_trailer(runs.rest, runs.end)
         return records
@@ -207,9 +215,14 @@ class ArrayDecoder:
     def close(self) -> tuple[list[Any], dict[str, Any]]:
         if self._runs is None:
             raise MalformedBody("empty body")
-        if not self._closed:
+        if self._closed:
+            return [], {}
+        records = self._runs.flush()
+        if not self._runs.done:
             self._runs.truncated_verdict()
-        return [], {}
+        self._closed = True
+        self._check_after(self._runs.rest)
+        return records, {}
 
     @staticmethod
     def _check_after(data: bytes | bytearray) -> None:
