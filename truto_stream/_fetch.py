@@ -84,6 +84,8 @@ class ListRequest:
     """Hand records on as their own JSON text (``bytes``), not dicts (the Arrow path)."""
     read_bytes: int = CHUNK_BYTES
     """The size of each read of a body parsed as it arrives (one batch: one read's records)."""
+    part_bytes: int | None = None
+    """The most of a read decoded into one batch (None: one read's worth)."""
 
     @classmethod
     def unified(
@@ -98,6 +100,7 @@ class ListRequest:
         max_pages: int | None = None,
         as_text: bool = False,
         read_bytes: int = CHUNK_BYTES,
+        part_bytes: int | None = None,
     ) -> ListRequest:
         """A ``GET /unified/{model}/{resource}`` list for one integrated account."""
         if mode not in ("paged", "stream"):
@@ -106,7 +109,9 @@ class ListRequest:
         if isinstance(framing, str):
             framing = Framing(framing)  # ValueError names the framings allowed
         query = dict(params or {})
-        return cls(path, query, account_id, mode, framing, max_pages, as_text, read_bytes)
+        return cls(
+            path, query, account_id, mode, framing, max_pages, as_text, read_bytes, part_bytes
+        )
 
     def query(self, cursor: str | None) -> str:
         """The encoded query string for the page at ``cursor``."""
@@ -341,6 +346,7 @@ class Fetcher:
                     raw=request.response_format == "raw",
                     as_text=request.as_text,
                     read_bytes=request.read_bytes,
+                    part_bytes=request.part_bytes,
                     room=page.room,
                 )
             finally:

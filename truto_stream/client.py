@@ -20,6 +20,7 @@ from truto_stream._bounds import CompressionLimits, Timeouts
 from truto_stream._decode import BodyLimits, Framing
 from truto_stream._fetch import Fetcher, ListRequest
 from truto_stream._http import AiohttpTransport, Session, check_base_url
+from truto_stream._parse import LIST_PART_BYTES
 from truto_stream._ratelimit import RateBudget
 from truto_stream._retry import RetryPolicy
 from truto_stream._runtime import Runtime
@@ -226,6 +227,7 @@ class Client:
             mode=mode,
             framing=framing,
             max_pages=max_pages if max_pages is not None else self._max_pages,
+            part_bytes=LIST_PART_BYTES,
         )
         async with contextlib.aclosing(self._runtime.walk(request, cursor=cursor)) as pages:
             async for page in pages:

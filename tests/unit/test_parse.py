@@ -60,7 +60,13 @@ class Chunked:
 
 
 def parse(
-    body: bytes, sizes: list[int], *, content_type: str = "application/json", known: bool = False
+    body: bytes,
+    sizes: list[int],
+    *,
+    content_type: str = "application/json",
+    known: bool = False,
+    part_bytes: int | None = None,
+    batches: list[list[Any]] | None = None,
 ) -> tuple[list[Any], BodyMeta]:
     async def run() -> tuple[list[Any], BodyMeta]:
         out: list[Any] = []
@@ -68,12 +74,15 @@ def parse(
         async def emit(records: list[Any]) -> None:
             assert records, "empty batches are not emitted"
             out.extend(records)
+            if batches is not None:
+                batches.append(records)
 
         meta = await parse_body(
             Chunked(body, sizes),
             content_type=content_type,
             content_length=len(body) if known else None,
             emit=emit,
+            part_bytes=part_bytes,
         )
         return out + meta.records, meta
 
@@ -134,6 +143,35 @@ def test_a_cut_body_is_never_taken_for_a_whole_one(
     cut_body = body[: int(len(body) * cut)]
     with pytest.raises(StreamError):
         parse(cut_body, sizes)
+
+
+@settings(max_examples=60)
+@given(
+    records=RECORDS,
+    sizes=st.lists(st.integers(1, 70_000), max_size=3),
+    part=st.integers(1, 20_000),
+    framing=st.sampled_from(["envelope", "array", "ndjson"]),
+)
+def test_reads_decoded_in_parts_give_the_same_records_in_small_batches(
+    records: list[Any], sizes: list[int], part: int, framing: str
+) -> None:
+    padded = [*records, *({"id": f"p{i}", "x": "y" * 50} for i in range(1_000))]
+    content_type = "application/x-ndjson" if framing == "ndjson" else "application/json"
+    body = {
+        "envelope": lambda: envelope(padded, {}, {"next_cursor": "c"}, indent=False),
+        "array": lambda: orjson.dumps(padded),
+        "ndjson": lambda: b"\n".join(map(orjson.dumps, padded)),
+    }[framing]()
+    batches: list[list[Any]] = []
+    got, meta = parse(body, sizes, content_type=content_type, part_bytes=part, batches=batches)
+    assert got == padded
+    assert meta.next_cursor == ("c" if framing == "envelope" else None)
+    # A batch holds the records its part completed: the part's bytes, plus the start of
+    # the record the previous part cut.
+    largest = max(len(orjson.dumps(r)) + 1 for r in padded)
+    assert batches
+    for batch in batches:
+        assert sum(len(orjson.dumps(r)) + 1 for r in batch) <= part + 2 * largest
 
 
 def test_take_records_cuts_exactly_at_record_ends() -> None:
