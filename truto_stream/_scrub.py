@@ -141,6 +141,10 @@ class MultiSearch:
         self._cost = [0.0, 0.0, 0.0, 0.0]  # seconds and bytes: the finds', the automaton's
         self._fast = False  # the automaton is the cheaper way
 
+    def __reduce__(self) -> tuple[type[MultiSearch], tuple[tuple[bytes, ...]]]:
+        # The automaton does not pickle: a copy builds its own (as the forms pickled before).
+        return MultiSearch, (self._patterns,)
+
     def __call__(self, buf: bytes) -> list[tuple[int, int]]:
         """``(start, end)`` of every occurrence of every pattern in ``buf``, in no order."""
         if self._automaton is None:

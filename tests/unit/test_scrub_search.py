@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from truto_stream._redact import Redactor
 from truto_stream._scrub import _PERIOD, _TIMED_BYTES, MultiSearch
 
 
@@ -78,3 +82,14 @@ def test_whichever_way_it_picks_the_answer_is_the_same() -> None:
 
 def test_no_patterns_no_occurrences() -> None:
     assert MultiSearch(()).__call__(b"anything") == []
+
+
+def test_a_redactor_still_pickles_and_copies_with_its_search() -> None:
+    # The automaton is a Rust object that does not pickle; the forms' holder did before.
+    token = "truto-emulator-dev-token"
+    body = b'{"a": "' + token.encode() + b'"}' * 600
+    for clone in (pickle.loads(pickle.dumps(Redactor([token]))), copy.deepcopy(Redactor([token]))):
+        forms = clone.body_forms
+        expected = every_occurrence(forms.forms, body)
+        assert sorted(forms.occurrences.by_automaton(body)) == expected
+        assert sorted(forms.occurrences(body)) == expected
