@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from truto_stream._fetch import Fetcher, ListRequest, WalkStats
-from truto_stream._streams import receive_next
+from truto_stream._streams import receive_next, send_next
 from truto_stream.errors import ConfigurationError
 from truto_stream.page import Page
 
@@ -185,10 +185,7 @@ class Runtime:
 
         async def produce(send: MemoryObjectSendStream[Page]) -> None:
             async def emit(page: Page) -> None:
-                try:
-                    send.send_nowait(page)  # room in the buffer: no scheduling point
-                except anyio.WouldBlock:
-                    await send.send(page)
+                await send_next(send, page)
 
             await self.fetcher.walk(request, emit, start_cursor=cursor, stats=stats)
 

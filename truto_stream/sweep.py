@@ -51,7 +51,7 @@ from truto_stream._gate import RecordGate
 from truto_stream._parse import read_bytes_for
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
-from truto_stream._streams import receive_next
+from truto_stream._streams import receive_next, send_next
 from truto_stream.accounts import AccountQuery, Accounts
 from truto_stream.checkpoint import Checkpoint, ProgressState, UnitProgress
 from truto_stream.errors import ConfigurationError, TrutoError
@@ -990,13 +990,7 @@ class Sweep:
                 report.error = progress.error
                 report.note = "finished in an earlier run (checkpoint)"
                 return
-        try:
-            # No scheduling point while a worker is free or the queue has room: with a
-            # checkpoint per unit, units went out one per event-loop turn, and a turn
-            # that parses pages is long (measured: 3 requests in flight of 64).
-            work.send_nowait(unit)
-        except anyio.WouldBlock:
-            await work.send(unit)
+        await send_next(work, unit)  # to a free worker with no trip through the loop
 
     async def _worker(
         self, work: MemoryObjectReceiveStream[Unit], events: MemoryObjectSendStream[_Event]

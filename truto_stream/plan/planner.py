@@ -22,6 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from truto_stream._fetch import WalkStats
 from truto_stream._runtime import Runtime, single_error
+from truto_stream._streams import receive_next
 from truto_stream.accounts import AccountQuery, Accounts
 from truto_stream.errors import ConfigurationError
 from truto_stream.page import Mode
@@ -39,7 +40,7 @@ from truto_stream.plan.resolve import (
     resolve,
 )
 
-__all__ = ["PlanRequest", "builder", "check", "finish", "make_plan", "next_event", "planning"]
+__all__ = ["PlanRequest", "builder", "check", "finish", "make_plan", "planning"]
 
 
 @dataclass(frozen=True)
@@ -111,21 +112,9 @@ async def make_plan(
     before = stats.requests
     collected = builder(request)
     async with planning(runtime, request, finished=finished, stats=stats) as events:
-        while (event := await next_event(events)) is not None:
+        while (event := await receive_next(events)) is not None:
             collected.add(event)
     return finish(request, collected, stats.requests - before)
-
-
-async def next_event(events: MemoryObjectReceiveStream[Event]) -> Event | None:
-    """The next planning event (None: planning has ended), without a trip through the
-    event loop when one is ready (anyio's ``receive()`` always makes one)."""
-    try:
-        try:
-            return events.receive_nowait()
-        except anyio.WouldBlock:
-            return await events.receive()
-    except anyio.EndOfStream:
-        return None
 
 
 @contextlib.asynccontextmanager

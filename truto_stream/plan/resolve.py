@@ -37,6 +37,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._runtime import Runtime
+from truto_stream._streams import send_next
 from truto_stream.errors import AuthError, NotFound, TrutoError
 from truto_stream.plan.capabilities import (
     BUILTIN,
@@ -172,12 +173,7 @@ class _Out:
         self._schemas: dict[str, anyio.Event] = {}
 
     async def send(self, event: Event) -> None:
-        # No scheduling point while the buffer has room (anyio's send() always has one):
-        # an account costs no trip through the event loop.
-        try:
-            self._send.send_nowait(event)
-        except anyio.WouldBlock:
-            await self._send.send(event)
+        await send_next(self._send, event)  # an account costs no trip through the loop
 
     async def account(self, index: int, account: PlannedAccount) -> None:
         if account.integration is not None:
