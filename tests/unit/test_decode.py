@@ -192,6 +192,18 @@ def broken_body(body: bytes, data: st.DataObject, flips: bytes) -> bytes:
     return body[:at] + stray + body[at:]
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [b"[[", b"[0", b'{"result":[[', b'{"result":[1', b'[{"id":1},2'],
+)
+def test_a_body_cut_after_a_record_that_is_no_object_gets_one_verdict(broken: bytes) -> None:
+    """Found by the property below: orjson, reading whole, calls ``[0`` cut short; fed,
+    the first record is no object. Whole or fed, a body gets the fed verdict."""
+    whole = outcome(lambda: decode_body(broken, "application/json"))
+    assert whole == outcome(lambda: fed(broken, [], "application/json"))
+    assert whole == outcome(lambda: fed(broken, [1], "application/json"))
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies(), cut_lists, st.data())
 def test_broken_bodies_get_the_same_verdict_whole_or_fed(

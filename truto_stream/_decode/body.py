@@ -37,7 +37,7 @@ from truto_stream._decode.documents import (
 )
 from truto_stream._decode.framing import Framing, detect_framing, is_json_seq
 from truto_stream._decode.ndjson import NdjsonDecoder
-from truto_stream.errors import MalformedBody
+from truto_stream.errors import MalformedBody, TruncatedBody
 
 __all__ = ["BodyDecoder", "Decoded", "decode_body", "decode_raw"]
 
@@ -183,7 +183,24 @@ def decode_body(
     framing = framing or detect_framing(content_type, body, complete=True)
     fast = not as_text and not limits.exact_depth and len(body) <= limits.max_record_bytes
     if fast and framing in (Framing.ENVELOPE, Framing.ARRAY):
-        return _decode_document(body[start:] if start else body, framing, start)
+        try:
+            return _decode_document(body[start:] if start else body, framing, start)
+        except TruncatedBody:
+            # orjson calls `[0` cut short; fed in chunks, the decoder sees first that its
+            # record is no object. A body gets the fed verdict, whole or in chunks.
+            _decode_fed(body, content_type, framing, limits, as_text)
+            raise
+    return _decode_fed(body, content_type, framing, limits, as_text)
+
+
+def _decode_fed(
+    body: bytes,
+    content_type: str | None,
+    framing: Framing | None,
+    limits: BodyLimits,
+    as_text: bool,
+) -> Decoded:
+    """``body`` through the incremental decoder, in one feed."""
     decoder = BodyDecoder(content_type, framing=framing, limits=limits, as_text=as_text)
     records = decoder.feed(body)
     decoded = decoder.close()
