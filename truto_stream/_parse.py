@@ -189,7 +189,8 @@ async def _decode_parts(
     yielded = False
     for start in range(0, len(chunk), step):
         await _wait(room)
-        records = decoder.feed(chunk[start : start + step])
+        end = start + step
+        records = decoder.feed(chunk[start:end], more=end < len(chunk))
         yielded = False
         if records:
             await emit(records)

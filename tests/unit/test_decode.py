@@ -578,3 +578,38 @@ def test_leading_whitespace_is_not_kept() -> None:
         decoder.feed(b" " * 2**16)
     assert decoder.feed(b'[{"id":1}]') == [{"id": 1}]
     assert decoder.close().framing is Framing.ARRAY
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"id": st.text(max_size=4)}, optional={"x": st.text(alphabet='},{]"x', max_size=8)}
+        ),
+        min_size=2,
+        max_size=30,
+    ),
+    st.lists(st.integers(0, 30), max_size=6),
+    st.sampled_from(["envelope", "array"]),
+)
+def test_each_chunk_hands_on_every_record_it_completed(
+    records: list[dict[str, Any]], cuts: list[int], framing: str
+) -> None:
+    # A slow stream's records reach the caller as soon as their last byte has: feed()
+    # returns every record its chunk completed, also when the chunk ends right after one.
+    texts = [orjson.dumps(r) for r in records]
+    head = b'{"result":[' if framing == "envelope" else b"["
+    ends, at = [], len(head)
+    for text in texts:
+        at += len(text)
+        ends.append(at)
+        at += 1  # the comma
+    body = head + b",".join(texts) + (b"]}" if framing == "envelope" else b"]")
+    where = sorted({ends[min(c, len(ends) - 1)] for c in cuts} | {len(body)})
+    decoder = BodyDecoder("application/json")
+    fed, got = 0, 0
+    for end in where:
+        got += len(decoder.feed(body[fed:end]))
+        fed = end
+        assert got == sum(e <= fed for e in ends)
+    assert decoder.close().records == []

@@ -98,17 +98,23 @@ class Runs:
         self._fast = not limits.exact_depth
         self._unseen = False  # bytes arrived since the last guess
         self._guessed = False  # a guess cut a run since the last bytes arrived
+        self._more = False  # the caller feeds more bytes at once (the rest of its read)
 
-    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Any]:
-        """Add bytes; return the records they completed (feed no more once :attr:`done`)."""
+    def feed(self, chunk: bytes | bytearray | memoryview, *, more: bool = False) -> list[Any]:
+        """Add bytes; return the records they completed (feed no more once :attr:`done`).
+
+        ``more``: the caller feeds the next bytes at once (it cut a read in parts); the
+        last record these complete may then come with them (see :meth:`_take`).
+        """
         self._buf += chunk
         self._unseen = True
         self._guessed = False
+        self._more = more
         return self._drain()
 
     def flush(self) -> list[Any]:
         """The body has ended: the records still in the buffer (see :meth:`_take`)."""
-        self._guessed = False
+        self._guessed = self._more = False
         return self._drain()
 
     def _drain(self) -> list[Any]:
@@ -200,10 +206,12 @@ class Runs:
                 self._scanner = None
                 self._guessed = True
                 return self._cut(*taken)
-        if self._guessed:
-            # What a guess left is usually the start of the record the read cut: the
-            # next read's guess takes it (a scan now would be wasted work, about a
-            # record's bytes per read); a guess that fails then scans it, once.
+        if self._guessed and self._more:
+            # What a guess left is usually the start of the record the part's end cut,
+            # and the next part follows at once: its guess takes it (a scan now would
+            # be wasted work, about a record's bytes per part); a guess that fails then
+            # scans it, once. Without more at once, it is scanned now: a slow stream's
+            # records are handed on as soon as their last byte has arrived.
             return None
         if scanner is None:
             scanner = self._scanner = Scanner(

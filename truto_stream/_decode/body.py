@@ -53,7 +53,7 @@ class Decoded:
 
 
 class _Framed(Protocol):
-    def feed(self, chunk: bytes | bytearray) -> list[Any]: ...
+    def feed(self, chunk: bytes | bytearray, *, more: bool = False) -> list[Any]: ...
 
     def close(self) -> tuple[list[Any], dict[str, Any]]: ...
 
@@ -90,10 +90,15 @@ class BodyDecoder:
         """True when the envelope's ``result`` was an object (``truto_key_by``)."""
         return isinstance(self._inner, EnvelopeDecoder) and self._inner.keyed
 
-    def feed(self, chunk: bytes | bytearray) -> list[Any]:
-        """Add the body's next bytes; return the records they completed."""
+    def feed(self, chunk: bytes | bytearray, *, more: bool = False) -> list[Any]:
+        """Add the body's next bytes; return the records they completed.
+
+        ``more``: the caller feeds the next bytes at once (it cut a read in parts): the
+        last record these bytes complete may then be returned with the next ones, which
+        saves scanning it twice. Without ``more``, every completed record is returned.
+        """
         if self._inner is not None:
-            return self._inner.feed(chunk)
+            return self._inner.feed(chunk, more=more)
         if not chunk:
             return []
         head: bytes | bytearray = chunk  # usually the first chunk tells: no copy

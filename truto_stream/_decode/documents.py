@@ -88,9 +88,9 @@ class EnvelopeDecoder:
         self._trailer: bytearray | None = None
         self._trailer_at = 0
 
-    def feed(self, chunk: bytes | bytearray) -> list[Any]:
+    def feed(self, chunk: bytes | bytearray, *, more: bool = False) -> list[Any]:
         if self._runs is not None:
-            return self._feed_runs(self._runs, chunk)
+            return self._feed_runs(self._runs, chunk, more=more)
         if self._trailer is not None:
             self._trailer += chunk
             self._check_trailer()
@@ -153,8 +153,10 @@ class EnvelopeDecoder:
         with memoryview(head) as view, view[at + 1 :] as rest:
             return self._feed_runs(self._runs, rest)
 
-    def _feed_runs(self, runs: Runs, chunk: bytes | bytearray | memoryview) -> list[Any]:
-        records = runs.feed(chunk)
+    def _feed_runs(
+        self, runs: Runs, chunk: bytes | bytearray | memoryview, *, more: bool = False
+    ) -> list[Any]:
+        records = runs.feed(chunk, more=more)
         if runs.done:
             self._begin_trailer(runs.rest, runs.end)
         return records
@@ -189,7 +191,7 @@ class ArrayDecoder:
         self._runs: Runs | None = None
         self._closed = False
 
-    def feed(self, chunk: bytes | bytearray) -> list[Any]:
+    def feed(self, chunk: bytes | bytearray, *, more: bool = False) -> list[Any]:
         if self._closed:
             self._check_after(chunk)
             return []
@@ -206,7 +208,7 @@ class ArrayDecoder:
                 as_text=self._as_text,
             )
             chunk = chunk[1:]
-        records = self._runs.feed(chunk)
+        records = self._runs.feed(chunk, more=more)
         if self._runs.done:
             self._closed = True
             self._check_after(self._runs.rest)
@@ -256,7 +258,7 @@ class ValuesDecoder:
             max_record_bytes=limits.max_record_bytes,
         )
 
-    def feed(self, chunk: bytes | bytearray) -> list[Any]:
+    def feed(self, chunk: bytes | bytearray, *, more: bool = False) -> list[Any]:
         buf = self._buf
         buf += chunk
         scanner = self._scanner

@@ -95,7 +95,7 @@ class NdjsonDecoder:
         self._lines = LineSplitter(limits.max_record_bytes, json_seq=json_seq)
         self._count = 0
 
-    def feed(self, chunk: bytes | bytearray) -> list[Any]:
+    def feed(self, chunk: bytes | bytearray, *, more: bool = False) -> list[Any]:
         return self._decode(self._lines.feed(bytes(chunk)))
 
     def close(self) -> tuple[list[Any], dict[str, Any]]:
