@@ -7,11 +7,12 @@ import time
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 
 from tests.emulator.helpers import USERS, get, users_page
 from tests.support import EmulatorFactory
-from truto_stream.emulator import Emulator
+from truto_stream.emulator import AccountSpec, Emulator
 from truto_stream.emulator.stats import token_fingerprint
 
 pytestmark = pytest.mark.anyio
@@ -117,6 +118,21 @@ async def test_stats_report_what_was_served(emulator: EmulatorFactory) -> None:
     assert len(stats["request_times"][acc]) == 2
     assert stats["responses"]["in_progress"] >= 0
     assert stats["connections"]["open"] is not None
+
+
+async def test_stats_count_the_most_requests_answered_at_once(
+    emulator: EmulatorFactory,
+) -> None:
+    accounts = tuple(AccountSpec("claude", "t", users=30) for _ in range(3))
+    emu = await emulator(accounts=accounts, account_limit=0, token_limit=0, latency_ms=50)
+    ids = [a.id for a in emu.dataset.accounts[:3]]
+    async with anyio.create_task_group() as tg:
+        for acc in ids:
+            tg.start_soon(users_page, emu, acc)
+    assert emu.stats_snapshot()["responses"]["most_in_progress"] == 3
+    emu.reset_stats()  # from what is in progress now: nothing
+    await users_page(emu, ids[0])
+    assert emu.stats_snapshot()["responses"]["most_in_progress"] == 1
 
 
 async def test_stats_timestamps_are_bounded(emulator: EmulatorFactory) -> None:

@@ -29,6 +29,7 @@ async def _track(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Response gauges and status counts for every request."""
     stats = request.app[STATE].stats
     stats.in_progress += 1
+    stats.most_in_progress = max(stats.most_in_progress, stats.in_progress)
     try:
         response = await handler(request)
     except (ConnectionError, asyncio.CancelledError):

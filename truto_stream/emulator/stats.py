@@ -22,11 +22,13 @@ class Stats:
         self.enabled = enabled
         self.max_timestamps = max_timestamps
         self.in_progress = 0
+        self.most_in_progress = 0
         self.reset()
 
     def reset(self) -> None:
         """Zero every counter (the in-progress gauge is live state and is kept)."""
         self.started = time.monotonic()
+        self.most_in_progress = self.in_progress
         self.requests_total = 0
         self.by_account: Counter[str] = Counter()
         self.by_token: Counter[str] = Counter()
@@ -114,6 +116,7 @@ class Stats:
             "connections": {"open": connections},
             "responses": {
                 "in_progress": self.in_progress,
+                "most_in_progress": self.most_in_progress,
                 "completed": self.completed,
                 "aborted": self.aborted,
                 "closed_by_fault": self.closed_by_fault,
