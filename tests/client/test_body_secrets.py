@@ -163,9 +163,10 @@ def _files(directory: Path) -> dict[str, bytes]:
     """Every file under ``directory`` (a Parquet file also as its rows: they are compressed)."""
     found = {}
     for path in sorted(directory.rglob("*")):
-        if not path.is_file():
-            continue
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            continue  # a directory, or a file gone since the listing (SQLite's journal)
         found[path.name] = data
         if ".parquet" in path.name and data.endswith(b"PAR1"):
             import pyarrow.parquet as pq
