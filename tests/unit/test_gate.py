@@ -42,6 +42,15 @@ def run_counting(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
         runner.run(main())
 
 
+async def walk(gate: RecordGate, through: list[Any], name: Any, records: int = 1) -> None:
+    """What a walk does with the gate: wait for room, decode (noted in ``through``), then
+    take room for ``records`` records (0: the read completed none)."""
+    await gate.room()
+    through.append(name)
+    if records:
+        await gate.reserve(records)
+
+
 async def _wakeups_of_releases(walks: int, releases: int) -> int:
     """``walks`` walks wait for room in a full gate; the caller releases one record
     ``releases`` times. The task wake-ups scheduled by the releases' waits."""
@@ -50,13 +59,9 @@ async def _wakeups_of_releases(walks: int, releases: int) -> int:
     loop = asyncio.get_running_loop()
     assert isinstance(loop, CountingLoop)
 
-    async def walk() -> None:
-        await gate.room()
-        await gate.reserve(1)
-
     async with anyio.create_task_group() as tg:
-        for _ in range(walks):
-            tg.start_soon(walk)
+        for name in range(walks):
+            tg.start_soon(walk, gate, [], name)
         await wait_all_tasks_blocked()
         loop.watcher = asyncio.current_task()
         before = loop.wakeups
@@ -122,15 +127,9 @@ async def test_walks_wait_for_room_in_turn() -> None:
     gate = RecordGate(3)
     await gate.reserve(3)
     order: list[int] = []
-
-    async def walk(name: int) -> None:
-        await gate.room()
-        order.append(name)
-        await gate.reserve(1)
-
     async with anyio.create_task_group() as tg:
         for name in range(6):
-            tg.start_soon(walk, name)
+            tg.start_soon(walk, gate, order, name)
             await wait_all_tasks_blocked()  # they queue in this order
         for _ in range(6):
             gate.release(1)
@@ -146,14 +145,9 @@ async def test_a_walk_that_decodes_nothing_does_not_stall_the_others() -> None:
     gate = RecordGate(10)
     await gate.reserve(10)
     through: list[int] = []
-
-    async def walk(name: int) -> None:
-        await gate.room()
-        through.append(name)  # and no reserve()
-
     async with anyio.create_task_group() as tg:
         for name in range(4):
-            tg.start_soon(walk, name)
+            tg.start_soon(walk, gate, through, name, 0)
         await wait_all_tasks_blocked()
         gate.release(10)  # the buffer is empty now: nothing else will be released
         with anyio.fail_after(5):
@@ -167,17 +161,11 @@ async def test_a_walk_cancelled_while_waiting_leaves_the_line() -> None:
     gate = RecordGate(1)
     await gate.reserve(1)
     through: list[str] = []
-
-    async def walk(name: str) -> None:
-        await gate.room()
-        through.append(name)
-        await gate.reserve(1)
-
     async with anyio.create_task_group() as tg:
         first = anyio.CancelScope()
-        tg.start_soon(_in_scope, first, walk, "first")
+        tg.start_soon(_in_scope, first, gate, through, "first")
         await wait_all_tasks_blocked()
-        tg.start_soon(walk, "second")
+        tg.start_soon(walk, gate, through, "second")
         await wait_all_tasks_blocked()
         first.cancel()
         await wait_all_tasks_blocked()
@@ -186,9 +174,11 @@ async def test_a_walk_cancelled_while_waiting_leaves_the_line() -> None:
     assert gate.buffered == 1
 
 
-async def _in_scope(scope: anyio.CancelScope, walk: Any, name: str) -> None:
+async def _in_scope(
+    scope: anyio.CancelScope, gate: RecordGate, through: list[Any], name: str
+) -> None:
     with scope:
-        await walk(name)
+        await walk(gate, through, name)
 
 
 @pytest.mark.anyio
@@ -198,15 +188,9 @@ async def test_a_walk_cancelled_after_its_wake_passes_it_on() -> None:
     gate = RecordGate(1)
     await gate.reserve(1)
     through: list[str] = []
-
-    async def walk(name: str) -> None:
-        await gate.room()
-        through.append(name)
-        await gate.reserve(1)
-
-    first = asyncio.create_task(walk("first"))
+    first = asyncio.create_task(walk(gate, through, "first"))
     await wait_all_tasks_blocked()
-    second = asyncio.create_task(walk("second"))
+    second = asyncio.create_task(walk(gate, through, "second"))
     await wait_all_tasks_blocked()
     gate.release(1)  # wakes "first"...
     first.cancel()  # ...whose wake-up raises CancelledError instead
