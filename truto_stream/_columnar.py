@@ -136,7 +136,7 @@ class _LastMember:
         except (msgspec.DecodeError, msgspec.ValidationError):  # pragma: no cover
             return None
         values = [bytes(self._get(member)) for member in found]
-        return b"\n".join(records), _texts(values, values)
+        return b"\n".join(records), _texts(values, _plain(b"".join(values)))
 
     def _cut(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
         """The member cut out of each record, where it is the record's last; None when
@@ -158,24 +158,33 @@ class _LastMember:
             else:
                 return None
         cut = [value for value in values if value is not None]
-        if cut and not _one_value_each(cut):
+        checked = _checked(cut) if cut else b""
+        if checked is None:
             return None
-        return b"}\n".join(heads) + b"}", _texts(values, cut)
+        return b"}\n".join(heads) + b"}", _texts(values, _plain(checked))
 
 
-def _one_value_each(values: list[bytes]) -> bool:
-    """Each of ``values`` is exactly one JSON value (one decode for them all)."""
+def _checked(values: list[bytes]) -> bytes | None:
+    """``values`` (at least one) as the text of one JSON array, when each is exactly one
+    JSON value (one decode for them all); None otherwise. The brackets go on the first
+    and last value, so the values are copied once."""
+    first, last = b"[" + values[0], values[-1] + b"]"
+    text = b",".join([first, *values[1:-1], last]) if len(values) > 1 else b"[" + last
     try:
-        return len(_VALUES.decode(b"[" + b",".join(values) + b"]")) == len(values)
+        return text if len(_VALUES.decode(text)) == len(values) else None
     except msgspec.DecodeError:
-        return False
+        return None
 
 
-def _texts(values: Sequence[bytes | None], cut: list[bytes]) -> list[Any]:
+def _plain(text: bytes) -> bool:
+    """No whitespace and no escape in ``text`` (JSON text that is already compact)."""
+    return not any(c in text for c in (b"\\", b" ", b"\n", b"\t", b"\r"))
+
+
+def _texts(values: Sequence[bytes | None], plain: bool) -> list[Any]:
     """Each member's text as the dict path writes it: a string as itself, null as null,
-    anything else as compact JSON (``bytes``: Arrow takes UTF-8 as it is)."""
-    joined = b"".join(cut)
-    plain = not any(c in joined for c in (b"\\", b" ", b"\n", b"\t", b"\r"))
+    anything else as compact JSON (``bytes``: Arrow takes UTF-8 as it is). ``plain``:
+    no value holds whitespace or an escape."""
     return [
         None if value is None else value if plain and value[0] == _BRACE else _json_text(value)
         for value in values

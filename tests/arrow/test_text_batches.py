@@ -21,7 +21,7 @@ pa = pytest.importorskip("pyarrow")
 
 from tests.arrow.test_convert import _user, _wild  # noqa: E402
 from truto_stream import arrow  # noqa: E402
-from truto_stream._columnar import TextColumns  # noqa: E402
+from truto_stream._columnar import TextColumns, _checked  # noqa: E402
 from truto_stream.arrow import RecordBatcher, model_schema, records_to_batch  # noqa: E402
 from truto_stream.schema import Projection  # noqa: E402
 
@@ -184,3 +184,24 @@ def test_remote_data_anywhere_is_read_by_the_text_path_too() -> None:
     assert arrays is not None
     assert arrays["remote_data"].to_pylist() == ['{"a":1}', "[1]", None, None, "last wins"]
     _same([orjson.loads(t) for t in texts], texts, USERS)
+
+
+@_settings
+@given(st.lists(_odd_json, min_size=1, max_size=6), st.data())
+def test_values_are_checked_as_one_array_however_they_are_cut(
+    values: list[Any], data: st.DataObject
+) -> None:
+    """``_checked`` keeps exactly the cuts that are one JSON value each: the values' own
+    texts pass (as one array's text), any other cut of the same text does not."""
+    texts = [orjson.dumps(v) for v in values]
+    assert _checked(texts) == b"[" + b",".join(texts) + b"]"
+    joined = b",".join(texts)
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(joined) - 1)), max_size=3)))
+    parts = [joined[a:b] for a, b in zip([0, *cuts], [*cuts, len(joined)], strict=True)]
+    one_each = True
+    for part in parts:
+        try:
+            msgspec.json.decode(part)
+        except msgspec.DecodeError:
+            one_each = False
+    assert (_checked(parts) is not None) == one_each
