@@ -418,7 +418,7 @@ class Sweep:
         self._framing = Framing(framing) if isinstance(framing, str) else framing
         self._concurrency = concurrency
         # Many walks at once read less each: what they hold while waiting stays bounded.
-        self._read_bytes = read_bytes_for(concurrency)
+        self._read_bytes = read_bytes_for(concurrency, mode=mode)
         self._checkpoint_arg = checkpoint
         self._commits: Commits = commits
         self._on_error = on_error
