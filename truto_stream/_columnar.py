@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import io
 import operator
+from array import array
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any, Final
 
 import msgspec
@@ -31,7 +33,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-__all__ = ["TextColumns", "decode_texts", "is_texts"]
+__all__ = ["TextColumns", "decode_texts", "is_texts", "string_array"]
 
 _VALUES: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _WHITESPACE: Final = (b" ", b"\n", b"\t", b"\r")
@@ -84,7 +86,7 @@ class TextColumns:
             arrays = self._typed_arrays(text, len(records))
             if arrays is not None:
                 assert self._json is not None
-                arrays[self._json] = pa.array(values, pa.string())
+                arrays[self._json] = string_array(values)
         return arrays
 
     def _typed_arrays(self, text: bytes, count: int) -> dict[str, pa.Array] | None:
@@ -105,6 +107,34 @@ class TextColumns:
         if table.num_rows != count:  # pragma: no cover - one object per line
             return None
         return {name: _one_array(table.column(name)) for name in self._typed.names}
+
+
+#: Offsets of an Arrow string array are 32-bit.
+_MAX_STRING_BYTES: Final = 2**31 - 1
+
+
+def string_array(values: Sequence[Any]) -> pa.Array:
+    """``values`` (``bytes`` of UTF-8 text, ``str`` or None) as an Arrow string array.
+
+    Texts alone are joined into one buffer that the array uses as it is: ``pa.array`` of
+    a Python list imports pandas on its first call where pandas is installed (half a
+    second of CPU and tens of MB, in a sweep's first batch). Anything else, or text that
+    is not UTF-8, is left to ``pa.array`` (which refuses the latter, as before).
+    """
+    if set(map(type, values)) <= {bytes}:
+        data = b"".join(values)
+        if len(data) <= _MAX_STRING_BYTES:
+            offsets = array("i", accumulate(map(len, values), initial=0))
+            strings = pa.Array.from_buffers(
+                pa.string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+            )
+            try:
+                strings.validate(full=True)  # UTF-8 (the decoder vouches for its texts)
+            except pa.ArrowInvalid:
+                pass
+            else:
+                return strings
+    return pa.array(values, pa.string())
 
 
 def _one_array(column: pa.ChunkedArray) -> pa.Array:

@@ -31,7 +31,7 @@ from typing import Any, Literal, NotRequired, Required, Union, get_args, get_ori
 
 import orjson
 
-from truto_stream._columnar import TextColumns, decode_texts, is_texts
+from truto_stream._columnar import TextColumns, decode_texts, is_texts, string_array
 from truto_stream.schema import (
     ACCOUNT_COLUMN,
     DATE_COLUMN,
@@ -189,9 +189,9 @@ class _Columns:
         if arrays is None:
             arrays = self._dict_arrays(decode_texts(records))
         if self.has_account:
-            arrays[ACCOUNT_COLUMN] = pa.array(accounts, pa.string())
+            arrays[ACCOUNT_COLUMN] = _strings(accounts)
         if self.has_date:
-            arrays[DATE_COLUMN] = pa.array(dates, pa.string())
+            arrays[DATE_COLUMN] = _strings(dates)
         return pa.RecordBatch.from_arrays(
             [arrays[name] for name in self.schema.names], schema=self.schema
         )
@@ -213,6 +213,20 @@ class _Columns:
             fitted = [{f.name: _fit(r.get(f.name), f.type) for f in self.fields} for r in records]
             batch = pa.RecordBatch.from_pylist(fitted, schema=self.record_schema)
         return list(batch.columns)
+
+
+def _strings(values: list[str] | list[str | None]) -> pa.Array:
+    """The account or date column (a few values, each many times) as a string array,
+    without ``pa.array`` of a list (see :func:`~truto_stream._columnar.string_array`)."""
+    kinds = set(values)
+    if None in kinds:
+        return (
+            pa.nulls(len(values), pa.string()) if kinds == {None} else pa.array(values, pa.string())
+        )
+    encoded: dict[str | None, bytes] = {
+        value: value.encode() for value in kinds if value is not None
+    }
+    return string_array(list(map(encoded.__getitem__, values)))
 
 
 def records_to_batch(

@@ -9,6 +9,8 @@ span lines (an indented body), members in any order, ``remote_data`` of any shap
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import msgspec
@@ -21,7 +23,7 @@ pa = pytest.importorskip("pyarrow")
 
 from tests.arrow.test_convert import _user, _wild  # noqa: E402
 from truto_stream import arrow  # noqa: E402
-from truto_stream._columnar import TextColumns, _checked  # noqa: E402
+from truto_stream._columnar import TextColumns, _checked, string_array  # noqa: E402
 from truto_stream.arrow import RecordBatcher, model_schema, records_to_batch  # noqa: E402
 from truto_stream.schema import Projection  # noqa: E402
 
@@ -205,3 +207,43 @@ def test_values_are_checked_as_one_array_however_they_are_cut(
         except msgspec.DecodeError:
             one_each = False
     assert (_checked(parts) is not None) == one_each
+
+
+_NO_PANDAS = """
+import sys
+import orjson
+from truto_stream.arrow import RecordBatcher, model_schema
+for dated in (False, True):
+    batcher = RecordBatcher(model_schema("usage-metering", "users", dated=dated), batch_rows=2)
+    texts = [orjson.dumps({"id": str(i), "remote_data": {"k": i}}) for i in range(3)]
+    got = [*batcher.add("acc", texts, "2026-01-02" if dated else None), batcher.flush()]
+    assert [b.num_rows for b in got] == [2, 1], got
+    assert got[1].column("remote_data").to_pylist() == ['{"k":2}']
+print("pandas" in sys.modules)
+"""
+
+
+def test_the_text_path_does_not_import_pandas() -> None:
+    """``pa.array`` of a Python list imports pandas on its first call, where pandas is
+    installed (half a second of CPU and tens of MB, in a sweep's first batch); the text
+    path builds its string columns from buffers instead."""
+    pytest.importorskip("pandas")
+    run = subprocess.run(
+        [sys.executable, "-c", _NO_PANDAS], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout.strip() == "False"
+
+
+_utf8 = st.text(alphabet=st.sampled_from([*"ab é", "😀", "\x00"])).map(str.encode)
+
+
+@_settings
+@given(st.lists(_utf8 | st.text() | st.none(), max_size=8), st.booleans())
+def test_a_string_array_is_pa_arrays(values: list[Any], texts_only: bool) -> None:
+    """``string_array`` gives what ``pa.array(values, pa.string())`` gives, whatever the
+    values (the fast path takes texts alone; text that is not UTF-8 is refused alike)."""
+    if texts_only:
+        values = [v for v in values if isinstance(v, bytes)]
+    assert string_array(values).equals(pa.array(values, pa.string()))
+    with pytest.raises(pa.ArrowInvalid):
+        string_array([*[v for v in values if isinstance(v, bytes)], b"\xff"])
