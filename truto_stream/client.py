@@ -356,8 +356,9 @@ class Client:
         ``params`` is clamped per integration), and with ``dates`` (a
         :class:`~truto_stream.DateRange` or a list of days) one unit per (account, day)
         for integrations that take ``date``. ``concurrency`` units are walked at once
-        (each walk is sequential; by default 64 in paged mode, 8 in stream mode:
-        ``truto_stream.sweep.DEFAULT_CONCURRENCY``); ``buffer_records`` bounds the records
+        (each walk is sequential; by default 64 in paged mode, and in stream mode 2, added
+        on demand up to 8: ``truto_stream.sweep.DEFAULT_CONCURRENCY``, ``ADAPTIVE_MODES``);
+        ``buffer_records`` bounds the records
         waiting for the caller; ``checkpoint`` (a SQLite file, or an open
         :class:`~truto_stream.checkpoint.Checkpoint` the caller keeps) makes the sweep
         resumable; ``commits`` says when a page part counts as delivered in it (``"auto"``:

@@ -49,6 +49,7 @@ from truto_stream._decode import Framing
 from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._gate import RecordGate
 from truto_stream._parse import read_bytes_for
+from truto_stream._ramp import RAMP_START, Ramp, cpu_wait
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
 from truto_stream._streams import receive_next, send_next
@@ -182,6 +183,8 @@ class SweepReport:
     ``warnings`` are the plan's (discovery that matched nothing, a ``limit`` clamped ...);
     ``plan`` is the plan itself (:meth:`Plan.to_dict`), once planning has ended.
     ``started_at`` and ``finished_at`` are unix times (ISO 8601 in :meth:`to_dict`).
+    ``walks`` is the most walks the sweep ran at once: its ``concurrency``, or with an
+    adaptive default (stream sweeps) the walks it added on demand up to that cap.
     """
 
     accounts: dict[str, AccountReport] = field(default_factory=dict)
@@ -190,6 +193,7 @@ class SweepReport:
     discovery: WalkStats = field(default_factory=WalkStats)
     warnings: list[str] = field(default_factory=list)
     plan: dict[str, Any] | None = None
+    walks: int = 0
 
     @property
     def retry_after_over_cap(self) -> float | None:
@@ -231,6 +235,7 @@ class SweepReport:
             "totals": totals,
             "states": states,
             "retry_after_over_cap": self.retry_after_over_cap,
+            "walks": self.walks,
             "discovery": asdict(self.discovery),
             "warnings": list(self.warnings),
             "plan": self.plan,
@@ -269,9 +274,14 @@ _Event = _Part | _UnitFinished | _Skipped
 #: A sweep's ``concurrency`` unless given, per mode. A page is a short request, and 64
 #: walks at once hide its latency. A stream is one long response whose parts are large
 #: (a read's worth of records each): measured at tenant scale, 64 streams at once used
-#: no less CPU per record than 2 and held 30-60 MB more; 8 keep a caller busy within a
-#: few MB of 2 (docs/benchmarks.md, scenario 7). Raise it for slow upstreams.
+#: no less CPU per record than 2 and held 30-60 MB more (docs/benchmarks.md, scenario
+#: 7). Raise it for slow upstreams.
 DEFAULT_CONCURRENCY: Final[Mapping[Mode, int]] = {"paged": 64, "stream": 8}
+#: Modes whose default concurrency is a cap reached on demand (:mod:`truto_stream._ramp`):
+#: a stream sweep starts with 2 walks and doubles them only while the caller waits on an
+#: empty buffer, the process idles and the last step paid off. Against a server
+#: that keeps up, more streams are not faster (issue #15: 8 ran 0.82-1.10x of 2).
+ADAPTIVE_MODES: Final = frozenset({"stream"})
 
 #: The states a finished unit has in a checkpoint (a rerun does not fetch it again).
 _ENDED = ("done", "skipped")
@@ -306,6 +316,12 @@ async def _next_event(
         return await found.receive()
     except anyio.EndOfStream:
         return None
+
+
+def _drained(work: MemoryObjectReceiveStream[Unit]) -> bool:
+    """No unit is queued, and none will be (the feed has ended)."""
+    stats = work.statistics()
+    return stats.open_send_streams == 0 and stats.current_buffer_used == 0
 
 
 def _fold(report: AccountReport, stats: WalkStats, started: float) -> None:
@@ -393,6 +409,8 @@ class Sweep:
     ) -> None:
         if as_text and fields is not None:
             raise ConfigurationError("as_text hands records on as sent: not with fields")
+        # A given concurrency is the walks run; the default is a cap (adaptive modes).
+        start = RAMP_START if concurrency is None and mode in ADAPTIVE_MODES else concurrency
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY.get(mode, DEFAULT_CONCURRENCY["paged"])
         if concurrency < 1:
@@ -417,7 +435,15 @@ class Sweep:
         self._planned = anyio.Event()
         self._framing = Framing(framing) if isinstance(framing, str) else framing
         self._concurrency = concurrency
+        self._ramp = Ramp(start or concurrency, concurrency)
+        self._adaptive = not self._ramp.settled
+        self._cpu_waited = 0.0  # cpu_wait() when the ramp's period began
+        # Walks running, and a wake-up for the coordinator when more are wanted.
+        self._walks = 0
+        self._more_walks = anyio.Event()
+        self._work: MemoryObjectReceiveStream[Unit] | None = None
         # Many walks at once read less each: what they hold while waiting stays bounded.
+        # Sized for the cap, so a ramping sweep's reads stay within the same bound.
         self._read_bytes = read_bytes_for(concurrency, mode=mode)
         self._checkpoint_arg = checkpoint
         self._commits: Commits = commits
@@ -526,8 +552,17 @@ class Sweep:
 
     @property
     def concurrency(self) -> int:
-        """How many units the sweep walks at once (``DEFAULT_CONCURRENCY`` unless given)."""
+        """The most units the sweep walks at once (``DEFAULT_CONCURRENCY`` unless given).
+
+        Given, it is the walks run; by default in an adaptive mode (``ADAPTIVE_MODES``),
+        it is the cap of walks added on demand (:attr:`SweepReport.walks` says how many).
+        """
         return self._concurrency
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether walks are added on demand (a stream sweep's default concurrency)."""
+        return self._adaptive
 
     @property
     def peak_buffered_records(self) -> int:
@@ -656,7 +691,7 @@ class Sweep:
         manual = self._commits == "manual"
         held = self._held is not None
         # The producer's error (discovery failed, or a bug) is raised after its events.
-        while (event := await self._producer.next()) is not None:
+        while (event := await self._next_event(self._producer)) is not None:
             if isinstance(event, _Part):
                 page = event.page
                 if manual or held:
@@ -669,6 +704,31 @@ class Sweep:
                 self._skipped(event)
             else:
                 self._finished(event)
+
+    async def _next_event(self, producer: Producer[_Event]) -> _Event | None:
+        """The producer's next event; while walks may be added, a wait on an empty buffer
+        is timed for the ramp (see :mod:`truto_stream._ramp`)."""
+        ramp = self._ramp
+        if ramp.settled:
+            return await producer.next()
+        if self._gate.buffered:
+            event = await producer.next()
+        else:
+            wall, cpu = time.perf_counter(), time.process_time()
+            event = await producer.next()
+            now = time.perf_counter()
+            ramp.waited(now - wall, time.process_time() - cpu)
+            if ramp.due(now) and self._judge(now):
+                self._more_walks.set()
+        if isinstance(event, _Part):
+            ramp.delivered(len(event.page.records))
+        return event
+
+    def _judge(self, now: float) -> bool:
+        """End the ramp's period: True when it wants another number of walks."""
+        queued = self._work is not None and self._work.statistics().current_buffer_used > 0
+        waited, self._cpu_waited = self._cpu_waited, cpu_wait()
+        return self._ramp.judge(now, queued=queued, delayed=self._cpu_waited - waited)
 
     async def batches(self) -> AsyncGenerator[Batch, None]:
         """Yield ``(account_id, records)`` batches: the cheapest way to consume a sweep.
@@ -870,11 +930,12 @@ class Sweep:
                     # by aclose(), which keeps the checkpoint open while records remain.
                     background.start_soon(self._checkpoint.run_flusher)
                 work_send, work_receive = anyio.create_memory_object_stream[Unit](self._concurrency)
+                self._work = work_receive
+                self._ramp.begin(time.perf_counter())
+                self._cpu_waited = cpu_wait()
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._feed, work_send, send.clone())
-                    for _ in range(self._concurrency):
-                        tg.start_soon(self._worker, work_receive.clone(), send.clone())
-                    work_receive.close()
+                    tg.start_soon(self._walk_all, work_receive, send.clone())
                 background.cancel_scope.cancel()
         finally:
             self._report.finished_at = time.time()
@@ -992,13 +1053,35 @@ class Sweep:
                 return
         await send_next(work, unit)  # to a free worker with no trip through the loop
 
+    async def _walk_all(
+        self, work: MemoryObjectReceiveStream[Unit], events: MemoryObjectSendStream[_Event]
+    ) -> None:
+        """Run the walks: the ramp's first ones, then one more each time it asks, until
+        no unit is left for a new walk."""
+        async with work, events, anyio.create_task_group() as walks:
+            while not _drained(work):
+                while self._walks < self._ramp.walks:
+                    self._walks += 1
+                    self._report.walks = max(self._report.walks, self._walks)
+                    walks.start_soon(self._worker, work.clone(), events.clone())
+                await self._more_walks.wait()  # set by the ramp, and as each walk ends
+                self._more_walks = anyio.Event()
+
     async def _worker(
         self, work: MemoryObjectReceiveStream[Unit], events: MemoryObjectSendStream[_Event]
     ) -> None:
-        async with work, events:
-            # A queued unit is taken without a scheduling point (the walk has its own).
-            while (unit := await receive_next(work)) is not None:
-                await self._sweep_unit(unit, events)
+        try:
+            async with work, events:
+                # A queued unit is taken without a scheduling point (the walk has its own).
+                # A walk the ramp no longer wants ends between units.
+                while self._walks <= self._ramp.walks:
+                    unit = await receive_next(work)
+                    if unit is None:
+                        break
+                    await self._sweep_unit(unit, events)
+        finally:
+            self._walks -= 1
+            self._more_walks.set()  # the last walk to end lets _walk_all end
 
     def _unit_query(self, unit: Unit) -> dict[str, Any]:
         query = unit.query(self._base_params)

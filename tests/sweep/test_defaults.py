@@ -1,5 +1,5 @@
 """A sweep's default concurrency is per mode (issue #15): 64 walks of short pages, but
-8 streams, whose large parts cost memory without going faster."""
+at most 8 streams, whose large parts cost memory without going faster."""
 
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ async def test_a_stream_sweep_walks_at_most_eight_accounts_at_once(
 ) -> None:
     """Counted where the walks are: the emulator's most responses at once. (The report's
     ``running`` state is the caller's view: a unit stays running until the caller has
-    pulled its last part, so it can show more units than walks.)"""
-    accounts = tuple(AccountSpec(integration="claude", tenant_id="t", users=400) for _ in range(20))
-    # Each answer takes 20 ms to start: the walks overlap, and the emulator sees them.
+    pulled its last part, so it can show more units than walks.) The default is a cap
+    reached on demand (tests/sweep/test_adaptive.py): these streams are slow (20 ms every
+    100 records) and long enough for the sweep to ramp up to it."""
+    accounts = tuple(
+        AccountSpec(integration="claude", tenant_id="t", users=2_000) for _ in range(20)
+    )
     emu = await emulator(accounts=accounts, account_limit=0, token_limit=0, latency_ms=20)
     ids = [a.id for a in emu.dataset.accounts]
     users = 0
@@ -41,5 +44,5 @@ async def test_a_stream_sweep_walks_at_most_eight_accounts_at_once(
         async with client.sweep("usage-metering", "users", plan=plan, mode="stream") as sweep:
             async for _, records in sweep.batches():
                 users += len(records)
-    assert users == 20 * 400
+    assert users == 20 * 2_000
     assert emu.stats_snapshot()["responses"]["most_in_progress"] == 8

@@ -120,7 +120,7 @@ def build_parser() -> CliParser:
         type=int,
         default=None,
         metavar="N",
-        help="accounts at once (default 64 paged, 8 stream)",
+        help="accounts at once (default 64 paged; stream: 2, up to 8 on demand)",
     )
     parser.add_argument(
         "--processes",

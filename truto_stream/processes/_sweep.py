@@ -319,6 +319,9 @@ class ProcessSweep:
             share_rate_limits(self._rate_limits, count) if self._rate_limits is not None else None
         )
         stored = self._checkpoint.all() if self._checkpoint is not None else []
+        # Each shard runs a fixed share of the walks (the default too: no ramp across
+        # processes, whose shares are small already).
+        self._report.walks = count * math.ceil(self._concurrency / count)
         specs = []
         for index in range(count):
             accounts = plan.accounts[index::count]

@@ -1,0 +1,116 @@
+"""The ramp of an adaptive sweep's walks (sans-IO): when it doubles them, when it goes
+back, when it settles (issue #15)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from truto_stream._ramp import GAIN_SHARE, IDLE_SHARE, PERIOD_SECONDS, RAMP_START, Ramp, cpu_wait
+
+P = PERIOD_SECONDS * 1.001  # a period's length, safely past the threshold
+
+
+def period(ramp: Ramp, t: float, records: int, *, idle: float = 0.9, queued: bool = True) -> bool:
+    """One period ending at ``t`` (a period after the last), ``idle`` of it spent idle."""
+    ramp.delivered(records)
+    ramp.waited(idle * P, 0.0)
+    assert ramp.due(t)
+    return ramp.judge(t, queued=queued)
+
+
+def warmed(start: int = RAMP_START, cap: int = 8) -> Ramp:
+    ramp = Ramp(start, cap)
+    assert not period(ramp, P, 0)  # the first period (connections, first bytes) is not judged
+    return ramp
+
+
+def test_start_and_cap() -> None:
+    assert Ramp(2, 8).walks == 2
+    assert Ramp(2, 1).walks == 1 and Ramp(2, 1).settled
+    assert Ramp(8, 8).settled  # a given concurrency: nothing to measure
+    assert Ramp(0, 8).walks == 1
+
+
+def test_no_decision_before_a_period_is_over() -> None:
+    ramp = Ramp(2, 8)
+    ramp.waited(P / 2, 0.0)
+    assert not ramp.due(P / 2)
+    assert ramp.due(P)
+
+
+def test_doubles_while_each_step_pays_off() -> None:
+    ramp = warmed()
+    assert period(ramp, 2 * P, 100)  # idle, units queued: 2 -> 4
+    assert ramp.walks == 4
+    assert not period(ramp, 3 * P, 0)  # the new walks get going: not judged
+    assert period(ramp, 4 * P, 200)  # twice the rate: 4 -> 8
+    assert (ramp.walks, ramp.most, ramp.settled) == (8, 8, False)
+    assert not period(ramp, 5 * P, 0)
+    assert not period(ramp, 6 * P, 400)  # paid off, at the cap: settled
+    assert ramp.settled and ramp.walks == 8
+    assert not ramp.due(10.0)
+
+
+def test_a_step_that_does_not_pay_off_goes_back_and_settles() -> None:
+    ramp = warmed()
+    assert period(ramp, 2 * P, 100)
+    period(ramp, 3 * P, 0)
+    # 2 -> 4 walks must bring GAIN_SHARE of the doubling: just under it goes back.
+    assert period(ramp, 4 * P, int(100 * (1 + GAIN_SHARE)) - 1)
+    assert (ramp.walks, ramp.most, ramp.settled) == (2, 4, True)
+
+
+def test_no_step_when_the_process_is_busy() -> None:
+    ramp = warmed()
+    assert not period(ramp, 2 * P, 100, idle=IDLE_SHARE * 0.9)
+    assert ramp.walks == 2 and not ramp.settled  # still measuring
+
+
+def test_no_step_when_no_unit_waits_for_a_walk() -> None:
+    ramp = warmed()
+    assert not period(ramp, 2 * P, 100, queued=False)
+    assert ramp.walks == 2
+
+
+def test_time_waiting_for_a_cpu_is_not_idle() -> None:
+    ramp = warmed()
+    ramp.delivered(100)
+    ramp.waited(P, 0.35 * P)  # waited the whole period: 0.65 of it not on a CPU ...
+    assert not ramp.judge(2 * P, queued=True, delayed=0.6 * P)  # ... but 0.6 waiting for one
+    assert ramp.walks == 2
+    ramp.delivered(100)
+    ramp.waited(P, 0.35 * P)
+    assert ramp.judge(3 * P, queued=True, delayed=0.0)
+    assert ramp.walks == 4
+
+
+def test_cpu_waits_count_in_proportion_to_the_callers_waits() -> None:
+    ramp = warmed()
+    ramp.delivered(100)
+    ramp.waited(0.5 * P, 0.0)  # half the period waiting, all idle
+    # 0.4 of the period waiting for a CPU, half of it while the caller waited: still idle.
+    assert ramp.judge(2 * P, queued=True, delayed=0.4 * P)
+
+
+def test_cpu_wait_counts_up() -> None:
+    first = cpu_wait()
+    assert 0.0 <= first <= cpu_wait()
+
+
+@given(
+    st.integers(1, 64),
+    st.integers(1, 64),
+    st.lists(st.tuples(st.integers(0, 5000), st.floats(0, 1), st.booleans()), max_size=30),
+)
+def test_walks_stay_within_one_and_the_cap(
+    start: int, cap: int, periods: list[tuple[int, float, bool]]
+) -> None:
+    ramp = Ramp(start, cap)
+    for i, (records, idle, queued) in enumerate(periods, start=1):
+        ramp.delivered(records)
+        ramp.waited(idle * P, 0.0)
+        if ramp.due(i * P):
+            ramp.judge(i * P, queued=queued)
+        assert 1 <= ramp.walks <= cap
+        assert ramp.walks <= ramp.most <= cap
