@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tests.unit.test_decode import bodies, broken_body, cut_lists, fed
 from truto_stream._decode import BodyDecoder, BodyLimits, Decoded, decode_body
+from truto_stream._decode._text import vouched
 from truto_stream.errors import MalformedBody, StreamError
 
 
@@ -146,3 +147,22 @@ def test_texts_keep_the_servers_bytes_and_strip_line_whitespace() -> None:
     lines = b' {"a":1} \r\n{"b":2}\n'
     got = decode_body(lines, "application/x-ndjson", as_text=True).records
     assert got == [b'{"a":1}', b'{"b":2}']
+
+
+_BYTES = [b"a", b"{", b",", b"\xc3", b"\xa9", b"\xff", b"\xe2\x82", b"\xac"]
+_piece = st.lists(st.sampled_from(_BYTES)).map(b"".join)
+
+
+@given(st.lists(_piece, max_size=6))
+def test_utf8_is_vouched_for_record_by_record_as_for_the_whole_text(
+    records: list[bytes],
+) -> None:
+    """Decoding only the records that are not ASCII gives the whole text's verdict (the
+    commas and brackets between them are ASCII: no character spans two records)."""
+    text = b"[" + b",".join(records) + b"]"
+    try:
+        text.decode("utf-8")
+        whole = True
+    except UnicodeDecodeError:
+        whole = False
+    assert vouched(text, records) is whole
