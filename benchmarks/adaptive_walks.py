@@ -6,13 +6,14 @@ printed: CPU µs per user, users/s, peak RSS (and its growth from just before th
 sweep), the peak of buffered records and the most walks run. ``latency_ms`` is the
 emulator's latency per vendor page of a stream (0: CPU-bound; the process or the
 emulator is the limit, so more walks cannot help). ``MODE=paged`` (``LIMIT``, default
-100) sweeps pages instead; ``ADAPTIVE_PAGED=1`` makes paged sweeps ramp too (measure
-only: not the library's default).
+100) sweeps pages instead; the side ``ramp`` is the default made adaptive in paged mode
+too (measure only: not the library's default).
 
     python -m benchmarks.adaptive_walks ACCOUNTS USERS ndjson|envelope ROUNDS \
         [LATENCY_MS] [SIDES]
 
-``SIDES``: a comma list of ``default`` and concurrencies (default ``default,2,8``).
+``SIDES``: a comma list of ``default``, ``ramp`` and concurrencies (default
+``default,2,8``).
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ async def _sweep(url: str, ids: list[str], concurrency: int | None, framing: str
 
 def side(url: str, count: int, framing: str, concurrency: str) -> None:
     """One side, in this process: print its figures as one JSON line."""
-    if os.environ.get("ADAPTIVE_PAGED"):
+    if concurrency == "ramp":  # the default, ramping in paged mode too (measure only)
         import truto_stream.sweep
 
         truto_stream.sweep.ADAPTIVE_MODES = frozenset({"stream", "paged"})  # type: ignore[misc]
     ids = account_ids(accounts(count, 1))
-    given = None if concurrency == "default" else int(concurrency)
+    given = None if concurrency in ("default", "ramp") else int(concurrency)
     rss = _max_rss_mb()
     cpu, wall = time.process_time(), time.perf_counter()
     users, sweep = asyncio.run(_sweep(url, ids, given, framing))
