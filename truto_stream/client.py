@@ -338,6 +338,7 @@ class Client:
         mode: Mode = "paged",
         framing: Framing | str | None = None,
         concurrency: int | None = None,
+        adaptive: bool | None = None,
         buffer_records: int = 10_000,
         checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
         commits: Commits = "auto",
@@ -358,7 +359,8 @@ class Client:
         for integrations that take ``date``. ``concurrency`` units are walked at once
         (each walk is sequential; by default 64 in paged mode, and in stream mode 2, added
         on demand up to 8: ``truto_stream.sweep.DEFAULT_CONCURRENCY``, ``ADAPTIVE_MODES``);
-        ``buffer_records`` bounds the records
+        ``adaptive=True`` makes ``concurrency`` such a cap in any mode, ``False`` the walks
+        run from the start in any mode; ``buffer_records`` bounds the records
         waiting for the caller; ``checkpoint`` (a SQLite file, or an open
         :class:`~truto_stream.checkpoint.Checkpoint` the caller keeps) makes the sweep
         resumable; ``commits`` says when a page part counts as delivered in it (``"auto"``:
@@ -394,6 +396,7 @@ class Client:
             mode=mode,
             framing=framing,
             concurrency=concurrency,
+            adaptive=adaptive,
             buffer_records=buffer_records,
             checkpoint=(
                 os.fspath(checkpoint)

@@ -398,6 +398,7 @@ class Sweep:
         mode: Mode = "paged",
         framing: Framing | str | None = None,
         concurrency: int | None = None,
+        adaptive: bool | None = None,
         buffer_records: int = 10_000,
         checkpoint: str | Checkpoint | None = None,
         commits: Commits = "auto",
@@ -410,7 +411,9 @@ class Sweep:
         if as_text and fields is not None:
             raise ConfigurationError("as_text hands records on as sent: not with fields")
         # A given concurrency is the walks run; the default is a cap (adaptive modes).
-        start = RAMP_START if concurrency is None and mode in ADAPTIVE_MODES else concurrency
+        # adaptive=True/False says so in any mode.
+        if adaptive is None:
+            adaptive = concurrency is None and mode in ADAPTIVE_MODES
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY.get(mode, DEFAULT_CONCURRENCY["paged"])
         if concurrency < 1:
@@ -435,7 +438,7 @@ class Sweep:
         self._planned = anyio.Event()
         self._framing = Framing(framing) if isinstance(framing, str) else framing
         self._concurrency = concurrency
-        self._ramp = Ramp(start or concurrency, concurrency)
+        self._ramp = Ramp(RAMP_START if adaptive else concurrency, concurrency)
         self._adaptive = not self._ramp.settled
         self._cpu_waited = 0.0  # cpu_wait() when the ramp's period began
         # Walks running, and a wake-up for the coordinator when more are wanted.
@@ -555,13 +558,15 @@ class Sweep:
         """The most units the sweep walks at once (``DEFAULT_CONCURRENCY`` unless given).
 
         Given, it is the walks run; by default in an adaptive mode (``ADAPTIVE_MODES``),
-        it is the cap of walks added on demand (:attr:`SweepReport.walks` says how many).
+        or with ``adaptive=True``, it is the cap of walks added on demand
+        (:attr:`SweepReport.walks` says how many).
         """
         return self._concurrency
 
     @property
     def adaptive(self) -> bool:
-        """Whether walks are added on demand (a stream sweep's default concurrency)."""
+        """Whether walks are added on demand, up to :attr:`concurrency` (by default in
+        stream mode; ``adaptive=True`` in any mode; never with a cap of 2 or less)."""
         return self._adaptive
 
     @property

@@ -162,3 +162,34 @@ async def test_walks_that_do_not_pay_off_end_between_units() -> None:
     assert sweep.report.walks == 4
     assert max(started) == 4
     assert started[-1] <= 2, started
+
+
+async def test_adaptive_makes_a_given_concurrency_a_cap_in_paged_mode_too(
+    emulator: EmulatorFactory,
+) -> None:
+    # 20 ms a page: each walk waits on the network, so the ramp doubles from 2 (paged
+    # sweeps run their 64 from the start unless asked).
+    emu = await _emulator(emulator, 40, 500, latency_ms=20)
+    ids = [a.id for a in emu.dataset.accounts]
+    users = 0
+    async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY, rate_limits=None) as client:
+        plan = await client.plan("usage-metering", "users", accounts=ids, params={"limit": 100})
+        emu.reset_stats()
+        sweep = client.sweep("usage-metering", "users", plan=plan, concurrency=16, adaptive=True)
+        async with sweep:
+            async for _, records in sweep.batches():
+                users += len(records)
+    assert users == 40 * 500
+    assert sweep.adaptive and sweep.concurrency == 16
+    most = emu.stats_snapshot()["responses"]["most_in_progress"]
+    assert 2 < sweep.report.walks <= 16 and most <= sweep.report.walks
+
+
+async def test_adaptive_false_runs_the_stream_default_from_the_start(
+    emulator: EmulatorFactory,
+) -> None:
+    emu = await _emulator(emulator, 8, 500, latency_ms=20)
+    sweep, users = await _sweep(emu, adaptive=False)
+    assert users == 8 * 500
+    assert not sweep.adaptive and sweep.report.walks == 8
+    assert emu.stats_snapshot()["responses"]["most_in_progress"] == 8
