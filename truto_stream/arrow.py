@@ -27,7 +27,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, NotRequired, Required, Union, get_args, get_origin
+from typing import Any, Literal, NotRequired, Required, Union, cast, get_args, get_origin
 
 import orjson
 
@@ -219,14 +219,12 @@ def _strings(values: list[str] | list[str | None]) -> pa.Array:
     """The account or date column (a few values, each many times) as a string array,
     without ``pa.array`` of a list (see :func:`~truto_stream._columnar.string_array`)."""
     kinds = set(values)
-    if None in kinds:
-        return (
-            pa.nulls(len(values), pa.string()) if kinds == {None} else pa.array(values, pa.string())
-        )
-    encoded: dict[str | None, bytes] = {
-        value: value.encode() for value in kinds if value is not None
-    }
-    return string_array(list(map(encoded.__getitem__, values)))
+    texts = {kind: kind.encode() for kind in kinds if isinstance(kind, str)}
+    if len(texts) == len(kinds):
+        return string_array([texts[value] for value in cast(list[str], values)])
+    if kinds == {None}:
+        return pa.nulls(len(values), pa.string())
+    return pa.array(values, pa.string())  # nulls among texts, or not text: as before
 
 
 def records_to_batch(

@@ -247,3 +247,9 @@ def test_a_string_array_is_pa_arrays(values: list[Any], texts_only: bool) -> Non
     assert string_array(values).equals(pa.array(values, pa.string()))
     with pytest.raises(pa.ArrowInvalid):
         string_array([*[v for v in values if isinstance(v, bytes)], b"\xff"])
+
+
+@_settings
+@given(st.lists(st.sampled_from(["acc", "", "é", None]), max_size=8))
+def test_the_account_and_date_columns_are_pa_arrays(values: list[str | None]) -> None:
+    assert arrow._strings(values).equals(pa.array(values, pa.string()))
