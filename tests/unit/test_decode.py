@@ -178,6 +178,25 @@ def test_envelopes_any_chunking(
     )
 
 
+@pytest.mark.parametrize("number", [b"0.5", b"-12.25", b"1e5", b"2E+10", b"-1.5e-3", b"7"])
+def test_a_number_before_result_cut_anywhere_is_waited_for(number: bytes) -> None:
+    """Found by the chunking property: fed byte by byte, ``{"x":0.`` was refused as if
+    ``0`` were the whole number (the scan took the part before ``.`` or ``e``)."""
+    body = b'{"e":null,"x":' + number + b',"result":[{"id":"a"}]}'
+    got = fed(body, list(range(len(body))))
+    assert (got.framing, got.records) == (Framing.ENVELOPE, [{"id": "a"}])
+    assert got.members == {"e": None, "x": orjson.loads(number)}
+
+
+@pytest.mark.parametrize("number", [b"0.", b"1e", b"1e+", b"-1.e5"])
+def test_a_broken_number_before_result_is_refused_fed_or_whole(number: bytes) -> None:
+    body = b'{"x":' + number + b',"result":[]}'
+    with pytest.raises(MalformedBody):
+        decode_body(body, "application/json")
+    with pytest.raises(MalformedBody):
+        fed(body, list(range(len(body))))
+
+
 def broken_body(body: bytes, data: st.DataObject, flips: bytes) -> bytes:
     """``body`` cut short, with one byte replaced by one of ``flips``, or with a stray
     token inserted, at a drawn place."""

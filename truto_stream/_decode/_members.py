@@ -29,6 +29,8 @@ __all__ = [
 
 _STRING_REST: Final = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
 _SCALAR: Final = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
+#: What may still follow a scalar's match up to the window's end, when the number goes on.
+_NUMBER_GOES_ON: Final = re.compile(rb"[0-9.eE+-]*")
 #: An envelope that starts with its ``result`` member (Truto's own shape).
 RESULT_FIRST: Final = re.compile(rb'\{[ \t\r\n]*+"result"[ \t\r\n]*+:[ \t\r\n]*+')
 #: Members that must appear at most once: which one a parser keeps is not defined.
@@ -81,8 +83,8 @@ def value_end(data: bytes | bytearray, i: int, complete: bool) -> int:
         if not complete and len(data) - i < 6:
             raise Cut  # maybe a literal or number cut short ("tru", "-")
         raise MalformedBody(f"invalid JSON value (byte {i})")
-    if m.end() >= len(data) and not complete:
-        raise Cut  # "12" at the window's end may be "123"
+    if not complete and _NUMBER_GOES_ON.fullmatch(data, m.end()) is not None:
+        raise Cut  # "12", "0." or "1e" at the window's end may be "123", "0.5", "1e5"
     return m.end()
 
 
