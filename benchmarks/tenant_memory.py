@@ -68,6 +68,15 @@ def _first(results: list[SideResult], key: str) -> Any:
     return None
 
 
+def _default_label(results: list[SideResult]) -> str:
+    """``default (8)``, or with an adaptive default the walks it ran at most of its cap."""
+    cap = _first(results, "default_concurrency")
+    walks = max((int(r.get("walks") or 0) for r in results if "error" not in r), default=0)
+    if walks and isinstance(cap, int) and walks < cap:
+        return f"default ({walks} of {cap} walks, adaptive)"
+    return f"default ({cap})"
+
+
 def _bound_row(
     work: Sized, name: str, fig: Figures, results: list[SideResult], per_record: float
 ) -> Row:
@@ -77,7 +86,7 @@ def _bound_row(
     # A default that is not a number (adaptive) may run every account at once.
     workers = min(concurrency, work.accounts) if isinstance(concurrency, int) else work.accounts
     growth = fig.peak_rss_mb - fig.rss_start_mb
-    label = f"concurrency {concurrency}" if name != DEFAULT else f"default ({concurrency})"
+    label = f"concurrency {concurrency}" if name != DEFAULT else _default_label(results)
     measure = (
         f"peak RSS growth, {work.title()}, {label} "
         f"({fmt(fig.users_per_s)} users/s, peak {fmt(fig.peak_rss_mb, 'MB')})"

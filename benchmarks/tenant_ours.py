@@ -131,6 +131,8 @@ async def tenant_sweep(args: dict[str, Any]) -> dict[str, Any]:
         rss_sweep_start_mb=round(rss_start, 1),
         largest_batch=largest,
         peak_buffered_records=getattr(sweep, "peak_buffered_records", None),
+        # The most walks at once (an adaptive default runs fewer than its cap).
+        walks=getattr(sweep.report, "walks", None),
         **library_info(args),
     )
 

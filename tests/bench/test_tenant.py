@@ -178,6 +178,26 @@ def test_memory_rows_compare_growth_with_the_stated_bound() -> None:
     assert speed.target == ">= 1x"
 
 
+def test_the_default_row_says_how_many_walks_an_adaptive_default_ran() -> None:
+    work = Sized(WORKLOADS[-1], 520, 500)
+    raw = {
+        name: [
+            _result(
+                1_000.0,
+                largest_batch=100,
+                default_buffer_records=10_000,
+                default_concurrency=8,
+                walks=2 if concurrency is None else concurrency,
+            )
+        ]
+        for name, concurrency in memory_variants().items()
+    }
+    figs = {name: figures(results) for name, results in raw.items()}
+    default = memory_rows(work, figs, raw, per_record=200.0)[3]
+    assert "default (2 of 8 walks, adaptive)" in default.measure
+    assert "8 walks x 100 records" in default.baseline  # the bound stays the cap's
+
+
 def test_side_table_lists_every_side() -> None:
     fig: Figures = figures([_result(100.0)])
     text = side_table([("paged, 1 x 1", {"ours": fig, "(c) orjson.loads floor": fig})])
