@@ -84,17 +84,11 @@ Emit = Callable[[list[Any]], Awaitable[None]]
 Room = Callable[[], Awaitable[None]]
 
 
-def read_bytes_for(walks: int, *, mode: str = "stream") -> int:
+def read_bytes_for(walks: int) -> int:
     """The read size of each of ``walks`` walks at once: their share of
-    :data:`SWEEP_READ_BYTES`, between :data:`MIN_READ_BYTES` and :data:`CHUNK_BYTES`.
-
-    A page's read (``mode="paged"``) is at least :data:`PAGE_BUFFER_BYTES`: its connection
-    buffers that much ahead whatever the read size, so a smaller read holds no less, and
-    only cuts a large page's records into more parts, each handed on on its own (64
-    walks, 1,000-user pages: 16.3 -> 14.1 µs of CPU per user at 128 KiB).
-    """
-    share = max(MIN_READ_BYTES, min(CHUNK_BYTES, SWEEP_READ_BYTES // max(1, walks)))
-    return max(share, PAGE_BUFFER_BYTES) if mode == "paged" else share
+    :data:`SWEEP_READ_BYTES`, between :data:`MIN_READ_BYTES` and :data:`CHUNK_BYTES` (a
+    page's reads are at least :data:`PAGE_BUFFER_BYTES`: ``ListRequest.read_size``)."""
+    return max(MIN_READ_BYTES, min(CHUNK_BYTES, SWEEP_READ_BYTES // max(1, walks)))
 
 
 class ByteSource(Protocol):

@@ -447,7 +447,7 @@ class Sweep:
         self._work: MemoryObjectReceiveStream[Unit] | None = None
         # Many walks at once read less each: what they hold while waiting stays bounded.
         # Sized for the cap, so a ramping sweep's reads stay within the same bound.
-        self._read_bytes = read_bytes_for(concurrency, mode=mode)
+        self._read_bytes = read_bytes_for(concurrency)
         self._checkpoint_arg = checkpoint
         self._commits: Commits = commits
         self._on_error = on_error

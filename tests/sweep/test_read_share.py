@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.support import ClientFor, EmulatorFactory
+from truto_stream._fetch import ListRequest
 from truto_stream._parse import (
     CHUNK_BYTES,
     MIN_READ_BYTES,
@@ -24,6 +25,7 @@ from truto_stream._parse import (
     read_bytes_for,
 )
 from truto_stream.emulator import AccountSpec
+from truto_stream.page import Mode
 
 pytestmark = pytest.mark.anyio
 
@@ -67,13 +69,19 @@ async def test_many_stream_walks_hand_on_small_parts(
 def test_a_pages_walks_read_what_their_connection_buffers() -> None:
     # A page's connection buffers at least PAGE_BUFFER_BYTES ahead whatever the read
     # size: smaller reads would only cut its records into more parts.
-    assert [read_bytes_for(n, mode="paged") for n in (1, 16, 64, 512)] == [
+    def read_size(walks: int, mode: Mode) -> int:
+        request = ListRequest.unified(
+            "usage-metering", "users", account_id="a", mode=mode, read_bytes=read_bytes_for(walks)
+        )
+        return request.read_size
+
+    assert [read_size(n, "paged") for n in (1, 16, 64, 512)] == [
         CHUNK_BYTES,
         CHUNK_BYTES,
         max(MIN_READ_BYTES, PAGE_BUFFER_BYTES),
         max(MIN_READ_BYTES, PAGE_BUFFER_BYTES),
     ]
-    assert read_bytes_for(64, mode="stream") == read_bytes_for(64) == MIN_READ_BYTES
+    assert read_size(64, "stream") == read_bytes_for(64) == MIN_READ_BYTES
 
 
 async def test_many_paged_walks_hand_a_large_page_on_in_few_parts(
