@@ -321,7 +321,8 @@ class ProcessSweep:
         stored = self._checkpoint.all() if self._checkpoint is not None else []
         # Each shard runs a fixed share of the walks (the default too: no ramp across
         # processes, whose shares are small already).
-        self._report.walks = count * math.ceil(self._concurrency / count)
+        walks = math.ceil(self._concurrency / count)  # each shard's
+        self._report.walks = count * walks
         specs = []
         for index in range(count):
             accounts = plan.accounts[index::count]
@@ -338,7 +339,7 @@ class ProcessSweep:
                     base_url=self._base_url,
                     rate_limits=share,
                     token_env=self._token_env,
-                    concurrency=math.ceil(self._concurrency / count),
+                    concurrency=walks,
                     buffer_records=self._buffer_records,
                     allow_insecure=self._allow_insecure,
                     client_options=self._client_options,
