@@ -31,12 +31,18 @@ async def _emulator(
     )
 
 
-async def _sweep(emu: Emulator, *, pause: float = 0.0, **options: Any) -> tuple[Sweep, int]:
-    """Sweep every account of ``emu`` in stream mode; ``pause``: the caller's time per batch."""
+async def _sweep(
+    emu: Emulator, *, pause: float = 0.0, limit: int | None = None, **options: Any
+) -> tuple[Sweep, int]:
+    """Sweep every account of ``emu`` in stream mode; ``pause``: the caller's time per batch;
+    ``limit``: the records between two of the emulator's latencies (a vendor's page)."""
     ids = [a.id for a in emu.dataset.accounts]
     users = 0
+    params = None if limit is None else {"limit": limit}
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY, rate_limits=None) as client:
-        plan = await client.plan("usage-metering", "users", accounts=ids, mode="stream")
+        plan = await client.plan(
+            "usage-metering", "users", accounts=ids, mode="stream", params=params
+        )
         emu.reset_stats()  # the plan's lookups are not walks
         async with client.sweep(
             "usage-metering", "users", plan=plan, mode="stream", **options
@@ -51,11 +57,14 @@ async def _sweep(emu: Emulator, *, pause: float = 0.0, **options: Any) -> tuple[
 async def test_a_default_stream_sweep_ramps_up_to_its_cap_against_slow_streams(
     emulator: EmulatorFactory,
 ) -> None:
-    # Every 100 records a stream waits 20 ms (a vendor's page): each stream is
-    # latency-bound, the process idles, and each doubling doubles the rate.
-    emu = await _emulator(emulator, 16, 2_000, latency_ms=20)
-    sweep, users = await _sweep(emu)
-    assert users == 16 * 2_000
+    # Every 50 records a stream waits 40 ms (a vendor's page): each stream is
+    # latency-bound, the process idles, and each doubling doubles the rate. At 8 walks
+    # the process (emulator included) is still idle three quarters of the time: with
+    # faster streams (20 ms per 100 records) it was CPU-bound at 8 walks on a slow
+    # machine, and the ramp rightly stopped at 4.
+    emu = await _emulator(emulator, 16, 800, latency_ms=40)
+    sweep, users = await _sweep(emu, limit=50)
+    assert users == 16 * 800
     assert sweep.adaptive and sweep.concurrency == 8
     assert sweep.report.walks == 8
     assert emu.stats_snapshot()["responses"]["most_in_progress"] == 8
