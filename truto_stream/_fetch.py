@@ -268,8 +268,6 @@ class Fetcher:
     async def _get_once(self, request: ListRequest, stats: WalkStats) -> Any:
         response = await self._send(request, None, stats)
         try:
-            if self._budget is not None:
-                self._budget.observe_headers(None, response.headers, self._clock())
             if response.status >= 300:
                 raise await self._http_error(request, response, stats)
             chunks: list[bytes] = []
@@ -331,8 +329,6 @@ class Fetcher:
         request, stats = page.request, page.stats
         response = await self._send(request, page.cursor, stats)
         try:
-            if self._budget is not None:
-                self._budget.observe_headers(request.account_id, response.headers, self._clock())
             if response.status >= 300:
                 raise await self._http_error(request, response, stats)
             content_type = response.headers.get("Content-Type")
@@ -359,16 +355,26 @@ class Fetcher:
             response.release()
 
     async def _send(self, request: ListRequest, cursor: str | None, stats: WalkStats) -> Response:
+        """Send one request within the rate budget; its answer's headers feed the budget."""
         account = request.account_id
+        budget = self._budget
         slot = await self._limiter.acquire(account) if self._limiter is not None else None
         stats.requests += 1
         try:
             query = request.query(cursor)
-            return await self._transport.send(request.path, query, read_bytes=request.read_size)
+            response = await self._transport.send(request.path, query, read_bytes=request.read_size)
         finally:
-            if self._budget is not None and slot is not None:
+            if budget is not None and slot is not None:
                 # The server counted the request before its answer came back.
-                self._budget.settle(account, slot, self._clock())
+                budget.settle(account, slot, answered := self._clock())
+        if budget is not None and slot is not None:
+            try:
+                # One clock read serves both: the headers came with the answer.
+                budget.observe_headers(account, response.headers, answered)
+            except BaseException:
+                response.release()
+                raise
+        return response
 
     async def _http_error(
         self, request: ListRequest, response: Response, stats: WalkStats

@@ -27,6 +27,13 @@ most ``limit`` past times plus the reservations still ahead (one per waiting acq
 :class:`RateBudget` combines the token window with one window per account, evicting idle
 accounts, and :class:`RateLimiter` is the thin async wrapper: it reserves first and then
 sleeps, with no ``await`` in between, so concurrent acquirers never over-commit.
+
+The usual request finds room (Truto's limits are far from binding for most sweeps), so
+that path costs a few operations: a window holding fewer times than its limit answers
+at once, the stale times are searched for only when the oldest one has gone stale, and
+a booking later than every stored time is appended, not inserted. Each is exactly what
+the general path would do (``tests/unit/test_ratelimit_fast_paths.py`` checks them
+against the budget as it was before them).
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 import anyio
+from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = ["RateBudget", "RateLimiter", "SlidingWindow", "parse_ratelimit_limit"]
 
@@ -52,6 +61,22 @@ def parse_ratelimit_limit(value: str | None) -> tuple[int, float | None] | None:
     if m is None:
         return None
     return int(m.group(1)), (float(m.group(2)) if m.group(2) else None)
+
+
+#: The few ``ratelimit-limit`` values a server sends, parsed once each.
+_policy = lru_cache(maxsize=64)(parse_ratelimit_limit)
+
+
+def _without_counts(headers: Mapping[str, str]) -> bool:
+    """True when ``headers`` (case-insensitive ones) hold no ``ratelimit-limit`` nor
+    ``-remaining``: four lookups, not a pass over every header."""
+    return (
+        isinstance(headers, CIMultiDictProxy | CIMultiDict)
+        and "ratelimit-remaining" not in headers
+        and "x-ratelimit-remaining" not in headers
+        and "ratelimit-limit" not in headers
+        and "x-ratelimit-limit" not in headers
+    )
 
 
 def _number(value: str | None) -> float | None:
@@ -132,8 +157,14 @@ class SlidingWindow:
 
     def record(self, t: float) -> None:
         """Reserve a request at absolute time ``t`` (normally a value from ``next_free``)."""
-        bisect.insort(self._times, t)
-        self._advance(self._clock)
+        times = self._times
+        if not times or t >= times[-1]:
+            times.append(t)  # the usual case: the latest time yet
+        else:
+            bisect.insort(times, t)
+        oldest, clock, span = times[0], self._clock, self.span
+        if oldest <= clock - span or oldest + span <= clock:  # else nothing to drop
+            self._prune()
 
     def release(self, t: float) -> None:
         """Cancel one reservation at ``t`` (its request was never sent); no-op if absent."""
@@ -143,7 +174,8 @@ class SlidingWindow:
 
     def sent(self, t: float) -> None:
         """The request booked at ``t`` went out; it counts as present until :meth:`answered`."""
-        _add(self._in_flight, t)
+        in_flight = self._in_flight
+        in_flight[t] = in_flight.get(t, 0) + 1
 
     def answered(self, t: float, actual: float) -> None:
         """The answer to the request sent at ``t`` arrived at ``actual``.
@@ -151,13 +183,16 @@ class SlidingWindow:
         The server counted it by then, so it counts from ``actual`` (from ``t`` if that is
         later): that time is an upper bound on the server's, whatever its queues did.
         """
-        if _take(self._overdue_at, t):
+        if self._overdue and _take(self._overdue_at, t):
             self._overdue -= 1
             self.record(actual)
             return
         _take(self._in_flight, t)
         if actual > t:
-            self.release(t)
+            times = self._times
+            i = bisect.bisect_left(times, t)  # release(t), inline: once per request
+            if i < len(times) and times[i] == t:
+                del times[i]
             self.record(actual)
 
     def pause_until(self, t: float) -> None:
@@ -209,6 +244,16 @@ class SlidingWindow:
     def _advance(self, now: float) -> None:
         if now > self._clock:
             self._clock = now
+        times = self._times
+        if times:
+            # Only when the oldest time can go is the list searched (the two tests are
+            # _prune's first step, exactly): most requests find nothing to drop.
+            oldest, clock, span = times[0], self._clock, self.span
+            if oldest <= clock - span or oldest + span <= clock:
+                self._prune()
+
+    def _prune(self) -> None:
+        """Drop the times that no longer constrain a send at the clock or later."""
         # A time T constrains a send at t >= now only if t - T < span. (The second test
         # agrees with _first_free's T + span to the last bit: an unanswered request must
         # never be neither in the window nor overdue.)
@@ -230,9 +275,14 @@ class SlidingWindow:
         Only times ``<= upto`` count: a waiter that wakes counts what was sent and what is
         due by now, not the slots booked after its own (see :meth:`RateBudget.rebook`).
         """
-        t = max(t, self._paused_until)
+        paused = self._paused_until
+        if paused > t:
+            t = paused
         times, span = self._times, self.span
         limit = self.limit - self._overdue
+        if len(times) < limit:
+            # The fast path: fewer times than the limit cannot fill any interval.
+            return t
         if limit < 1:
             # Unanswered requests fill the window: no time is known to be free until an
             # answer arrives. Look again a window from now (idempotent, so the budget's
@@ -335,7 +385,9 @@ class RateBudget:
             self.forget_idle(now)
         token = self.token
         token._advance(now)
-        acc = self.account(account_id) if account_id is not None else None
+        acc = None if account_id is None else self._accounts.get(account_id)
+        if acc is None and account_id is not None:
+            acc = self.account(account_id)
         t = token_first = token._first_free(now, upto=upto)
         if acc is not None:
             acc._advance(now)
@@ -366,7 +418,8 @@ class RateBudget:
         """
         self.token.sent(slot)
         if account_id is not None:
-            self.account(account_id).sent(slot)
+            acc = self._accounts.get(account_id)
+            (self.account(account_id) if acc is None else acc).sent(slot)
 
     def settle(self, account_id: str | None, reserved: float, actual: float) -> None:
         """The answer to the request booked at ``reserved`` arrived at ``actual``.
@@ -378,7 +431,8 @@ class RateBudget:
         """
         self.token.answered(reserved, actual)
         if account_id is not None:
-            self.account(account_id).answered(reserved, actual)
+            acc = self._accounts.get(account_id)
+            (self.account(account_id) if acc is None else acc).answered(reserved, actual)
 
     def blocked_until(self, account_id: str | None) -> float:
         """The later of the token's and the account's pauses (``-inf`` if none)."""
@@ -397,12 +451,18 @@ class RateBudget:
         ``ratelimit-limit`` matches the token limit and not the account limit. A
         ``ratelimit-limit`` lower than ours, for the same window length, lowers our limit.
         """
+        if _without_counts(headers):
+            # Neither a limit nor a count (a server that sends none): only the clock
+            # moves, as observe() would move it with nothing to read.
+            target = self.token if account_id is None else self.account(account_id)
+            target._advance(now)
+            return
         lower = {k.lower(): v for k, v in headers.items() if k[:1] in "rRxX"}
 
         def get(name: str) -> str | None:
             return lower.get(name, lower.get("x-" + name))
 
-        policy = parse_ratelimit_limit(get("ratelimit-limit"))
+        policy = _policy(get("ratelimit-limit"))
         remaining_f = _number(get("ratelimit-remaining"))
         reset = _number(get("ratelimit-reset"))
         target = self.token

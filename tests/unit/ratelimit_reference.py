@@ -1,0 +1,420 @@
+"""The rate budget as it was before its fast paths (0.5.0): the reference they must agree with.
+
+Frozen on purpose: ``test_ratelimit_fast_paths.py`` drives this and
+:mod:`truto_stream._ratelimit` through the same random sequences and compares every answer
+and every piece of state. Do not "fix" it; change the test if the behaviour is meant to change.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Mapping
+
+__all__ = ["RateBudget", "SlidingWindow"]
+
+_POLICY = re.compile(r"\s*([0-9]+)\s*(?:;\s*w\s*=\s*([0-9]+(?:\.[0-9]+)?))?")
+
+
+def parse_ratelimit_limit(value: str | None) -> tuple[int, float | None] | None:
+    """Parse ``ratelimit-limit`` (``"50"``, ``"50;w=10"``): ``(limit, window or None)``."""
+    if not value:
+        return None
+    m = _POLICY.match(value)
+    if m is None:
+        return None
+    return int(m.group(1)), (float(m.group(2)) if m.group(2) else None)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _add(counts: dict[float, int], t: float) -> None:
+    counts[t] = counts.get(t, 0) + 1
+
+
+def _take(counts: dict[float, int], t: float) -> bool:
+    """Remove one ``t`` from a multiset; False when there was none."""
+    n = counts.get(t, 0)
+    if n == 0:
+        return False
+    if n == 1:
+        del counts[t]
+    else:
+        counts[t] = n - 1
+    return True
+
+
+class SlidingWindow:
+    """One sliding-window budget: at most ``limit`` requests per ``window + safety_s``.
+
+    Times are monotonic seconds supplied by the caller; nothing here reads a clock.
+    ``next_free`` and ``observe`` also advance the clock used to drop stale times.
+    """
+
+    def __init__(
+        self, limit: int, window: float, *, safety_s: float = 0.0, max_pause: float = math.inf
+    ) -> None:
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        if not (window > 0 and math.isfinite(window)):
+            raise ValueError(f"window must be > 0, got {window!r}")
+        if not (safety_s >= 0 and math.isfinite(safety_s)):
+            raise ValueError(f"safety_s must be >= 0, got {safety_s!r}")
+        if not max_pause >= 0:
+            raise ValueError(f"max_pause must be >= 0, got {max_pause!r}")
+        self.limit = limit
+        self.window = float(window)
+        self.safety_s = float(safety_s)
+        self.span = self.window + self.safety_s
+        self.max_pause = float(max_pause)
+        self._times: list[float] = []  # sorted reserved (or phantom) request times
+        # Requests sent and not yet answered, by the time they were booked at: the server
+        # may count them at any moment until their answer arrives. While their time is in
+        # ``_times`` it counts for them; once it is older than a span, ``_overdue`` does.
+        self._in_flight: dict[float, int] = {}
+        self._overdue_at: dict[float, int] = {}
+        self._overdue = 0
+        self._paused_until = -math.inf
+        self._clock = -math.inf  # the latest "now" seen
+
+    @property
+    def paused_until(self) -> float:
+        """Nothing may be sent before this time (``-inf`` when not paused)."""
+        return self._paused_until
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def next_free(self, now: float, *, not_before: float | None = None) -> float:
+        """The earliest time ``>= now`` (and ``>= not_before``) at which a request fits.
+
+        ``now`` must not go backwards between calls (times older than a span before it are
+        dropped); ask about a later time with ``not_before``, never with a future ``now``.
+        """
+        self._advance(now)
+        return self._first_free(now if not_before is None else max(now, not_before))
+
+    def record(self, t: float) -> None:
+        """Reserve a request at absolute time ``t`` (normally a value from ``next_free``)."""
+        bisect.insort(self._times, t)
+        self._advance(self._clock)
+
+    def release(self, t: float) -> None:
+        """Cancel one reservation at ``t`` (its request was never sent); no-op if absent."""
+        i = bisect.bisect_left(self._times, t)
+        if i < len(self._times) and self._times[i] == t:
+            del self._times[i]
+
+    def sent(self, t: float) -> None:
+        """The request booked at ``t`` went out; it counts as present until :meth:`answered`."""
+        _add(self._in_flight, t)
+
+    def answered(self, t: float, actual: float) -> None:
+        """The answer to the request sent at ``t`` arrived at ``actual``.
+
+        The server counted it by then, so it counts from ``actual`` (from ``t`` if that is
+        later): that time is an upper bound on the server's, whatever its queues did.
+        """
+        if _take(self._overdue_at, t):
+            self._overdue -= 1
+            self.record(actual)
+            return
+        _take(self._in_flight, t)
+        if actual > t:
+            self.release(t)
+            self.record(actual)
+
+    def pause_until(self, t: float) -> None:
+        """Send nothing before ``t`` (after a 429); an earlier pause never shortens one."""
+        if t > self._paused_until:
+            self._paused_until = t
+
+    def used(self, now: float) -> int:
+        """Requests counted at ``now``: in the padded span ending there, or still unanswered."""
+        lo = bisect.bisect_right(self._times, now - self.span)
+        hi = bisect.bisect_right(self._times, now)
+        return hi - lo + self._overdue
+
+    def observe(self, remaining: int | None, reset_s: float | None, now: float) -> None:
+        """Adapt to the server's count, which includes other clients sharing the budget.
+
+        When the server has fewer requests left than we think, the difference is added as
+        phantom requests that leave the window ``reset_s`` seconds from now. When it has
+        none left while we still think we have some, nothing is sent before
+        ``now + reset_s`` (plus the safety margin). When both agree the window is full,
+        our own times already say when the next slot opens, so no extra pause is added.
+        """
+        self._advance(now)
+        if remaining is None:
+            return
+        reset = self.window if reset_s is None else min(max(reset_s, 0.0), 10 * self.window)
+        reset = min(reset, self.max_pause)
+        ours = self.limit - self.used(now)
+        if remaining >= ours:
+            return
+        if remaining <= 0:
+            self.pause_until(now + reset + self.safety_s)
+            return
+        # A time at p stops counting for sends after p + span: place the phantoms so they
+        # expire at now + reset + safety_s, but never in the future (they are not sends).
+        phantom = min(now, now + reset - self.window)
+        for _ in range(ours - remaining):
+            bisect.insort(self._times, phantom)
+
+    def idle(self, now: float) -> bool:
+        """True when this window holds nothing that could delay a request at ``now``."""
+        return (
+            (not self._times or self._times[-1] <= now - self.span)
+            and self._paused_until <= now
+            and not self._in_flight
+            and not self._overdue
+        )
+
+    def _advance(self, now: float) -> None:
+        if now > self._clock:
+            self._clock = now
+        # A time T constrains a send at t >= now only if t - T < span. (The second test
+        # agrees with _first_free's T + span to the last bit: an unanswered request must
+        # never be neither in the window nor overdue.)
+        times, clock, span = self._times, self._clock, self.span
+        cut = bisect.bisect_right(times, clock - span)
+        while cut < len(times) and times[cut] + span <= clock:
+            cut += 1
+        if cut:
+            if self._in_flight:
+                for t in self._times[:cut]:
+                    if _take(self._in_flight, t):  # unanswered: still present
+                        _add(self._overdue_at, t)
+                        self._overdue += 1
+            del self._times[:cut]
+
+    def _first_free(self, t: float, *, upto: float = math.inf) -> float:
+        """Earliest allowed time >= t; does not drop anything (t may be in the future).
+
+        Only times ``<= upto`` count: a waiter that wakes counts what was sent and what is
+        due by now, not the slots booked after its own (see :meth:`RateBudget.rebook`).
+        """
+        t = max(t, self._paused_until)
+        times, span = self._times, self.span
+        limit = self.limit - self._overdue
+        if limit < 1:
+            # Unanswered requests fill the window: no time is known to be free until an
+            # answer arrives. Look again a window from now (idempotent, so the budget's
+            # alternation between windows still ends).
+            return max(t, self._clock + self.window)
+        # Intervals (times[i+limit-1] - span, times[i] + span) are forbidden; those ending
+        # at or before t cannot matter, so start at the first i with times[i] + span > t.
+        i = bisect.bisect_right(times, t - span)
+        last = len(times) - limit
+        while i <= last:
+            newest = times[i + limit - 1]
+            if newest - span >= t or newest > upto:
+                # Left ends only grow: no later interval contains t. (And every later
+                # group holds a time after ``upto``, which does not count.)
+                break
+            end = times[i] + span
+            if t < end:
+                t = end
+                # Skip every interval that now ends at or before t (a whole block of
+                # equal times at once), keeping a queue of n reservations O(n/limit).
+                i = bisect.bisect_right(times, t - span, i + 1)
+            else:
+                i += 1
+        return t
+
+
+class RateBudget:
+    """The token window plus one window per integrated account (sans-IO).
+
+    Each window is padded by ``safety_fraction * window + safety_s`` (the client's
+    :class:`~truto_stream.RateLimits` passes its own, smaller pad). No pause, whatever a
+    server asks for (``Retry-After``, ``ratelimit-reset``), lasts longer than
+    ``max_pause`` seconds: the client passes its ``RetryPolicy.max_retry_after``, so
+    the retry sleep and the budget's pause have one bound.
+
+    The life of a request: :meth:`reserve` a slot (and :meth:`rebook` it on waking if it
+    was in the future), :meth:`sent` once granted, :meth:`settle` when its answer arrives.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_limit: int = 500,
+        account_limit: int = 50,
+        window: float = 10.0,
+        safety_fraction: float = 0.02,
+        safety_s: float = 0.02,
+        max_pause: float = math.inf,
+    ) -> None:
+        if safety_fraction < 0 or safety_s < 0:
+            raise ValueError("safety margins must be >= 0")
+        if not max_pause >= 0:
+            raise ValueError(f"max_pause must be >= 0, got {max_pause!r}")
+        self.window = float(window)
+        self.account_limit = account_limit
+        self.pad = safety_fraction * window + safety_s
+        self.max_pause = float(max_pause)
+        self.token = SlidingWindow(token_limit, window, safety_s=self.pad, max_pause=max_pause)
+        self._accounts: dict[str, SlidingWindow] = {}
+        self._last_eviction = -math.inf
+        self.token_bound = False
+        """Whether the last slot booked was put later by the per-token window."""
+
+    def account(self, account_id: str) -> SlidingWindow:
+        """The window of ``account_id`` (created on first use)."""
+        win = self._accounts.get(account_id)
+        if win is None:
+            win = self._accounts[account_id] = SlidingWindow(
+                self.account_limit, self.window, safety_s=self.pad, max_pause=self.max_pause
+            )
+        return win
+
+    @property
+    def accounts_tracked(self) -> int:
+        """How many per-account windows are held (bounded by :meth:`forget_idle`)."""
+        return len(self._accounts)
+
+    def reserve(self, account_id: str | None, now: float) -> float:
+        """Pick and record the earliest time ``>= now`` free in both windows; return it.
+
+        Since the free times of a window form a union of intervals (see the module
+        docstring), alternate between the two windows until both accept the same time.
+        """
+        return self._book(account_id, now, math.inf)
+
+    def rebook(self, account_id: str | None, slot: float, now: float) -> float:
+        """Give back ``slot`` (its waiter has woken) and book the earliest time ``>= now``.
+
+        Normally that is ``now``; later when a 429 paused the budget, or requests booked
+        before this one reached the server late (:meth:`settle`). Only what was sent or
+        falls due by ``now`` counts, not the slots booked after this one: were those to
+        count, a waiter would always go behind them, and with more waiters than the limit
+        every waiter that woke went to the back again, for ever.
+        """
+        self.release(account_id, slot)
+        return self._book(account_id, now, now)
+
+    def _book(self, account_id: str | None, now: float, upto: float) -> float:
+        if now - self._last_eviction > self.window:
+            self.forget_idle(now)
+        token = self.token
+        token._advance(now)
+        acc = self.account(account_id) if account_id is not None else None
+        t = token_first = token._first_free(now, upto=upto)
+        if acc is not None:
+            acc._advance(now)
+            while True:
+                t_acc = acc._first_free(t, upto=upto)
+                if t_acc == t:
+                    break
+                t = token._first_free(t_acc, upto=upto)
+                if t == t_acc:
+                    break
+            acc.record(t)
+        token.record(t)
+        # Read by progress displays: was it the token's window that put this slot later?
+        self.token_bound = t > now and t == token_first
+        return t
+
+    def release(self, account_id: str | None, t: float) -> None:
+        """Undo a :meth:`reserve` whose request will not be sent (cancelled while waiting)."""
+        self.token.release(t)
+        if account_id is not None and account_id in self._accounts:
+            self._accounts[account_id].release(t)
+
+    def sent(self, account_id: str | None, slot: float) -> None:
+        """The request booked at ``slot`` went out: until settled it counts as present.
+
+        The server counts a request when it gets to it, which a busy server may do much
+        later; so an unanswered request keeps counting even once its slot is a window old.
+        """
+        self.token.sent(slot)
+        if account_id is not None:
+            self.account(account_id).sent(slot)
+
+    def settle(self, account_id: str | None, reserved: float, actual: float) -> None:
+        """The answer to the request booked at ``reserved`` arrived at ``actual``.
+
+        The server counted the request before it answered, so the answer's arrival bounds
+        the server's count time from above: the request counts from ``actual`` (or from
+        ``reserved``, if later), which keeps the windows conservative whatever the
+        server's queues did. Call it when the request failed too (with the time it did).
+        """
+        self.token.answered(reserved, actual)
+        if account_id is not None:
+            self.account(account_id).answered(reserved, actual)
+
+    def blocked_until(self, account_id: str | None) -> float:
+        """The later of the token's and the account's pauses (``-inf`` if none)."""
+        t = self.token.paused_until
+        if account_id is not None and account_id in self._accounts:
+            t = max(t, self._accounts[account_id].paused_until)
+        return t
+
+    def observe_headers(
+        self, account_id: str | None, headers: Mapping[str, str], now: float
+    ) -> None:
+        """Feed a response's ``ratelimit-limit/-remaining/-reset`` headers (429s too).
+
+        The headers go to the account's window (Truto normalizes the per-account / vendor
+        budget into them), or to the token's when there is no account or when
+        ``ratelimit-limit`` matches the token limit and not the account limit. A
+        ``ratelimit-limit`` lower than ours, for the same window length, lowers our limit.
+        """
+        lower = {k.lower(): v for k, v in headers.items() if k[:1] in "rRxX"}
+
+        def get(name: str) -> str | None:
+            return lower.get(name, lower.get("x-" + name))
+
+        policy = parse_ratelimit_limit(get("ratelimit-limit"))
+        remaining_f = _number(get("ratelimit-remaining"))
+        reset = _number(get("ratelimit-reset"))
+        target = self.token
+        if account_id is not None:
+            target = self.account(account_id)
+            if policy is not None and policy[0] == self.token.limit != target.limit:
+                target = self.token
+        if policy is not None:
+            limit, window = policy
+            if window is not None and window == target.window and 1 <= limit < target.limit:
+                target.limit = limit
+        remaining = None if remaining_f is None else int(remaining_f)
+        target.observe(remaining, reset, now)
+
+    def on_rate_limited(
+        self,
+        account_id: str | None,
+        retry_after: float | None,
+        now: float,
+        *,
+        remote: bool,
+    ) -> float:
+        """Pause after a 429 until ``now + retry_after`` (default: a padded window).
+
+        Truto's own 429 pauses the account's window (the token's when there is no
+        account); a vendor's (``remote``) 429 pauses that account only, never the token.
+        The pause never exceeds ``max_pause``; the pause applied is returned.
+        """
+        delay = self.window + self.pad if retry_after is None else max(0.0, retry_after)
+        delay = min(delay, self.max_pause)
+        if account_id is not None:
+            self.account(account_id).pause_until(now + delay)
+        elif not remote:
+            self.token.pause_until(now + delay)
+        return delay
+
+    def forget_idle(self, now: float) -> None:
+        """Drop per-account windows with nothing in their padded span and no pause."""
+        self._last_eviction = now
+        idle = [key for key, win in self._accounts.items() if win.idle(now)]
+        for key in idle:
+            del self._accounts[key]
