@@ -30,7 +30,9 @@ class RecordGate:
         self.buffered = 0
         self.peak = 0
         self._turn = anyio.Lock()  # anyio locks are fair: reservations go in order
-        self._freed = anyio.Event()  # set on release: wakes the one reservation waiting
+        # Set on release: wakes the one reservation waiting. Made only when one waits, so
+        # that a release with nobody waiting (the usual case) costs no Event (~5 µs).
+        self._freed: anyio.Event | None = None
         self._waiting: deque[anyio.Event] = deque()  # walks waiting in room(), in order
 
     async def reserve(self, n: int) -> None:
@@ -42,6 +44,8 @@ class RecordGate:
             return
         async with self._turn:
             while not self._fits(n):
+                if self._freed is None:
+                    self._freed = anyio.Event()
                 await self._freed.wait()
             self._take(n)
         self._wake_next()  # the turn is free: a walk waiting for room may decode
@@ -73,8 +77,10 @@ class RecordGate:
     def release(self, n: int) -> None:
         """The caller pulled past ``n`` records."""
         self.buffered -= n
-        self._freed.set()
-        self._freed = anyio.Event()
+        freed = self._freed
+        if freed is not None:
+            self._freed = None
+            freed.set()
         self._wake_next()
 
     def _leave(self, event: anyio.Event) -> None:

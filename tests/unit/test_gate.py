@@ -208,3 +208,37 @@ async def test_a_part_larger_than_the_buffer_passes_alone() -> None:
     gate.release(50)
     await gate.reserve(5)
     assert gate.buffered == 5
+
+
+@pytest.mark.anyio
+async def test_a_release_with_nobody_waiting_makes_no_event() -> None:
+    """The usual release finds no reservation waiting: it allocates nothing (an anyio
+    Event per release was ~5 µs of a request's CPU)."""
+    gate = RecordGate(10)
+    for _ in range(3):
+        await gate.reserve(4)
+        gate.release(4)
+    assert gate._freed is None
+
+
+@pytest.mark.anyio
+async def test_a_waiting_reservation_is_woken_by_each_release_until_it_fits() -> None:
+    gate = RecordGate(10)
+    await gate.reserve(10)
+    done: list[int] = []
+
+    async def reserve(n: int) -> None:
+        await gate.reserve(n)
+        done.append(n)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reserve, 6)
+        await wait_all_tasks_blocked()
+        gate.release(3)  # 7 buffered: 6 more do not fit yet
+        await wait_all_tasks_blocked()
+        assert done == []
+        gate.release(3)  # 4 buffered: they fit
+        await wait_all_tasks_blocked()
+        assert done == [6]
+    assert gate.buffered == 10
+    assert gate._freed is None or not gate._freed.is_set()
