@@ -715,12 +715,12 @@ class Sweep:
         is timed for the ramp (see :mod:`truto_stream._ramp`)."""
         ramp = self._ramp
         if ramp.settled:
-            return await producer.next()
+            return await self._wait_next(producer)
         if self._gate.buffered:
-            event = await producer.next()
+            event = await self._wait_next(producer)
         else:
             wall, cpu = time.perf_counter(), time.process_time()
-            event = await producer.next()
+            event = await self._wait_next(producer)
             now = time.perf_counter()
             ramp.waited(now - wall, time.process_time() - cpu)
             if ramp.due(now) and self._judge(now):
@@ -728,6 +728,14 @@ class Sweep:
         if isinstance(event, _Part):
             ramp.delivered(len(event.page.records))
         return event
+
+    async def _wait_next(self, producer: Producer[_Event]) -> _Event | None:
+        """The producer's next event, the gate told that the caller waits for it."""
+        self._gate.set_caller_waiting(True)
+        try:
+            return await producer.next()
+        finally:
+            self._gate.set_caller_waiting(False)
 
     def _judge(self, now: float) -> bool:
         """End the ramp's period: True when it wants another number of walks."""

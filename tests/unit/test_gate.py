@@ -242,3 +242,53 @@ async def test_a_waiting_reservation_is_woken_by_each_release_until_it_fits() ->
         assert done == [6]
     assert gate.buffered == 10
     assert gate._freed is None or not gate._freed.is_set()
+
+
+@pytest.mark.anyio
+async def test_a_waiting_caller_has_one_part_decoded_ahead() -> None:
+    """While the caller waits, the walks stop at one decoded part; it runs next, on the
+    same thread, so more would come no sooner and only live longer."""
+    gate = RecordGate(1_000)
+    gate.set_caller_waiting(True)
+    decoded: list[int] = []
+    async with anyio.create_task_group() as tg:
+        for name in range(4):
+            tg.start_soon(walk, gate, decoded, name, 5)
+        await wait_all_tasks_blocked()
+        assert decoded == [0] and gate.buffered == 5
+        gate.release(5)  # the caller pulled past it (and waits again)
+        await wait_all_tasks_blocked()
+        assert decoded == [0, 1] and gate.buffered == 5
+        gate.release(5)
+        gate.set_caller_waiting(False)  # the caller away: the walks decode ahead
+        await wait_all_tasks_blocked()
+    assert decoded == [0, 1, 2, 3] and gate.buffered == 10
+
+
+@pytest.mark.anyio
+async def test_a_caller_going_away_wakes_the_walks_waiting() -> None:
+    """The caller takes its part and goes off on its own I/O: the walks that waited
+    while it waited decode ahead of it, up to the capacity."""
+    gate = RecordGate(12)
+    gate.set_caller_waiting(True)
+    decoded: list[int] = []
+    async with anyio.create_task_group() as tg:
+        for name in range(4):
+            tg.start_soon(walk, gate, decoded, name, 5)
+        await wait_all_tasks_blocked()
+        assert decoded == [0]
+        gate.set_caller_waiting(False)  # it runs, with part 0 in hand, not released
+        await wait_all_tasks_blocked()
+        # Up to the capacity: the third part waits, decoded, for room (one part may).
+        assert decoded == [0, 1, 2] and gate.buffered == 10
+        gate.release(10)
+    assert decoded == [0, 1, 2, 3]
+
+
+@pytest.mark.anyio
+async def test_a_waiting_caller_still_gets_a_part_from_an_empty_gate() -> None:
+    gate = RecordGate(10)
+    gate.set_caller_waiting(True)
+    decoded: list[int] = []
+    await walk(gate, decoded, 0, 3)
+    assert decoded == [0] and gate.buffered == 3
