@@ -121,7 +121,8 @@ class BodyForms:
 _PERIOD: Final = 256
 #: Timed calls per round, alternating between the two ways.
 _TRIALS: Final = 8
-#: Buffers shorter than this are not timed (the clock would weigh more than the search).
+#: Buffers shorter than this are not timed (the clock would weigh more than the search):
+#: they are searched by the automaton.
 _TIMED_BYTES: Final = 2**12
 
 
@@ -149,8 +150,13 @@ class MultiSearch:
         """``(start, end)`` of every occurrence of every pattern in ``buf``, in no order."""
         if self._automaton is None:
             return []
+        if len(buf) < _TIMED_BYTES:
+            # A small buffer (a small page, a stream's tail): the automaton's one call
+            # beats a find per pattern whatever the data (a 171-byte page of emulator
+            # users: 1.1 against 3.8 µs; UUIDs among UUIDs: 1.5 against 5.8 µs).
+            return self.by_automaton(buf)
         self._calls = calls = (self._calls + 1) % _PERIOD
-        if calls >= _TRIALS or len(buf) < _TIMED_BYTES:
+        if calls >= _TRIALS:
             return self.by_automaton(buf) if self._fast else self.by_finds(buf)
         if calls == 0:
             self._cost = [0.0, 0.0, 0.0, 0.0]
@@ -207,6 +213,12 @@ class BodyScrubber:
     def end(self) -> bytes:
         """The body is over: what was held back, scrubbed."""
         buf, self._carry = self._carry, b""
+        return self._pass(buf, final=True) if buf else b""
+
+    def feed_last(self, data: bytes) -> bytes:
+        """``feed(data) + end()`` in one pass: ``data`` ends the body (a small page's
+        whole body, usually), so nothing is held back and no end is looked for."""
+        buf, self._carry = (self._carry + data if self._carry else data), b""
         return self._pass(buf, final=True) if buf else b""
 
     def _pass(self, buf: bytes, *, final: bool) -> bytes:

@@ -87,10 +87,11 @@ class ScrubbedBody:
             yield chunk
 
     def _absorb(self, data: bytes, *, ended: bool) -> None:
-        out = self._scrubber.feed(data) if data else b""
         if ended:
-            out += self._scrubber.end()
+            out = self._scrubber.feed_last(data)
             self._ended = True
+        else:
+            out = self._scrubber.feed(data) if data else b""
         if out:
             self._out = self._out + out if self._out else out
 

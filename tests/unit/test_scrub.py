@@ -219,6 +219,35 @@ def test_arbitrary_bytes_lose_every_form_however_cut(
     assert not any(form in clean for form in forms)
 
 
+def scrub_ending_in_one_pass(token: str, chunks: list[bytes]) -> bytes:
+    """As :func:`scrub`, the last chunk through ``feed_last`` (what a body read whole does)."""
+    scrubber = Redactor([token]).body_forms.scrubber()
+    *head, last = chunks or [b""]
+    return b"".join([scrubber.feed(chunk) for chunk in head]) + scrubber.feed_last(last)
+
+
+@given(case=documents_with_tokens(), cuts=st.lists(st.integers(0, 4000), max_size=4))
+def test_the_last_chunk_in_one_pass_gives_what_feed_and_end_give(
+    case: tuple[str, bytes], cuts: list[int]
+) -> None:
+    token, body = case
+    chunks = cut(body, cuts)
+    assert scrub_ending_in_one_pass(token, chunks) == scrub(token, chunks)
+
+
+@given(token=tokens, data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 400), max_size=4))
+def test_arbitrary_bytes_ending_in_one_pass_lose_every_form_alike(
+    token: str, data: bytes, cuts: list[int]
+) -> None:
+    forms = BodyForms(encodings(token)).forms
+    bodies = [data]
+    if forms:
+        bodies.append(data[: len(data) // 2] + forms[0] + data[len(data) // 2 :] + b"\\")
+    for body in bodies:
+        chunks = cut(body, cuts)
+        assert scrub_ending_in_one_pass(token, chunks) == scrub(token, chunks)
+
+
 @pytest.mark.anyio
 async def test_the_scrubbed_body_reads_like_any_body() -> None:
     body = orjson.dumps({"result": [{"id": TOKEN}] * 3, "next_cursor": TOKEN})
