@@ -13,6 +13,7 @@ delivered before, once it has checked they are still the same (:mod:`truto_strea
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ __all__ = ["Fetcher", "ListRequest", "PageSink", "WalkStats"]
 _ERROR_BODY_MAX: Final = 2**16
 #: The largest single document :meth:`Fetcher.get` reads (accounts and schemas are small).
 _DOCUMENT_MAX: Final = 2**22
+#: Whether a text is made only of what ``quote(text, safe="")`` leaves as it is.
+_UNRESERVED: Final = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 
 
 @dataclass
@@ -120,7 +123,8 @@ class ListRequest:
         if "next_cursor" in self.params:  # the caller's own, replaced where it stands
             return encode_query({**self._query_params, "next_cursor": cursor})
         # Only the cursor changes from page to page: the rest is encoded once per walk.
-        tail = "next_cursor=" + quote(cursor, safe="")
+        # A cursor of characters quote() leaves alone (the usual base64url) is kept as is.
+        tail = "next_cursor=" + (cursor if _UNRESERVED(cursor) else quote(cursor, safe=""))
         return f"{self._first_query}&{tail}" if self._first_query else tail
 
     @cached_property
@@ -495,13 +499,21 @@ class _PageFetch:
 def _check_content_type(content_type: str | None, request: ListRequest) -> None:
     if content_type is None:
         return
-    kind = content_type.split(";", 1)[0].strip().lower()
-    if kind.startswith(("text/html", "image/", "audio/", "video/")):
+    kind = _refused_kind(content_type)
+    if kind is not None:
         raise UnexpectedContentType(
             f"expected JSON, got content type {kind!r}",
             account_id=request.account_id,
             path=request.path,
         )
+
+
+@lru_cache(maxsize=64)
+def _refused_kind(content_type: str) -> str | None:
+    """The media type of a content type that cannot be JSON (None: it may be); the few
+    values a server sends are looked at once each."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind if kind.startswith(("text/html", "image/", "audio/", "video/")) else None
 
 
 async def _read_error_body(body: BodySource) -> dict[str, Any] | None:
