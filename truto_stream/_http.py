@@ -23,6 +23,7 @@ import aiohttp
 import yarl
 
 from truto_stream._bounds import CompressionLimits, Inflation, RateFloor, Timeouts
+from truto_stream._deadline import Deadlines
 from truto_stream._redact import Redactor
 from truto_stream._transport import BodySource, Response, ScrubbedBody
 from truto_stream._version import __version__
@@ -108,6 +109,8 @@ class AiohttpTransport:
         self._owns_session = session is None
         # Built once: per request they cost as much as the rest of send() (measured).
         self._timeout = self._client_timeout()
+        request = timeouts.request
+        self._deadlines = Deadlines(request) if request is not None else None
         self._prefixes: dict[str, str] = {}  # path -> base URL + path, encoded
 
     def __repr__(self) -> str:
@@ -154,21 +157,28 @@ class AiohttpTransport:
         prefix = self._url_prefix(path)
         url = yarl.URL(f"{prefix}?{query}" if query else prefix, encoded=True)
         headers = {"Authorization": self._token.header()}
+        # The wait for the headers is bounded by the transport's one timer (_deadline).
+        deadline = self._deadlines.start() if self._deadlines is not None else None
         try:
-            # asyncio's own timeout: a third of anyio.fail_after's cost per request, and
-            # this module is asyncio-only anyway (aiohttp).
-            async with asyncio.timeout(self._timeouts.request):
-                response = await self._session.get(
-                    url,
-                    headers=headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                    # aiohttp reads ahead up to twice this before it stops the socket.
-                    read_bufsize=read_bytes,
-                )
-        except _FOREIGN as exc:
-            error = map_error(exc, path)
+            response = await self._session.get(
+                url,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                # aiohttp reads ahead up to twice this before it stops the socket.
+                read_bufsize=read_bytes,
+            )
+        except BaseException as exc:
+            timed_out = deadline is not None and deadline.end()
+            if timed_out and isinstance(exc, asyncio.CancelledError):
+                error = map_error(TimeoutError(), path)
+            elif isinstance(exc, _FOREIGN):
+                error = map_error(exc, path)
+            else:
+                raise
         else:
+            if deadline is not None:
+                deadline.end()
             return self._response(response, path)
         raise error  # outside the except block: no foreign exception in its context
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -14,6 +16,8 @@ from tests.support import TOKEN, EmulatorFactory
 from truto_stream import Client, ConfigurationError, RequestTimeout, RetryPolicy, Timeouts
 from truto_stream._http import check_base_url
 from truto_stream.emulator import AccountSpec
+
+from .rawhttp import Request, raw_server, send
 
 ClientFor = Callable[..., AbstractAsyncContextManager[Client]]
 
@@ -80,6 +84,53 @@ async def test_slow_headers_hit_the_request_timeout(emulator: EmulatorFactory) -
             async for _ in client.list("usage-metering", "users", account=account):
                 pass
     assert emu.stats_snapshot()["requests"]["total"] == 2  # the timeout was retried once
+
+
+@pytest.mark.anyio
+async def test_headers_trickling_in_hit_the_request_timeout_and_spare_the_quick_ones() -> None:
+    """The request bound holds for headers that keep coming a byte at a time (read_idle
+    never fires), on several requests at once, each cut at its own deadline; requests
+    answered at once beside them are never cut (one timer serves them all)."""
+
+    async def server(request: Request, writer: asyncio.StreamWriter) -> None:
+        if (request.param("integrated_account_id") or "").startswith("hang"):
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+            while True:
+                writer.write(b"a")
+                await writer.drain()
+                await asyncio.sleep(0.02)
+        await send(writer, 200, {"result": [{"id": "u1"}], "next_cursor": None})
+
+    retry = RetryPolicy(max_attempts=1)
+    timeouts = Timeouts(request=0.3, read_idle=5.0)
+
+    async def hang(client: Client, account: str) -> float:
+        started = time.monotonic()
+        with pytest.raises(RequestTimeout):
+            async for _ in client.list("usage-metering", "users", account=account):
+                pass
+        return time.monotonic() - started
+
+    async def quick(client: Client) -> int:
+        got = 0
+        for _ in range(20):
+            got += len([u async for u in client.list("usage-metering", "users", account="ok")])
+            await asyncio.sleep(0.02)
+        return got
+
+    async with (
+        raw_server(server) as url,
+        Client(
+            token=TOKEN, base_url=url, timeouts=timeouts, retry=retry, rate_limits=None
+        ) as client,
+    ):
+        first = asyncio.create_task(hang(client, "hang-1"))
+        quick_ones = asyncio.create_task(quick(client))
+        await asyncio.sleep(0.1)
+        second = asyncio.create_task(hang(client, "hang-2"))
+        took = [await first, await second]
+        assert await quick_ones == 20
+    assert all(0.29 <= t < 0.3 + 0.5 for t in took), took
 
 
 @pytest.mark.anyio
