@@ -44,6 +44,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
+from typing import Final
 
 import anyio
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -77,6 +78,22 @@ def _without_counts(headers: Mapping[str, str]) -> bool:
         and "ratelimit-limit" not in headers
         and "x-ratelimit-limit" not in headers
     )
+
+
+#: The headers observe_headers reads, lower-case.
+_RATE_HEADERS: Final = tuple(
+    prefix + name
+    for name in ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+    for prefix in ("", "x-")
+)
+
+
+def _rate_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers that may concern rate limits, by lower-case name (the last of each)."""
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        # Case-insensitive already: six lookups, not a pass over every header.
+        return {name: headers.getall(name)[-1] for name in _RATE_HEADERS if name in headers}
+    return {k.lower(): v for k, v in headers.items() if k[:1] in "rRxX"}
 
 
 def _number(value: str | None) -> float | None:
@@ -457,7 +474,7 @@ class RateBudget:
             target = self.token if account_id is None else self.account(account_id)
             target._advance(now)
             return
-        lower = {k.lower(): v for k, v in headers.items() if k[:1] in "rRxX"}
+        lower = _rate_headers(headers)
 
         def get(name: str) -> str | None:
             return lower.get(name, lower.get("x-" + name))

@@ -41,17 +41,28 @@ def budget_state(budget: RateBudget | reference.RateBudget) -> tuple[Any, ...]:
     return window_state(budget.token), accounts, budget._last_eviction, budget.token_bound
 
 
-plain_headers_st = st.dictionaries(
-    st.sampled_from(
-        ["ratelimit-limit", "RateLimit-Remaining", "ratelimit-reset", "x-ratelimit-remaining"]
-    ),
-    st.sampled_from(["0", "1", "2", "3", "5", "2;w=1", "3;w=1.0", "4;w=2", "0.5", "nan", ""]),
-    max_size=3,
-) | st.just({"Content-Type": "application/json"})
-#: As a plain mapping, or case-insensitive as aiohttp hands them (its own fast path).
-headers_st = plain_headers_st | plain_headers_st.map(
-    lambda h: CIMultiDictProxy(CIMultiDict({"Content-Length": "2", **h}))
+_header_names = st.sampled_from(
+    [
+        "ratelimit-limit",
+        "RateLimit-Remaining",
+        "ratelimit-reset",
+        "x-ratelimit-remaining",
+        "X-RateLimit-Limit",
+        "RATELIMIT-RESET",
+        "Retry-After",
+    ]
 )
+_header_values = st.sampled_from(
+    ["0", "1", "2", "3", "5", "2;w=1", "3;w=1.0", "4;w=2", "0.5", "nan", ""]
+)
+plain_headers_st = st.dictionaries(_header_names, _header_values, max_size=3) | st.just(
+    {"Content-Type": "application/json"}
+)
+#: As aiohttp hands them: case-insensitive, a name maybe twice (the last one counts).
+caseless_headers_st = st.lists(st.tuples(_header_names, _header_values), max_size=4).map(
+    lambda pairs: CIMultiDictProxy(CIMultiDict([("Content-Length", "2"), *pairs]))
+)
+headers_st = plain_headers_st | caseless_headers_st
 
 
 class Pair:
