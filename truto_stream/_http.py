@@ -126,7 +126,13 @@ class AiohttpTransport:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                # The token goes with the session it owns: merging a per-request header
+                # into the session's costs aiohttp 1.6 µs a request.
+                headers={
+                    "User-Agent": USER_AGENT,
+                    "Accept": "application/json",
+                    "Authorization": self._token.header(),
+                },
                 read_bufsize=2**18,
                 raise_for_status=False,
             )
@@ -156,7 +162,8 @@ class AiohttpTransport:
             raise ConfigurationError("the client is not open: use `async with Client(...)`")
         prefix = self._url_prefix(path)
         url = yarl.URL(f"{prefix}?{query}" if query else prefix, encoded=True)
-        headers = {"Authorization": self._token.header()}
+        # A borrowed session carries the token per request; one of our own already has it.
+        headers = None if self._owns_session else {"Authorization": self._token.header()}
         # The wait for the headers is bounded by the transport's one timer (_deadline).
         deadline = self._deadlines.start() if self._deadlines is not None else None
         try:
