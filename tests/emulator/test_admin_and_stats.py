@@ -171,3 +171,18 @@ async def test_refused_requests_are_counted_by_route(emulator: EmulatorFactory) 
     assert stats["requests"]["total"] == 3
     assert stats["requests"]["by_route"] == {"/integrated-account/{id}": 3}
     assert stats["status_counts"] == {"200": 1, "401": 2}
+
+
+async def test_list_filters_by_ids(emulator: EmulatorFactory) -> None:
+    emu = await emulator(accounts_per_integration=4, tenants=3)
+    accounts = emu.dataset.accounts
+    asked = [accounts[5].id, accounts[1].id, "no-such-account"]
+    found = await _all_accounts(emu, **{"id[in]": ",".join(asked)})
+    assert [a["id"] for a in found] == [accounts[1].id, accounts[5].id]  # the dataset's order
+    assert found[0] == (await get(emu, f"/integrated-account/{accounts[1].id}")).json()
+    tenant = accounts[1].tenant_id
+    both = await _all_accounts(emu, **{"id[in]": ",".join(asked), "tenant_id": tenant})
+    assert [a["id"] for a in both] == [a.id for a in (accounts[1], accounts[5])
+                                       if a.tenant_id == tenant]  # fmt: skip
+    paged = await _all_accounts(emu, **{"id[in]": ",".join(a.id for a in accounts), "limit": "3"})
+    assert [a["id"] for a in paged] == [a.id for a in accounts]
