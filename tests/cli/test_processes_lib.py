@@ -22,6 +22,7 @@ from truto_stream.checkpoint import Checkpoint
 from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig, EmulatorProcess
 from truto_stream.errors import ConfigurationError
 from truto_stream.page import Mode
+from truto_stream.plan import lookup as lookup_module
 from truto_stream.processes import ProcessSweep
 from truto_stream.sweep import AccountQuery, sweep_key
 
@@ -140,11 +141,14 @@ def test_the_token_stays_out_of_the_repr() -> None:
     assert TOKEN not in repr(sweep)
 
 
-async def test_the_shards_count_what_planning_sent_on_the_token() -> None:
+async def test_the_shards_count_what_planning_sent_on_the_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Planning looks each account up (ids given, dates asked): 30 requests at 10 per
     second, in this process, just before the shards start. Each shard has 5 per second;
     unless it counts the planning's requests still in the window, the first ones overrun
-    the token's limit."""
+    the token's limit. (One account a lookup request: batched, they would be one.)"""
+    monkeypatch.setattr(lookup_module, "LOOKUP_BATCH", 1)
     limits = RateLimits(token_limit=10, account_limit=10, window=WINDOW)
     accounts = tuple(AccountSpec("openai", "t", users=20) for _ in range(30))
     config = EmulatorConfig(

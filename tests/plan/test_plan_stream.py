@@ -22,9 +22,18 @@ from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import AccountQuery, Client
 from truto_stream.emulator import AccountSpec, Emulator
 from truto_stream.errors import AuthError, BadRequest
+from truto_stream.plan import lookup as lookup_module
 from truto_stream.sweep import Sweep
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def single_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One account a lookup request: planning takes several rounds of ADMIN_MS to watch
+    (batched, these tests' accounts would all be looked up in one request)."""
+    monkeypatch.setattr(lookup_module, "LOOKUP_BATCH", 1)
+
 
 #: Slow enough that 16 lookups at a time (or a discovery page) take a visible while.
 ADMIN_MS = 150
@@ -66,7 +75,7 @@ def first_unified_request(emu: Emulator) -> float:
 
 
 async def test_looked_up_accounts_are_walked_while_others_are_still_looked_up(
-    emulator: EmulatorFactory,
+    emulator: EmulatorFactory, single_lookups: None
 ) -> None:
     # limit=1000 is outside OpenAI's 1-100: every account given by id is looked up
     # (48 lookups, 16 at a time: three rounds of ADMIN_MS).
@@ -122,7 +131,7 @@ async def test_discovered_accounts_are_walked_as_their_page_arrives(
     assert emu.stats_snapshot()["requests"]["by_route"]["/integrated-account"] == 5
 
 
-async def test_breaking_out_stops_planning(emulator: EmulatorFactory) -> None:
+async def test_breaking_out_stops_planning(emulator: EmulatorFactory, single_lookups: None) -> None:
     emu = await emulator(accounts=openai(64), admin_latency_ms=ADMIN_MS)
     ids = [a.id for a in emu.dataset.accounts]
     async with Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY) as client:
@@ -227,7 +236,7 @@ async def test_a_refused_lookup_fails_the_sweep_with_one_typed_error(
 
 
 async def test_a_sweep_stopped_while_planning_resumes_from_its_checkpoint(
-    emulator: EmulatorFactory, tmp_path: Path
+    emulator: EmulatorFactory, tmp_path: Path, single_lookups: None
 ) -> None:
     emu = await emulator(accounts=openai(48, users=30), admin_latency_ms=ADMIN_MS)
     ids = [a.id for a in emu.dataset.accounts]

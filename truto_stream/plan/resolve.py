@@ -6,15 +6,17 @@ walking while it plans; ``client.plan()`` collects the same stream into a ``Plan
 
 - Discovered accounts (``GET /integrated-account`` with filters) come with their
   integration and tenant; those not ``active``, or blocked, are skipped with the reason.
-- Accounts given by id are looked up (``GET /integrated-account/{id}``, a few at a time,
-  under the token budget) only when the sweep would go wrong without their integration:
-  when dates are asked for (does it take ``date``?), or when the given ``limit`` is
-  outside some integration's bounds (it must be clamped). Otherwise they are swept with
-  the parameters as given (the endpoint's default page unless ``limit`` is set): a lookup
-  costs a request per account, as much as a small account's whole sweep. An account the
-  checkpoint has finished is not looked up again. Accounts given as mappings (what
-  ``client.integrated_accounts()`` yields) carry their integration: they get the largest
-  page, like discovered ones.
+- Accounts given by id are looked up only when the sweep would go wrong without their
+  integration: when dates are asked for (does it take ``date``?), or when the given
+  ``limit`` is outside some integration's bounds (it must be clamped). A lookup asks for
+  a batch of ids (``GET /integrated-account?id[in]=a,b,...``, up to
+  :data:`~truto_stream.plan.lookup.LOOKUP_BATCH` a request, under the token budget); ids
+  a batch does not answer for are looked up one at a time (``GET
+  /integrated-account/{id}``), and all are, once a batch shows the server ignores the
+  filter. Otherwise they are swept with the parameters as given (the endpoint's default
+  page unless ``limit`` is set). An account the checkpoint has finished is not looked up
+  again. Accounts given as mappings (what ``client.integrated_accounts()`` yields) carry
+  their integration: they get the largest page, like discovered ones.
 - Each integration's query schema is read once per plan, when its first account arrives,
   from ``GET /unified/{model}/{resource}/{integration}/meta/list``; when Truto does not
   serve a usable one, the built-in table stands in (:mod:`truto_stream.plan.capabilities`).
@@ -37,8 +39,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from truto_stream._fetch import ListRequest, WalkStats
 from truto_stream._runtime import Runtime
-from truto_stream._streams import send_next
-from truto_stream.errors import AuthError, NotFound, TrutoError
+from truto_stream._streams import receive_next, send_next
+from truto_stream.errors import AuthError, HTTPError, NotFound, RateLimited, TrutoError
+from truto_stream.plan import lookup as _lookup
 from truto_stream.plan.capabilities import (
     BUILTIN,
     Capability,
@@ -62,7 +65,7 @@ __all__ = [
     "resolve",
 ]
 
-#: Lookups of accounts given by id in flight at once.
+#: Lookup requests of accounts given by id in flight at once (batches and single ones).
 LOOKUP_CONCURRENCY = 16
 
 #: Events resolved ahead of their reader: planning waits for the sweep's workers beyond it.
@@ -266,12 +269,14 @@ async def _given(
     ``index`` keeps the given order (duplicates once, finished ones left out); lookups
     answer in their own order.
     """
-    unknown: list[str] = []
-    ids_send, ids_receive = anyio.create_memory_object_stream[tuple[int, str]]()
+    lookups = _Lookups(out, _lookup.LOOKUP_BATCH)
+    # Ids wait for the batcher without a scheduling point each: it takes what is queued.
+    ids_send, ids_receive = anyio.create_memory_object_stream[tuple[int, str]](lookups.batch)
     async with anyio.create_task_group() as tg:
-        for _ in range(LOOKUP_CONCURRENCY if lookup else 0):
-            tg.start_soon(_look_up, out, ids_receive.clone(), unknown)
-        ids_receive.close()
+        if lookup:
+            tg.start_soon(lookups.run, ids_receive)
+        else:
+            ids_receive.close()
         async with ids_send:
             seen: set[str] = set()
             for item in given:
@@ -285,10 +290,11 @@ async def _given(
                     continue
                 index = len(seen) - 1
                 if wanted:
-                    await ids_send.send((index, account.account_id))
+                    await send_next(ids_send, (index, account.account_id))
                 else:
                     await out.account(index, account)
-    if unknown:
+    if lookups.unknown:
+        unknown = lookups.unknown
         sample = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         await out.send(
             PlanWarning(
@@ -298,25 +304,102 @@ async def _given(
         )
 
 
-async def _look_up(
-    out: _Out, ids: MemoryObjectReceiveStream[tuple[int, str]], unknown: list[str]
-) -> None:
-    """One of the lookup tasks: look accounts up one at a time, send each as it answers."""
-    async with ids:
-        async for index, account_id in ids:
+class _Lookups:
+    """Looks accounts given by id up: a batch of ids a request, one at a time as a fallback.
+
+    A batcher takes up to ``batch`` queued ids (a short list does not wait for more) and
+    hands the batch to one of :data:`LOOKUP_CONCURRENCY` workers; at most that many
+    lookup requests are in flight at once, batches and single lookups together.
+    """
+
+    def __init__(self, out: _Out, batch: int) -> None:
+        self.out = out
+        self.batch = max(1, batch)
+        self.unknown: list[str] = []
+        # Off once a batch shows the server ignores ``id[in]``: later ids go one at a time.
+        self.batching = self.batch > 1
+        self._requests = anyio.CapacityLimiter(LOOKUP_CONCURRENCY)
+
+    async def run(self, ids: MemoryObjectReceiveStream[tuple[int, str]]) -> None:
+        batches_send, batches_receive = anyio.create_memory_object_stream[list[tuple[int, str]]]()
+        async with anyio.create_task_group() as tg:
+            for _ in range(LOOKUP_CONCURRENCY):
+                tg.start_soon(self._worker, batches_receive.clone())
+            batches_receive.close()
+            async with batches_send, ids:
+                while (first := await receive_next(ids)) is not None:
+                    await batches_send.send(self._take(first, ids))
+
+    def _take(
+        self, first: tuple[int, str], ids: MemoryObjectReceiveStream[tuple[int, str]]
+    ) -> list[tuple[int, str]]:
+        """``first`` and the ids queued behind it, up to the batch size."""
+        batch = [first]
+        while len(batch) < self.batch:
             try:
-                record = await out.runtime.fetcher.get(
-                    f"/integrated-account/{quote(account_id, safe='')}", stats=out.stats
+                batch.append(ids.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+        return batch
+
+    async def _worker(self, batches: MemoryObjectReceiveStream[list[tuple[int, str]]]) -> None:
+        async with batches:
+            async for batch in batches:
+                await self._look_up(batch)
+
+    async def _look_up(self, batch: list[tuple[int, str]]) -> None:
+        """Send each account of ``batch`` as its lookup answers."""
+        index_of = {account_id: index for index, account_id in batch}
+        groups, singles = (
+            _lookup.group_ids(list(index_of)) if self.batching else ([], list(index_of))
+        )
+        for group in groups:
+            found = await self._ask_batch(group) if self.batching else {}
+            for account_id in group:
+                record = found.get(account_id)
+                if record is not None:
+                    await self.out.account(index_of[account_id], _planned(record))
+                else:
+                    singles.append(account_id)
+        async with anyio.create_task_group() as tg:
+            for account_id in singles:
+                tg.start_soon(self._look_up_one, index_of[account_id], account_id)
+
+    async def _ask_batch(self, ids: list[str]) -> dict[str, Mapping[str, Any]]:
+        """The records one batch request answers for (none when it fails)."""
+        try:
+            async with self._requests:
+                body = await self.out.runtime.fetcher.get(
+                    "/integrated-account", _lookup.batch_params(ids), stats=self.out.stats
                 )
-            except AuthError:
-                raise
-            except TrutoError:  # NotFound or worse: the walk will say so for this account
-                record = None
-            if isinstance(record, Mapping) and "id" in record:
-                await out.account(index, _planned(record))
-            else:
-                unknown.append(account_id)
-                await out.account(index, PlannedAccount(account_id))
+        except AuthError:
+            raise
+        except HTTPError as exc:
+            if 400 <= exc.status < 500 and not isinstance(exc, RateLimited):
+                self.batching = False  # the server refuses the filter: not worth asking again
+            return {}
+        except TrutoError:  # this batch failed; its ids are looked up one at a time
+            return {}
+        answer = _lookup.read_batch(body, ids)
+        if answer.filter_ignored:
+            self.batching = False
+        return answer.found
+
+    async def _look_up_one(self, index: int, account_id: str) -> None:
+        try:
+            async with self._requests:
+                record = await self.out.runtime.fetcher.get(
+                    f"/integrated-account/{quote(account_id, safe='')}", stats=self.out.stats
+                )
+        except AuthError:
+            raise
+        except TrutoError:  # NotFound or worse: the walk will say so for this account
+            record = None
+        if isinstance(record, Mapping) and "id" in record:
+            await self.out.account(index, _planned(record))
+        else:
+            self.unknown.append(account_id)
+            await self.out.account(index, PlannedAccount(account_id))
 
 
 async def _capability(
