@@ -22,6 +22,9 @@ from collections import deque
 __all__ = ["Deadline", "Deadlines"]
 
 _LIVE, _DONE, _EXPIRED = 0, 1, 2
+#: The queue is searched for finished requests once it is this long (or twice the
+#: requests waiting at the last search).
+_MIN_COMPACT = 64
 
 
 class Deadline:
@@ -54,11 +57,12 @@ class Deadline:
 class Deadlines:
     """The deadlines of one transport's requests, ``seconds`` after each one starts."""
 
-    __slots__ = ("_loop", "_queue", "_seconds", "_timer")
+    __slots__ = ("_compact_at", "_loop", "_queue", "_seconds", "_timer")
 
     def __init__(self, seconds: float) -> None:
         self._seconds = seconds
         self._queue: deque[Deadline] = deque()
+        self._compact_at = _MIN_COMPACT
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -75,6 +79,11 @@ class Deadlines:
         queue = self._queue
         while queue and queue[0]._state != _LIVE:  # the finished ones ahead: amortised O(1)
             queue.popleft()
+        if len(queue) >= self._compact_at:
+            # A request slow to answer holds the head: drop the finished ones behind it,
+            # so the queue stays within twice the requests waiting (amortised O(1)).
+            queue = self._queue = deque(d for d in queue if d._state == _LIVE)
+            self._compact_at = max(_MIN_COMPACT, 2 * len(queue))
         queue.append(deadline)
         if self._timer is None:
             self._timer = loop.call_at(deadline.when, self._fire, deadline.when)

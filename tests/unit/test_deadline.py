@@ -164,3 +164,21 @@ def test_start_needs_a_task() -> None:
             await fut
 
     run(main)
+
+
+def test_a_slow_head_does_not_let_the_queue_grow() -> None:
+    """Quick requests finishing behind one that waits long are dropped from the queue:
+    it stays within a small multiple of the requests waiting, not of those made."""
+
+    async def main() -> None:
+        deadlines = Deadlines(10.0)
+        slow = asyncio.create_task(request(deadlines, 0.2))
+        await asyncio.sleep(0)
+        longest = 0
+        for _ in range(5_000):
+            await request(deadlines, 0.0)
+            longest = max(longest, len(deadlines._queue))
+        assert longest <= 64
+        assert (await slow)[0] == "answered"
+
+    run(main)
