@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+import anyio
 import pytest
 
 from tests.client.rawhttp import Request, raw_server, send
@@ -191,3 +192,28 @@ async def test_ids_holding_a_comma_are_looked_up_alone() -> None:
     assert truto.requests["batch"] == 1
     assert truto.queries[0]["id[in]"] == [",".join(truto.ids)]
     assert truto.requests["single"] == 1  # "a,b": a 404
+
+
+async def test_a_plan_stopped_while_a_batch_is_in_flight_stops_at_once() -> None:
+    asked = asyncio.Event()
+
+    async def hold(request: Request, writer: asyncio.StreamWriter) -> None:
+        if request.path != "/integrated-account":
+            await send(writer, 404, {"error": "Not found"})
+            return
+        asked.set()
+        await asyncio.sleep(60)  # never answers: the plan must be stopped by its caller
+
+    ids = [f"acc-{i}" for i in range(10)]
+    async with raw_server(hold) as url:
+        async with Client(token=TOKEN, base_url=url, retry=FAST_RETRY) as client:
+            with anyio.move_on_after(5) as scope:
+                async with anyio.create_task_group() as tg:
+
+                    async def stop_once_asked() -> None:
+                        await asked.wait()
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(stop_once_asked)
+                    await client.plan("usage-metering", "users", accounts=ids, params=OUT_OF_BOUNDS)
+            assert not scope.cancelled_caught  # stopped by the cancel, not by the bound
