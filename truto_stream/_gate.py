@@ -4,12 +4,14 @@ A walk waits in :meth:`RecordGate.room` before it decodes a read (its bytes wait
 undecoded, several times smaller than their records), then in :meth:`RecordGate.reserve`
 for its decoded part's records; the caller releases records as it pulls past them.
 
-While the caller waits for a part, one decoded part is as far as walks go ahead: the
-caller runs on their thread as soon as it is there, and more parts decoded before it has
-run come no sooner but stay alive across the collector's young passes (measured: a sweep
-of 1,000 accounts x 250 users at 100 a page held 4,000-6,000 records so, and spent 30% of
-its CPU in the collector; one part ahead, 16%). A caller away on its own I/O with a part
-in hand is decoded ahead of, up to the capacity.
+While the caller waits for a part on a busy process, one decoded part is as far as walks
+go ahead: the caller runs on their thread as soon as it is there, and more parts decoded
+before it has run come no sooner but stay alive across the collector's young passes
+(measured: a sweep of 1,000 accounts x 250 users at 100 a page held 4,000-6,000 records
+so, and spent 30% of its CPU in the collector; one part ahead, 16%). A caller away on its
+own I/O with a part in hand, or a process with time to spare (``ahead``: walks waiting on
+the network, whose next request waits for their page's cursor), is decoded ahead of, up
+to the capacity.
 
 A release wakes one walk waiting for room, not all of them: with every walk woken on
 each release, 64 walks waiting cost 64 task switches per part consumed, most of them to
@@ -30,13 +32,25 @@ __all__ = ["RecordGate"]
 class RecordGate:
     """Admits decoded parts into a buffer of ``capacity`` records, in arrival order."""
 
-    __slots__ = ("_caller_waits", "_freed", "_turn", "_waiting", "buffered", "capacity", "peak")
+    __slots__ = (
+        "_caller_waits",
+        "_freed",
+        "_turn",
+        "_waiting",
+        "ahead",
+        "buffered",
+        "capacity",
+        "peak",
+    )
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.buffered = 0
         self.peak = 0
         self._caller_waits = False  # see set_caller_waiting()
+        #: Walks may decode ahead of a waiting caller too (the process has time to spare:
+        #: :mod:`truto_stream._slack`; set by the sweep).
+        self.ahead = False
         self._turn = anyio.Lock()  # anyio locks are fair: reservations go in order
         # Set on release: wakes the one reservation waiting. Made only when one waits, so
         # that a release with nobody waiting (the usual case) costs no Event (~5 µs).
@@ -117,10 +131,11 @@ class RecordGate:
         if self._turn.locked() or self.buffered >= self.capacity:
             return False
         # A caller waiting on the buffer runs as soon as a part is there, on this thread:
-        # decoding more before it has run delivers nothing sooner, and keeps the records
-        # alive across the collector's young passes. A caller away (awaiting its own I/O
-        # with a part in hand) is worth decoding ahead of, up to the capacity.
-        return not (self._caller_waits and self.buffered)
+        # on a busy process, decoding more before it has run delivers nothing sooner,
+        # and keeps the records alive across the collector's young passes. A caller
+        # away (awaiting its own I/O with a part in hand), or a process with time to
+        # spare, is worth decoding ahead of, up to the capacity.
+        return self.ahead or not (self._caller_waits and self.buffered)
 
     def _fits(self, n: int) -> bool:
         # A part larger than the whole budget passes alone, so nothing deadlocks.

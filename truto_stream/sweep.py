@@ -52,6 +52,7 @@ from truto_stream._parse import read_bytes_for
 from truto_stream._ramp import RAMP_START, Ramp, cpu_wait
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
+from truto_stream._slack import Slack
 from truto_stream._streams import receive_next, send_next
 from truto_stream.accounts import AccountQuery, Accounts
 from truto_stream.checkpoint import Checkpoint, ProgressState, UnitProgress
@@ -455,6 +456,7 @@ class Sweep:
         self._tune_gc = tune_gc
         self._collector = CollectorTuning()
         self._gate = RecordGate(buffer_records)
+        self._slack = Slack()  # does the process idle while the caller waits?
         self._checkpoint: Checkpoint | None = None
         self._producer: Producer[_Event] | None = None
         self._iterating = False
@@ -711,31 +713,35 @@ class Sweep:
                 self._finished(event)
 
     async def _next_event(self, producer: Producer[_Event]) -> _Event | None:
-        """The producer's next event; while walks may be added, a wait on an empty buffer
-        is timed for the ramp (see :mod:`truto_stream._ramp`)."""
-        ramp = self._ramp
-        if ramp.settled:
-            return await self._wait_next(producer)
-        if self._gate.buffered:
-            event = await self._wait_next(producer)
+        """The producer's next event; a wait on an empty buffer is timed for the gate
+        (see :mod:`truto_stream._slack`) and, while walks may be added, for the ramp
+        (:mod:`truto_stream._ramp`)."""
+        gate = self._gate
+        if gate.buffered:  # a part is there: no wait
+            event = await producer.next()
         else:
             wall, cpu = time.perf_counter(), time.process_time()
-            event = await self._wait_next(producer)
+            gate.set_caller_waiting(True)
+            try:
+                event = await producer.next()
+            finally:
+                gate.set_caller_waiting(False)
             now = time.perf_counter()
-            ramp.waited(now - wall, time.process_time() - cpu)
-            if ramp.due(now) and self._judge(now):
-                self._more_walks.set()
-        if isinstance(event, _Part):
-            ramp.delivered(len(event.page.records))
+            self._waited(now - wall, time.process_time() - cpu, now)
+        if isinstance(event, _Part) and not self._ramp.settled:
+            self._ramp.delivered(len(event.page.records))
         return event
 
-    async def _wait_next(self, producer: Producer[_Event]) -> _Event | None:
-        """The producer's next event, the gate told that the caller waits for it."""
-        self._gate.set_caller_waiting(True)
-        try:
-            return await producer.next()
-        finally:
-            self._gate.set_caller_waiting(False)
+    def _waited(self, wall: float, cpu: float, now: float) -> None:
+        """The caller waited ``wall`` seconds on an empty buffer, ending ``now``; the
+        process spent ``cpu`` of them."""
+        self._slack.waited(wall, cpu, now)
+        self._gate.ahead = self._slack.spare
+        ramp = self._ramp
+        if not ramp.settled:
+            ramp.waited(wall, cpu)
+            if ramp.due(now) and self._judge(now):
+                self._more_walks.set()
 
     def _judge(self, now: float) -> bool:
         """End the ramp's period: True when it wants another number of walks."""

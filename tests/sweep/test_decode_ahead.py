@@ -49,3 +49,26 @@ async def test_walks_decode_ahead_of_a_caller_away_on_its_own_io(
     emulator: EmulatorFactory,
 ) -> None:
     assert await _peak(emulator, away_s=0.002) >= 1_000
+
+
+async def test_walks_decode_ahead_of_a_waiting_caller_when_the_process_idles(
+    emulator: EmulatorFactory,
+) -> None:
+    # 50 ms a page, 4 accounts: the walks wait on the network and the process (the
+    # emulator included) idles most of the time while the caller waits. A walk held
+    # back would be a request not sent (a paged walk learns its next cursor by decoding
+    # its page): latency-bound sweeps decode ahead freely.
+    specs = tuple(AccountSpec(integration="claude", tenant_id="t", users=800) for _ in range(4))
+    emu = await emulator(accounts=specs, account_limit=0, token_limit=0, latency_ms=50)
+    ids = [a.id for a in emu.dataset.accounts]
+    users = 0
+    async with (
+        Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY, rate_limits=None) as client,
+        client.sweep("usage-metering", "users", accounts=ids, params={"limit": 100}) as sweep,
+    ):
+        async for _, records in sweep.batches():
+            users += len(records)
+    assert users == 4 * 800
+    # The caller keeps up, so the buffer stays short either way; what shows is the
+    # gate's verdict: walks may decode ahead of the waiting caller.
+    assert sweep._gate.ahead
