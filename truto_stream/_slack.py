@@ -46,8 +46,12 @@ class Slack:
     def waited(self, wall: float, cpu: float, now: float) -> None:
         """The caller waited ``wall`` seconds, ending ``now``; the process spent ``cpu``
         of them."""
-        if self._began is None:  # the first period starts with the first wait
-            self._began, self._delayed = now - wall, self._delay_clock()
+        if self._began is None:
+            # The first period starts as the first wait ends: that wait is the sweep's
+            # start (connections, first answers), and the CPU it waited for cannot be
+            # told apart any more.
+            self._began, self._delayed = now, self._delay_clock()
+            return
         self._idle += max(0.0, wall - cpu)
         self._waiting += wall
         span = now - self._began

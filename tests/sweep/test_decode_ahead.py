@@ -10,33 +10,45 @@ with a part in hand is worth decoding ahead of, up to ``buffer_records``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
 from tests.support import FAST_RETRY, TOKEN, EmulatorFactory
 from truto_stream import Client
 from truto_stream.emulator import AccountSpec
+from truto_stream.sweep import Sweep
 
 pytestmark = pytest.mark.anyio
 
 
-async def _peak(emulator: EmulatorFactory, *, away_s: float) -> int:
-    """Sweep 64 accounts of 300 users at 100 a page, the caller away ``away_s`` per
-    batch; the most records buffered at once."""
-    specs = tuple(AccountSpec(integration="claude", tenant_id="t", users=300) for _ in range(64))
-    emu = await emulator(accounts=specs, account_limit=0, token_limit=0)
+async def _sweep(
+    emulator: EmulatorFactory, accounts: int, users: int, *, away_s: float = 0.0, **config: Any
+) -> Sweep:
+    """Sweep ``accounts`` accounts of ``users`` users at 100 a page, the caller away
+    ``away_s`` per batch."""
+    specs = tuple(
+        AccountSpec(integration="claude", tenant_id="t", users=users) for _ in range(accounts)
+    )
+    emu = await emulator(accounts=specs, account_limit=0, token_limit=0, **config)
     ids = [a.id for a in emu.dataset.accounts]
-    users = 0
+    seen = 0
     async with (
         Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY, rate_limits=None) as client,
         client.sweep("usage-metering", "users", accounts=ids, params={"limit": 100}) as sweep,
     ):
         async for _, records in sweep.batches():
-            users += len(records)
+            seen += len(records)
             if away_s:
                 await anyio.sleep(away_s)
-    assert users == 64 * 300
-    return sweep.peak_buffered_records
+    assert seen == accounts * users
+    return sweep
+
+
+async def _peak(emulator: EmulatorFactory, *, away_s: float) -> int:
+    """The most records buffered at once, 64 accounts of 300 users."""
+    return (await _sweep(emulator, 64, 300, away_s=away_s)).peak_buffered_records
 
 
 async def test_a_busy_caller_has_one_page_decoded_ahead(emulator: EmulatorFactory) -> None:
@@ -58,17 +70,7 @@ async def test_walks_decode_ahead_of_a_waiting_caller_when_the_process_idles(
     # emulator included) idles most of the time while the caller waits. A walk held
     # back would be a request not sent (a paged walk learns its next cursor by decoding
     # its page): latency-bound sweeps decode ahead freely.
-    specs = tuple(AccountSpec(integration="claude", tenant_id="t", users=800) for _ in range(4))
-    emu = await emulator(accounts=specs, account_limit=0, token_limit=0, latency_ms=50)
-    ids = [a.id for a in emu.dataset.accounts]
-    users = 0
-    async with (
-        Client(token=TOKEN, base_url=emu.url, retry=FAST_RETRY, rate_limits=None) as client,
-        client.sweep("usage-metering", "users", accounts=ids, params={"limit": 100}) as sweep,
-    ):
-        async for _, records in sweep.batches():
-            users += len(records)
-    assert users == 4 * 800
+    sweep = await _sweep(emulator, 4, 800, latency_ms=50)
     # The caller keeps up, so the buffer stays short either way; what shows is the
     # gate's verdict: walks may decode ahead of the waiting caller.
     assert sweep._gate.ahead

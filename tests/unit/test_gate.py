@@ -244,18 +244,26 @@ async def test_a_waiting_reservation_is_woken_by_each_release_until_it_fits() ->
     assert gate._freed is None or not gate._freed.is_set()
 
 
+async def _walks_behind_a_waiting_caller(
+    tg: anyio.abc.TaskGroup, gate: RecordGate, decoded: list[int]
+) -> None:
+    """Four walks of 5-record parts start behind a caller waiting on ``gate``: the first
+    decodes, the others wait for room."""
+    gate.set_caller_waiting(True)
+    for name in range(4):
+        tg.start_soon(walk, gate, decoded, name, 5)
+    await wait_all_tasks_blocked()
+    assert decoded == [0]
+
+
 @pytest.mark.anyio
 async def test_a_waiting_caller_has_one_part_decoded_ahead() -> None:
     """While the caller waits, the walks stop at one decoded part; it runs next, on the
     same thread, so more would come no sooner and only live longer."""
-    gate = RecordGate(1_000)
-    gate.set_caller_waiting(True)
-    decoded: list[int] = []
+    gate, decoded = RecordGate(1_000), list[int]()
     async with anyio.create_task_group() as tg:
-        for name in range(4):
-            tg.start_soon(walk, gate, decoded, name, 5)
-        await wait_all_tasks_blocked()
-        assert decoded == [0] and gate.buffered == 5
+        await _walks_behind_a_waiting_caller(tg, gate, decoded)
+        assert gate.buffered == 5
         gate.release(5)  # the caller pulled past it (and waits again)
         await wait_all_tasks_blocked()
         assert decoded == [0, 1] and gate.buffered == 5
@@ -269,14 +277,9 @@ async def test_a_waiting_caller_has_one_part_decoded_ahead() -> None:
 async def test_a_caller_going_away_wakes_the_walks_waiting() -> None:
     """The caller takes its part and goes off on its own I/O: the walks that waited
     while it waited decode ahead of it, up to the capacity."""
-    gate = RecordGate(12)
-    gate.set_caller_waiting(True)
-    decoded: list[int] = []
+    gate, decoded = RecordGate(12), list[int]()
     async with anyio.create_task_group() as tg:
-        for name in range(4):
-            tg.start_soon(walk, gate, decoded, name, 5)
-        await wait_all_tasks_blocked()
-        assert decoded == [0]
+        await _walks_behind_a_waiting_caller(tg, gate, decoded)
         gate.set_caller_waiting(False)  # it runs, with part 0 in hand, not released
         await wait_all_tasks_blocked()
         # Up to the capacity: the third part waits, decoded, for room (one part may).

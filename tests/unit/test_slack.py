@@ -26,10 +26,21 @@ def test_time_waiting_for_a_cpu_is_not_idle() -> None:
 def test_no_time_to_spare_until_a_period_shows_it() -> None:
     slack = Slack(delay_clock=_no_delay)
     assert not slack.spare
+    slack.waited(1.0, 0.0, now=10.0)  # the sweep's start: it only starts the period
+    assert not slack.spare
     slack.waited(0.05, 0.0, now=10.05)  # half a period idle: not over yet
     assert not slack.spare
     slack.waited(0.0, 0.0, now=10.11)
     assert slack.spare
+
+
+def test_the_sweeps_start_is_not_judged() -> None:
+    # Connections and first answers: a long first wait, whose CPU waits (a busy machine)
+    # can no longer be told apart.
+    slack = Slack(delay_clock=_no_delay)
+    slack.waited(0.5, 0.0, now=0.5)
+    slack.waited(0.001, 0.001, now=0.61)  # then a busy period
+    assert not slack.spare
 
 
 def test_a_busy_process_has_none() -> None:
@@ -43,6 +54,7 @@ def test_a_busy_process_has_none() -> None:
 
 def test_the_verdict_follows_the_last_period() -> None:
     slack = Slack(delay_clock=_no_delay)
+    slack.waited(0.0, 0.0, now=0.0)
     slack.waited(0.1, 0.0, now=0.1)
     assert slack.spare  # idle all of it
     slack.waited(0.01, 0.0, now=0.21)  # 10% idle
@@ -70,10 +82,11 @@ def test_spare_is_the_idle_share_of_the_last_whole_period(
     expected = False
     for wall, busy, gap in waits:
         now += gap + wall
-        if began is None:
-            began = now - wall
-        idle += wall - wall * busy
         slack.waited(wall, wall * busy, now)
+        if began is None:  # the first wait starts the first period
+            began = now
+            continue
+        idle += wall - wall * busy
         if now - began >= PERIOD_SECONDS:
             expected = idle >= SPARE_SHARE * (now - began)
             began, idle = now, 0.0
