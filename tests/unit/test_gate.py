@@ -241,7 +241,26 @@ async def test_a_waiting_reservation_is_woken_by_each_release_until_it_fits() ->
         await wait_all_tasks_blocked()
         assert done == [6]
     assert gate.buffered == 10
-    assert gate._freed is None or not gate._freed.is_set()
+    assert gate._freed is None or not gate._freed.done()
+
+
+@pytest.mark.anyio
+async def test_a_reservation_cancelled_while_waiting_leaves_the_next_one_waiting() -> None:
+    """The wait is a plain future, cancelled with its walk: the next reservation waits
+    on a fresh one (not the cancelled one) and a release still wakes it."""
+    gate = RecordGate(10)
+    await gate.reserve(10)
+    first = asyncio.create_task(gate.reserve(5))
+    await wait_all_tasks_blocked()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    second = asyncio.create_task(gate.reserve(5))
+    await wait_all_tasks_blocked()
+    assert not second.done()
+    gate.release(5)
+    await asyncio.wait_for(second, 5)
+    assert gate.buffered == 10
 
 
 async def _walks_behind_a_waiting_caller(
