@@ -26,6 +26,8 @@ from truto_stream._decode import (
     decode_body,
     decode_raw,
 )
+from truto_stream._decode.body import TINY_ENVELOPE_BYTES, _decode_split
+from truto_stream._decode.framing import detect_framing
 from truto_stream.errors import MalformedBody, StreamError, TruncatedBody
 
 # Strings full of the bytes the cutter and the scanner look for.
@@ -632,3 +634,36 @@ def test_each_chunk_hands_on_every_record_it_completed(
         fed = end
         assert got == sum(e <= fed for e in ends)
     assert decoder.close().records == []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bodies(), st.booleans(), st.data())
+def test_a_tiny_body_gets_the_verdict_of_the_same_body_split(
+    case: tuple[bytes, str, list[Any], dict[str, Any]], broken: bool, data: st.DataObject
+) -> None:
+    """A tiny envelope skips the split around ``result`` (one plain loads); split, the
+    same bytes give the same records and members, or the split declines (None) and the
+    body is decoded whole anyway. Padded with whitespace past the threshold, a valid
+    body is split by decode_body itself, with the same outcome."""
+    body, content_type, _records, _members = case
+    if broken:
+        body = broken_body(body, data, b'{}[]",:\\ ax0')
+    whole = outcome(lambda: decode_body(body, content_type))
+    split = split_outcome(body, content_type)
+    if split is not None:  # None: not an envelope, or the split declined
+        assert whole == split
+    if not broken:
+        padded = body + b" " * (TINY_ENVELOPE_BYTES + 1)
+        assert outcome(lambda: decode_body(padded, content_type)) == whole
+
+
+def split_outcome(body: bytes, content_type: str) -> tuple[Any, ...] | None:
+    """The outcome of splitting ``body`` around its ``result`` (whatever its size)."""
+    try:
+        if detect_framing(content_type, body, complete=True) is not Framing.ENVELOPE:
+            return None
+        start = len(body) - len(body.lstrip(b" \t\r\n"))
+        decoded = _decode_split(body[start:], start)
+    except StreamError as err:
+        return ("error", type(err))
+    return None if decoded is None else outcome(lambda: decoded)
