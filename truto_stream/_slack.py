@@ -3,18 +3,22 @@
 A caller waiting for its next part runs on its walks' thread as soon as a part is there.
 When the process is busy (parsing, consuming), walks decoding more parts before it has run
 deliver nothing sooner, and the records decoded early only live longer (and cost the
-collector): the record gate then keeps walks one part ahead. When the process idles while
-the caller waits (the walks wait on the network), a walk held back is a request not sent:
-a paged walk learns its next cursor by decoding its page. Then walks decode ahead freely.
+collector): the record gate then keeps walks one part ahead. When the process idles (the
+walks wait on the network), a walk held back is a request not sent: a paged walk learns
+its next cursor by decoding its page. Then walks decode ahead freely.
 
-The sweep feeds each wait of the caller on an empty buffer (its wall time, and the CPU
-time the process spent meanwhile); every :data:`PERIOD_SECONDS` the share of the period
-the process sat idle in those waits decides. Time spent waiting for a CPU (a busy machine,
-read from the kernel once a period: :func:`truto_stream._ramp.cpu_wait`) is not idle.
+The sweep ticks it as each wait of the caller on an empty buffer ends; every
+:data:`PERIOD_SECONDS` (read at a tick) the share of the period the process sat idle
+decides: the period's wall time, less the CPU time the process spent (one read of the
+CPU clock a period: it is a system call) and the time it waited for a CPU (a busy
+machine: :func:`truto_stream._ramp.cpu_wait`), which is not idle either. The process
+idles only while the caller waits on it, or is away on its own I/O (when the gate lets
+walks decode ahead anyway).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -24,41 +28,42 @@ __all__ = ["PERIOD_SECONDS", "SPARE_SHARE", "Slack"]
 
 #: The period a verdict is taken over.
 PERIOD_SECONDS: Final = 0.1
-#: The least share of a period the process idled while the caller waited, for time to spare.
+#: The least share of a period the process idled, for time to spare.
 SPARE_SHARE: Final = 0.25
 
 
 class Slack:
-    """``spare``: did the process idle at least :data:`SPARE_SHARE` of the last period
-    while the caller waited? (False until a period has shown it.) ``delay_clock``: the
-    seconds the thread has waited for a CPU so far."""
+    """``spare``: did the process idle at least :data:`SPARE_SHARE` of the last period?
+    (False until a period has shown it.) ``cpu_clock``: the process's CPU seconds;
+    ``delay_clock``: the seconds the thread has waited for a CPU so far."""
 
-    __slots__ = ("_began", "_delay_clock", "_delayed", "_idle", "_waiting", "spare")
+    __slots__ = ("_began", "_cpu", "_cpu_clock", "_delay_clock", "_delayed", "spare")
 
-    def __init__(self, delay_clock: Callable[[], float] = cpu_wait) -> None:
+    def __init__(
+        self,
+        cpu_clock: Callable[[], float] = time.process_time,
+        delay_clock: Callable[[], float] = cpu_wait,
+    ) -> None:
         self.spare = False
+        self._cpu_clock = cpu_clock
         self._delay_clock = delay_clock
         self._began: float | None = None
-        self._delayed = 0.0  # the delay clock when the period began
-        self._idle = 0.0  # the caller's waits, less the CPU the process spent in them
-        self._waiting = 0.0  # the caller's waits
+        self._cpu = self._delayed = 0.0  # the clocks when the period began
 
-    def waited(self, wall: float, cpu: float, now: float) -> None:
-        """The caller waited ``wall`` seconds, ending ``now``; the process spent ``cpu``
-        of them."""
-        if self._began is None:
-            # The first period starts as the first wait ends: that wait is the sweep's
-            # start (connections, first answers), and the CPU it waited for cannot be
-            # told apart any more.
-            self._began, self._delayed = now, self._delay_clock()
-            return
-        self._idle += max(0.0, wall - cpu)
-        self._waiting += wall
-        span = now - self._began
-        if span >= PERIOD_SECONDS:
-            delayed, self._delayed = self._delayed, self._delay_clock()
-            delay = min(span, self._delayed - delayed)
-            # The CPU waits that fell in the caller's waits, in proportion, were not idle.
-            idle = self._idle - delay * min(1.0, self._waiting / span)
+    def tick(self, now: float) -> bool:
+        """A wait of the caller ended ``now``; returns ``spare``.
+
+        The first tick starts the first period: what came before is the sweep's start
+        (connections, first answers), not a steady state.
+        """
+        began = self._began
+        if began is not None and now - began < PERIOD_SECONDS:
+            return self.spare
+        cpu, delayed = self._cpu_clock(), self._delay_clock()
+        if began is not None:
+            span = now - began
+            delay = min(span, delayed - self._delayed)
+            idle = span - (cpu - self._cpu) - delay
             self.spare = idle >= SPARE_SHARE * max(span - delay, 1e-3)
-            self._began, self._idle, self._waiting = now, 0.0, 0.0
+        self._began, self._cpu, self._delayed = now, cpu, delayed
+        return self.spare

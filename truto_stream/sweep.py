@@ -713,35 +713,31 @@ class Sweep:
                 self._finished(event)
 
     async def _next_event(self, producer: Producer[_Event]) -> _Event | None:
-        """The producer's next event; a wait on an empty buffer is timed for the gate
-        (see :mod:`truto_stream._slack`) and, while walks may be added, for the ramp
-        (:mod:`truto_stream._ramp`)."""
-        gate = self._gate
+        """The producer's next event; the end of a wait on an empty buffer ticks the
+        gate's slack (see :mod:`truto_stream._slack`) and, while walks may be added, the
+        wait is timed for the ramp (:mod:`truto_stream._ramp`)."""
+        gate, ramp = self._gate, self._ramp
         if gate.buffered:  # a part is there: no wait
             event = await producer.next()
         else:
-            wall, cpu = time.perf_counter(), time.process_time()
+            # CPU time is a system call here (~2.4 µs): read per wait only for the ramp.
+            timed = not ramp.settled
+            if timed:
+                wall, cpu = time.perf_counter(), time.process_time()
             gate.set_caller_waiting(True)
             try:
                 event = await producer.next()
             finally:
                 gate.set_caller_waiting(False)
             now = time.perf_counter()
-            self._waited(now - wall, time.process_time() - cpu, now)
-        if isinstance(event, _Part) and not self._ramp.settled:
-            self._ramp.delivered(len(event.page.records))
+            gate.ahead = self._slack.tick(now)
+            if timed:
+                ramp.waited(now - wall, time.process_time() - cpu)
+                if ramp.due(now) and self._judge(now):
+                    self._more_walks.set()
+        if isinstance(event, _Part) and not ramp.settled:
+            ramp.delivered(len(event.page.records))
         return event
-
-    def _waited(self, wall: float, cpu: float, now: float) -> None:
-        """The caller waited ``wall`` seconds on an empty buffer, ending ``now``; the
-        process spent ``cpu`` of them."""
-        self._slack.waited(wall, cpu, now)
-        self._gate.ahead = self._slack.spare
-        ramp = self._ramp
-        if not ramp.settled:
-            ramp.waited(wall, cpu)
-            if ramp.due(now) and self._judge(now):
-                self._more_walks.set()
 
     def _judge(self, now: float) -> bool:
         """End the ramp's period: True when it wants another number of walks."""
