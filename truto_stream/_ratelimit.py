@@ -179,9 +179,7 @@ class SlidingWindow:
             times.append(t)  # the usual case: the latest time yet
         else:
             bisect.insort(times, t)
-        oldest, clock, span = times[0], self._clock, self.span
-        if oldest <= clock - span or oldest + span <= clock:  # else nothing to drop
-            self._prune()
+        self._drop_stale()
 
     def release(self, t: float) -> None:
         """Cancel one reservation at ``t`` (its request was never sent); no-op if absent."""
@@ -206,10 +204,7 @@ class SlidingWindow:
             return
         _take(self._in_flight, t)
         if actual > t:
-            times = self._times
-            i = bisect.bisect_left(times, t)  # release(t), inline: once per request
-            if i < len(times) and times[i] == t:
-                del times[i]
+            self.release(t)
             self.record(actual)
 
     def pause_until(self, t: float) -> None:
@@ -261,10 +256,13 @@ class SlidingWindow:
     def _advance(self, now: float) -> None:
         if now > self._clock:
             self._clock = now
+        self._drop_stale()
+
+    def _drop_stale(self) -> None:
+        """Prune, but only when the oldest time can go (the two tests are :meth:`_prune`'s
+        first step, exactly): most requests find nothing to drop."""
         times = self._times
         if times:
-            # Only when the oldest time can go is the list searched (the two tests are
-            # _prune's first step, exactly): most requests find nothing to drop.
             oldest, clock, span = times[0], self._clock, self.span
             if oldest <= clock - span or oldest + span <= clock:
                 self._prune()
@@ -402,9 +400,7 @@ class RateBudget:
             self.forget_idle(now)
         token = self.token
         token._advance(now)
-        acc = None if account_id is None else self._accounts.get(account_id)
-        if acc is None and account_id is not None:
-            acc = self.account(account_id)
+        acc = None if account_id is None else self.account(account_id)
         t = token_first = token._first_free(now, upto=upto)
         if acc is not None:
             acc._advance(now)
@@ -435,8 +431,7 @@ class RateBudget:
         """
         self.token.sent(slot)
         if account_id is not None:
-            acc = self._accounts.get(account_id)
-            (self.account(account_id) if acc is None else acc).sent(slot)
+            self.account(account_id).sent(slot)
 
     def settle(self, account_id: str | None, reserved: float, actual: float) -> None:
         """The answer to the request booked at ``reserved`` arrived at ``actual``.
@@ -448,8 +443,7 @@ class RateBudget:
         """
         self.token.answered(reserved, actual)
         if account_id is not None:
-            acc = self._accounts.get(account_id)
-            (self.account(account_id) if acc is None else acc).answered(reserved, actual)
+            self.account(account_id).answered(reserved, actual)
 
     def blocked_until(self, account_id: str | None) -> float:
         """The later of the token's and the account's pauses (``-inf`` if none)."""
