@@ -13,7 +13,10 @@ asks for more walks when:
 
 After a step (and a period for the new walks to get going) the step is judged: the
 records delivered per second must have risen by at least :data:`GAIN_SHARE` of what the
-added walks would bring if each delivered as much as the others. A server that is itself
+added walks would bring if each delivered as much as the others. The rate before the step
+is the one held over every judged period at that walk count, not the last period's: the
+period that steps is one the process idled in, often one the server was slow in, and
+against its rate alone an unchanged rate after the step looks like a gain. A server that is itself
 the bottleneck (CPU-bound, in its own process) leaves the process idle too but goes no
 faster with more connections: the walks go back to the count before the step, and the
 ramp settles there. A caller slower than the walks never finds the buffer empty, so no
@@ -46,6 +49,7 @@ class Ramp:
     __slots__ = (
         "_before",
         "_began",
+        "_held",
         "_idle",
         "_records",
         "_waiting",
@@ -66,6 +70,8 @@ class Ramp:
         self._waiting = 0.0  # the caller's waits
         # The walks and rate before the step being judged (None: no step to judge).
         self._before: tuple[int, float] | None = None
+        # Records and seconds over the judged periods at the current walk count.
+        self._held = (0, 0.0)
         # The first period (the first requests' round trips) and the one after each step
         # (the new walks' round trips) are not judged.
         self._warming = True
@@ -96,22 +102,25 @@ class Ramp:
         span = max(whole - delayed, 1e-3)
         # The CPU waits that fell in the caller's waits, in proportion, were not idle.
         idle = (self._idle - delayed * min(1.0, self._waiting / whole)) / span
-        rate = self._records / span
+        records = self._records
         self._began, self._records, self._idle, self._waiting = now, 0, 0.0, 0.0
         if self._warming:
             self._warming = False
             return False
         before, self._before = self._before, None
-        if before is not None and not _paid_off(before, self.walks, rate):
+        if before is not None and not _paid_off(before, self.walks, records / span):
             self.walks = before[0]  # back to the walks before the step, for good
             self.settled = True
             return True
+        held_records, held_span = self._held[0] + records, self._held[1] + span
+        self._held = (held_records, held_span)
         if self.walks >= self.cap:
             self.settled = True
             return False
         if not queued or idle < IDLE_SHARE:
             return False
-        self._before = (self.walks, rate)
+        self._held = (0, 0.0)  # the new walk count's periods start after its warm-up
+        self._before = (self.walks, held_records / held_span)
         self.walks = min(self.cap, 2 * self.walks)
         self.most = max(self.most, self.walks)
         self._warming = True

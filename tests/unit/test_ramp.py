@@ -114,3 +114,31 @@ def test_walks_stay_within_one_and_the_cap(
             ramp.judge(i * P, queued=queued)
         assert 1 <= ramp.walks <= cap
         assert ramp.walks <= ramp.most <= cap
+
+
+def test_a_step_is_judged_against_the_rate_held_before_it_not_one_slow_period() -> None:
+    # A busy process delivers 100 records a period and idles too little to step; then
+    # one period is slow (the server was descheduled): the process idles, and the ramp
+    # steps. Against that one period, the unchanged rate after the step would look like a
+    # gain (a regression to the mean); against the periods at 2 walks, it is none.
+    ramp = warmed()
+    for i in range(2, 8):
+        assert not period(ramp, i * P, 100, idle=IDLE_SHARE * 0.5)
+    assert period(ramp, 8 * P, 60)  # slow and idle: 2 -> 4
+    assert not period(ramp, 9 * P, 0)  # the new walks get going
+    assert period(ramp, 10 * P, 100)  # the same rate as before the slow period: back
+    assert (ramp.walks, ramp.most, ramp.settled) == (2, 4, True)
+
+
+def test_the_rate_before_a_step_counts_from_the_last_change_of_walks() -> None:
+    # The periods at 2 walks do not weigh on the judgement of the step from 4 to 8.
+    ramp = warmed()
+    for i in range(2, 6):
+        assert not period(ramp, i * P, 10, idle=IDLE_SHARE * 0.5)
+    assert period(ramp, 6 * P, 10)  # 2 -> 4
+    assert not period(ramp, 7 * P, 0)
+    assert not period(ramp, 8 * P, 200, idle=IDLE_SHARE * 0.5)  # paid off; busy: stays
+    assert period(ramp, 9 * P, 200)  # 4 -> 8, judged against 200 a period
+    assert not period(ramp, 10 * P, 0)
+    assert period(ramp, 11 * P, int(200 * (1 + GAIN_SHARE)) - 1)  # just under: back
+    assert (ramp.walks, ramp.settled) == (4, True)
