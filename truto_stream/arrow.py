@@ -27,7 +27,17 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, NotRequired, Required, Union, cast, get_args, get_origin
+from typing import (
+    Any,
+    Literal,
+    NamedTuple,
+    NotRequired,
+    Required,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+)
 
 import orjson
 
@@ -50,6 +60,7 @@ except ImportError:  # pragma: no cover - exercised in a process without pyarrow
 
 __all__ = [
     "BATCH_ROWS",
+    "BatchRows",
     "RecordBatcher",
     "arrow_type",
     "columns_schema",
@@ -250,6 +261,14 @@ def rows_to_batch(
     return _Columns(schema, dates_inside=True).batch(rows, accounts, [])
 
 
+class BatchRows(NamedTuple):
+    """The rows of one batch, not built yet (:meth:`RecordBatcher.collect`)."""
+
+    records: list[Any]
+    accounts: list[str]
+    dates: list[str | None]
+
+
 class RecordBatcher:
     """Collects records from many pages into record batches of at most ``batch_rows`` rows.
 
@@ -257,6 +276,10 @@ class RecordBatcher:
     last, short one. Memory is bounded by ``batch_rows`` records (the dicts are only
     referenced until their batch is built). ``schema=None`` (an unknown resource) takes
     the schema from the first record (:func:`inferred_schema`).
+
+    :meth:`collect` and :meth:`rest` are ``add`` and ``flush`` that hand back each batch's
+    rows unbuilt; :meth:`build` builds them, in any thread (it reads no state that
+    ``collect`` changes), so that a caller can build one batch while it collects more.
     """
 
     def __init__(
@@ -290,10 +313,21 @@ class RecordBatcher:
     ) -> list[pa.RecordBatch]:
         """Add one page's records (dicts, or their JSON texts); return the batches that
         are now full."""
+        return [self.build(rows) for rows in self.collect(account_id, records, date)]
+
+    def flush(self) -> pa.RecordBatch | None:
+        """The records still buffered, as one batch (``None`` if there are none)."""
+        rows = self.rest()
+        return self.build(rows) if rows is not None else None
+
+    def collect(
+        self, account_id: str, records: list[Any], date: str | None = None
+    ) -> list[BatchRows]:
+        """:meth:`add`, the full batches' rows handed back unbuilt (see :meth:`build`)."""
         if self._columns is None and records:
             (first,) = decode_texts(records[:1])
             self._columns = _Columns(inferred_schema(first, dated=self._dated))
-        done: list[pa.RecordBatch] = []
+        done: list[BatchRows] = []
         start = 0
         while start < len(records):
             chunk = records[start : start + self.batch_rows - len(self._records)]
@@ -305,12 +339,16 @@ class RecordBatcher:
                 done.append(self._take())
         return done
 
-    def flush(self) -> pa.RecordBatch | None:
-        """The records still buffered, as one batch (``None`` if there are none)."""
+    def rest(self) -> BatchRows | None:
+        """:meth:`flush`, the rows handed back unbuilt (``None`` if there are none)."""
         return self._take() if self._records else None
 
-    def _take(self) -> pa.RecordBatch:
+    def build(self, rows: BatchRows) -> pa.RecordBatch:
+        """One batch of ``rows`` (from :meth:`collect` or :meth:`rest`)."""
         assert self._columns is not None
-        batch = self._columns.batch(self._records, self._accounts, self._dates)
+        return self._columns.batch(rows.records, rows.accounts, rows.dates)
+
+    def _take(self) -> BatchRows:
+        rows = BatchRows(self._records, self._accounts, self._dates)
         self._records, self._accounts, self._dates = [], [], []
-        return batch
+        return rows
