@@ -14,20 +14,31 @@ asks for more walks when:
 After a step (and a period for the new walks to get going) the step is judged: the
 records delivered per second must have risen by at least :data:`GAIN_SHARE` of what the
 added walks would bring if each delivered as much as the others. The rate before the step
-is the one held over every judged period at that walk count, not the last period's: the
-period that steps is one the process idled in, often one the server was slow in, and
-against its rate alone an unchanged rate after the step looks like a gain. A server that is itself
-the bottleneck (CPU-bound, in its own process) leaves the process idle too but goes no
-faster with more connections: the walks go back to the count before the step, and the
-ramp settles there. A caller slower than the walks never finds the buffer empty, so no
-walk is added.
+is the one held over the last :data:`HELD_PERIODS` judged periods at that walk count
+before the one that steps (that one alone when there are none): the period that steps is
+one the process idled in, often one the server was slow in, and against its rate an
+unchanged rate after the step looks like a gain. Only the last few count: a stream that
+slowed down is judged as it is now.
+A server that is itself the bottleneck (CPU-bound, in its own process) leaves the process
+idle too but goes no faster with more connections: the walks go back to the count before
+the step, and the ramp settles there. A caller slower than the walks never finds the
+buffer empty, so no walk is added.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Final
 
-__all__ = ["GAIN_SHARE", "IDLE_SHARE", "PERIOD_SECONDS", "RAMP_START", "Ramp", "cpu_wait"]
+__all__ = [
+    "GAIN_SHARE",
+    "HELD_PERIODS",
+    "IDLE_SHARE",
+    "PERIOD_SECONDS",
+    "RAMP_START",
+    "Ramp",
+    "cpu_wait",
+]
 
 #: The walks an adaptive sweep starts with.
 RAMP_START: Final = 2
@@ -37,6 +48,8 @@ PERIOD_SECONDS: Final = 0.1
 IDLE_SHARE: Final = 0.25
 #: The least part of the linear gain (``added / walks`` of the rate) a step must bring.
 GAIN_SHARE: Final = 0.25
+#: The judged periods at a walk count whose rate a step is judged against (the latest).
+HELD_PERIODS: Final = 4
 
 
 class Ramp:
@@ -70,8 +83,8 @@ class Ramp:
         self._waiting = 0.0  # the caller's waits
         # The walks and rate before the step being judged (None: no step to judge).
         self._before: tuple[int, float] | None = None
-        # Records and seconds over the judged periods at the current walk count.
-        self._held = (0, 0.0)
+        # Records and seconds of the latest judged periods at the current walk count.
+        self._held: deque[tuple[int, float]] = deque(maxlen=HELD_PERIODS)
         # The first period (the first requests' round trips) and the one after each step
         # (the new walks' round trips) are not judged.
         self._warming = True
@@ -112,15 +125,18 @@ class Ramp:
             self.walks = before[0]  # back to the walks before the step, for good
             self.settled = True
             return True
-        held_records, held_span = self._held[0] + records, self._held[1] + span
-        self._held = (held_records, held_span)
         if self.walks >= self.cap:
             self.settled = True
             return False
+        held = self._held
         if not queued or idle < IDLE_SHARE:
+            held.append((records, span))
             return False
-        self._held = (0, 0.0)  # the new walk count's periods start after its warm-up
-        self._before = (self.walks, held_records / held_span)
+        # This period was picked for its idleness, often a slow one: the rate before the
+        # step is that of the periods before it (its own when there are none).
+        rate = sum(r for r, _ in held) / sum(s for _, s in held) if held else records / span
+        held.clear()  # the new walk count's periods start after its warm-up
+        self._before = (self.walks, rate)
         self.walks = min(self.cap, 2 * self.walks)
         self.most = max(self.most, self.walks)
         self._warming = True

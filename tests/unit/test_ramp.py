@@ -6,7 +6,15 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from truto_stream._ramp import GAIN_SHARE, IDLE_SHARE, PERIOD_SECONDS, RAMP_START, Ramp, cpu_wait
+from truto_stream._ramp import (
+    GAIN_SHARE,
+    HELD_PERIODS,
+    IDLE_SHARE,
+    PERIOD_SECONDS,
+    RAMP_START,
+    Ramp,
+    cpu_wait,
+)
 
 P = PERIOD_SECONDS * 1.001  # a period's length, safely past the threshold
 
@@ -124,7 +132,7 @@ def test_a_step_is_judged_against_the_rate_held_before_it_not_one_slow_period() 
     ramp = warmed()
     for i in range(2, 8):
         assert not period(ramp, i * P, 100, idle=IDLE_SHARE * 0.5)
-    assert period(ramp, 8 * P, 60)  # slow and idle: 2 -> 4
+    assert period(ramp, 8 * P, 20)  # slow and idle: 2 -> 4
     assert not period(ramp, 9 * P, 0)  # the new walks get going
     assert period(ramp, 10 * P, 100)  # the same rate as before the slow period: back
     assert (ramp.walks, ramp.most, ramp.settled) == (2, 4, True)
@@ -142,3 +150,17 @@ def test_the_rate_before_a_step_counts_from_the_last_change_of_walks() -> None:
     assert not period(ramp, 10 * P, 0)
     assert period(ramp, 11 * P, int(200 * (1 + GAIN_SHARE)) - 1)  # just under: back
     assert (ramp.walks, ramp.settled) == (4, True)
+
+
+def test_the_rate_before_a_step_is_the_recent_one() -> None:
+    # A stream that slowed down long after the start (its vendor got slower): a step is
+    # judged against the rate of the last periods, not the faster rate long before.
+    ramp = warmed()
+    t = 1
+    for records in [1000] * 10 + [100] * HELD_PERIODS:
+        t += 1
+        assert not period(ramp, t * P, records, idle=IDLE_SHARE * 0.5)
+    assert period(ramp, (t + 1) * P, 100)  # 2 -> 4
+    assert not period(ramp, (t + 2) * P, 0)
+    assert period(ramp, (t + 3) * P, 200)  # twice the recent rate: paid off, 4 -> 8
+    assert ramp.walks == 8 and not ramp.settled
