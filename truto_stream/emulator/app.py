@@ -1,8 +1,9 @@
-"""The aiohttp application: the routes and the middleware that counts every response."""
+"""The aiohttp application: the routes, each wrapped to count its responses."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -24,9 +25,24 @@ __all__ = ["STATE", "build_app"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
+def _tracked(handler: Handler) -> Handler:
+    """``handler`` counted by :func:`_track`.
+
+    Not an aiohttp middleware: aiohttp memoises middleware chains per (handler, apps) in
+    a module-level cache, which would keep every stopped emulator (and its page cache)
+    reachable. A request no route matches is answered by aiohttp without a handler, as
+    before (a raised 404/405 was never counted by status either).
+    """
+
+    @functools.wraps(handler)
+    async def tracked(request: web.Request) -> web.StreamResponse:
+        return await _track(request, handler)
+
+    return tracked
+
+
 async def _track(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Response gauges and status counts for every request."""
+    """Response gauges and status counts for every routed request."""
     stats = request.app[STATE].stats
     stats.in_progress += 1
     stats.most_in_progress = max(stats.most_in_progress, stats.in_progress)
@@ -47,15 +63,16 @@ async def _track(request: web.Request, handler: Handler) -> web.StreamResponse:
 def build_app(config: EmulatorConfig | EmulatorState) -> web.Application:
     """The aiohttp application for ``config`` (or an existing state)."""
     state = config if isinstance(config, EmulatorState) else EmulatorState(config)
-    app = web.Application(middlewares=[_track])
+    app = web.Application()
     app[STATE] = state
-    app.router.add_get("/_emulator/stats", stats_handler)
-    app.router.add_post("/_emulator/reset", reset_handler)
-    app.router.add_get("/_emulator/config", config_handler)
-    app.router.add_get("/integrated-account", list_accounts)
-    app.router.add_get("/integrated-account/{id}", get_account)
-    app.router.add_get(USERS_PATH, users_handler)
-    app.router.add_get(USERS_PATH + "/{id}", user_handler)
-    app.router.add_get(META_PATH, account_meta)
-    app.router.add_get(META_PATH_BY_INTEGRATION, integration_meta)
+    routes = app.router
+    routes.add_get("/_emulator/stats", _tracked(stats_handler))
+    routes.add_post("/_emulator/reset", _tracked(reset_handler))
+    routes.add_get("/_emulator/config", _tracked(config_handler))
+    routes.add_get("/integrated-account", _tracked(list_accounts))
+    routes.add_get("/integrated-account/{id}", _tracked(get_account))
+    routes.add_get(USERS_PATH, _tracked(users_handler))
+    routes.add_get(USERS_PATH + "/{id}", _tracked(user_handler))
+    routes.add_get(META_PATH, _tracked(account_meta))
+    routes.add_get(META_PATH_BY_INTEGRATION, _tracked(integration_meta))
     return app
