@@ -127,6 +127,35 @@ class ListRequest:
         tail = "next_cursor=" + (cursor if _UNRESERVED(cursor) else quote(cursor, safe=""))
         return f"{self._first_query}&{tail}" if self._first_query else tail
 
+    def for_account(self, account_id: str) -> ListRequest:
+        """This list for ``account_id``: the same request, with its query encoded from this
+        one's (the parameters are encoded once for every account, not once per account).
+        """
+        request = object.__new__(ListRequest)
+        state = request.__dict__
+        state.update(self.__dict__)  # the fields, and what is cached of them
+        state.pop("_query_params", None)  # names the account
+        state["account_id"] = account_id
+        frame = self._query_frame
+        if frame is None:
+            state.pop("_first_query", None)  # encoded whole, on first use
+        else:
+            head, tail = frame
+            encoded = account_id if _UNRESERVED(account_id) else quote(account_id, safe="")
+            state["_first_query"] = f"{head}integrated_account_id={encoded}{tail}"
+        return request
+
+    @cached_property
+    def _query_frame(self) -> tuple[str, str] | None:
+        """The encoded query around the account id: ``(head, tail)``; None when the
+        parameters name ``integrated_account_id`` or ``truto_response_format`` themselves
+        (the account's own query is then encoded whole)."""
+        if "integrated_account_id" in self.params or "truto_response_format" in self.params:
+            return None
+        head = encode_query(self.params)
+        tail = "&truto_response_format=stream" if self.mode == "stream" else ""
+        return (f"{head}&" if head else ""), tail
+
     @cached_property
     def _query_params(self) -> dict[str, Any]:
         params = dict(self.params)

@@ -284,6 +284,11 @@ DEFAULT_CONCURRENCY: Final[Mapping[Mode, int]] = {"paged": 64, "stream": 8}
 #: that keeps up, more streams are not faster (issue #15: 8 ran 0.82-1.10x of 2).
 ADAPTIVE_MODES: Final = frozenset({"stream"})
 
+#: The most list-request templates a sweep keeps (one per integration and date).
+_MAX_TEMPLATES: Final = 256
+#: A template, with the unit parameters and base parameters it was built from.
+_Template = tuple[Mapping[str, Any], Mapping[str, Any], ListRequest]
+
 #: The states a finished unit has in a checkpoint (a rerun does not fetch it again).
 _ENDED = ("done", "skipped")
 
@@ -481,6 +486,8 @@ class Sweep:
         # Walks in progress: their counters are folded into the report when it is read.
         self._live: dict[str, tuple[WalkStats, float]] = {}
         self._request: PlanRequest | None = None
+        # List requests shared by units that differ only by account (_unit_request).
+        self._templates: dict[tuple[int, str | None, bool], _Template] = {}
         if plan is None:
             if accounts is None:
                 raise ConfigurationError("sweep needs accounts= (or a plan=)")
@@ -1111,6 +1118,30 @@ class Sweep:
             return query
         return self._fields.query(query, known_model(self._model, self._resource))
 
+    def _unit_request(self, unit: Unit) -> ListRequest:
+        """The unit's list request, from a template shared by the units whose query
+        differs only by account (same own parameters, date and base parameters): the
+        query is built and encoded once per template, not once per account."""
+        key = (id(unit.params), unit.date, self._as_text)
+        held = self._templates.get(key)
+        if held is None or held[0] is not unit.params or held[1] is not self._base_params:
+            if len(self._templates) >= _MAX_TEMPLATES:  # many dates x integrations
+                self._templates.clear()
+            template = ListRequest.unified(
+                self._model,
+                self._resource,
+                account_id=unit.account_id,
+                params=self._unit_query(unit),
+                mode=self._mode,
+                framing=self._framing,
+                max_pages=self._max_pages,
+                as_text=self._as_text,
+                read_bytes=self._read_bytes,
+            )
+            # The unit's params are held, so their id is not reused while the key lives.
+            held = self._templates[key] = (unit.params, self._base_params, template)
+        return held[2].for_account(unit.account_id)
+
     async def _sweep_unit(self, unit: Unit, events: MemoryObjectSendStream[_Event]) -> None:
         report = self._unit_report(unit)
         report.state = "running"
@@ -1119,17 +1150,7 @@ class Sweep:
         if stored is not None:
             report.resumed_from = start.cursor
             report.resumed_skip = start.skip
-        request = ListRequest.unified(
-            self._model,
-            self._resource,
-            account_id=unit.account_id,
-            params=self._unit_query(unit),
-            mode=self._mode,
-            framing=self._framing,
-            max_pages=self._max_pages,
-            as_text=self._as_text,
-            read_bytes=self._read_bytes,
-        )
+        request = self._unit_request(unit)
         stats = WalkStats()
 
         # Texts are projected by their batches' schema.

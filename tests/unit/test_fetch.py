@@ -363,3 +363,35 @@ def test_query_encoded_once_per_walk_is_the_full_encoding(
     req = ListRequest("/unified/m/r", params, account, mode)
     for cursor in cursors:
         assert req.query(cursor) == _full_query(req, cursor)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    params=st.dictionaries(
+        st.sampled_from(
+            ["limit", "next_cursor", "integrated_account_id", "truto_response_format", "a b", "é"]
+        ),
+        _values,
+        max_size=5,
+    ),
+    template_account=st.text(min_size=1, max_size=6),
+    account=st.one_of(
+        st.text(min_size=1, max_size=8), st.from_regex(r"[A-Za-z0-9_.~-]{1,12}", fullmatch=True)
+    ),
+    mode=st.sampled_from(["paged", "stream"]),
+    cursor=st.one_of(st.none(), st.text(max_size=12)),
+)
+def test_a_request_for_another_account_is_the_request_built_for_it(
+    params: dict[str, Any], template_account: str, account: str, mode: Any, cursor: str | None
+) -> None:
+    """A sweep's per-account requests come from one template: each is the request (and
+    the query, first page or later) that building it for the account would give."""
+    template = ListRequest("/unified/m/r", params, template_account, mode)
+    template.query(None)  # what is cached of the template must not leak into the copy
+    built = ListRequest("/unified/m/r", params, account, mode)
+    copied = template.for_account(account)
+    assert copied == built
+    assert copied.account_id == account
+    assert copied.query(cursor) == _full_query(built, cursor)
+    assert copied.read_size == built.read_size
+    assert copied.response_format == built.response_format
