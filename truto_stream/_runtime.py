@@ -1,10 +1,10 @@
 """What a client lends to the work it runs: its task group, its fetcher and its settings.
 
 A list, a page walk and a sweep each run one *producer*: a task in the client's task group
-(never in a generator: anyio's rule) that hands its results to the caller through a memory
-stream. :meth:`Runtime.start` starts one; :meth:`Producer.stop` cancels it and waits for it
-to release its connections. :func:`single_error` is the one policy for the exception
-groups that task groups raise.
+(never in a generator: anyio's rule) that hands its results to the caller through a
+:func:`~truto_stream._streams.channel`. :meth:`Runtime.start` starts one;
+:meth:`Producer.stop` cancels it and waits for it to release its connections.
+:func:`single_error` is the one policy for the exception groups that task groups raise.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from truto_stream._fetch import Fetcher, ListRequest, WalkStats
-from truto_stream._streams import receive_next, send_next
+from truto_stream._streams import ChannelReceiver, ChannelSender, channel
 from truto_stream.errors import ConfigurationError
 from truto_stream.page import Page
 
@@ -28,7 +27,7 @@ __all__ = ["Producer", "Runtime", "single_error"]
 
 T = TypeVar("T")
 
-Produce = Callable[[MemoryObjectSendStream[Any]], Awaitable[None]]
+Produce = Callable[[ChannelSender[Any]], Awaitable[None]]
 
 
 def single_error(exc: BaseException) -> BaseException:
@@ -75,7 +74,7 @@ class Producer(Generic[T]):
 
     def __init__(
         self,
-        receive: MemoryObjectReceiveStream[Any],
+        receive: ChannelReceiver[Any],
         scope: anyio.CancelScope,
         done: anyio.Event,
         *,
@@ -90,7 +89,7 @@ class Producer(Generic[T]):
 
     async def next(self) -> T | None:
         """The next item, or ``None`` once the producer has ended."""
-        item = await receive_next(self._receive)
+        item = await self._receive.next()  # no trip through the loop when one is there
         if isinstance(item, _Failed):
             raise item.error
         return item
@@ -166,7 +165,9 @@ class Runtime:
         """
         if self._task_group is None:
             raise ConfigurationError("the client is not open: use `async with Client(...)`")
-        send, receive = anyio.create_memory_object_stream[Any](buffer)
+        send: ChannelSender[Any]
+        receive: ChannelReceiver[Any]
+        send, receive = channel(buffer)
         scope, done = await self._task_group.start(_run_producer, produce, send, name=name)
         return Producer(receive, scope, done, name=name, stop_timeout=self.stop_timeout)
 
@@ -183,9 +184,9 @@ class Runtime:
         connection.
         """
 
-        async def produce(send: MemoryObjectSendStream[Page]) -> None:
+        async def produce(send: ChannelSender[Page]) -> None:
             async def emit(page: Page) -> None:
-                await send_next(send, page)
+                await send.send(page)  # no scheduling point while there is room
 
             await self.fetcher.walk(request, emit, start_cursor=cursor, stats=stats)
 
@@ -202,7 +203,7 @@ class Runtime:
 
 async def _run_producer(
     produce: Produce,
-    send: MemoryObjectSendStream[Any],
+    send: ChannelSender[Any],
     *,
     task_status: TaskStatus[tuple[anyio.CancelScope, anyio.Event]],
 ) -> None:

@@ -40,7 +40,7 @@ from typing import Any, Final, Literal, Self
 
 import anyio
 import orjson
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from truto_stream import _log
 from truto_stream._collector import CollectorTuning
@@ -53,7 +53,7 @@ from truto_stream._ramp import RAMP_START, Ramp, cpu_wait
 from truto_stream._resume import record_key
 from truto_stream._runtime import Producer, Runtime
 from truto_stream._slack import Slack
-from truto_stream._streams import receive_next, send_next
+from truto_stream._streams import ChannelReceiver, ChannelSender, channel
 from truto_stream.accounts import AccountQuery, Accounts
 from truto_stream.checkpoint import Checkpoint, ProgressState, UnitProgress
 from truto_stream.errors import ConfigurationError, TrutoError
@@ -324,12 +324,6 @@ async def _next_event(
         return None
 
 
-def _drained(work: MemoryObjectReceiveStream[Unit]) -> bool:
-    """No unit is queued, and none will be (the feed has ended)."""
-    stats = work.statistics()
-    return stats.open_send_streams == 0 and stats.current_buffer_used == 0
-
-
 def _fold(report: AccountReport, stats: WalkStats, started: float) -> None:
     """Copy a walk's counters into its unit's report (each unit is walked once)."""
     report.pages = stats.pages
@@ -457,7 +451,7 @@ class Sweep:
         # Walks running, and a wake-up for the coordinator when more are wanted.
         self._walks = 0
         self._more_walks = anyio.Event()
-        self._work: MemoryObjectReceiveStream[Unit] | None = None
+        self._work: ChannelReceiver[Unit] | None = None
         # Many walks at once read less each: what they hold while waiting stays bounded.
         # Sized for the cap, so a ramping sweep's reads stay within the same bound.
         self._read_bytes = read_bytes_for(concurrency)
@@ -947,7 +941,7 @@ class Sweep:
 
     # -- producer side -------------------------------------------------------------------
 
-    async def _run(self, send: MemoryObjectSendStream[_Event]) -> None:
+    async def _run(self, send: ChannelSender[_Event]) -> None:
         """The coordinator: discovery and the workers, plus the checkpoint's flusher.
 
         It never closes ``send`` itself: the runtime does, after handing on its error.
@@ -958,7 +952,9 @@ class Sweep:
                     # Stopped when the workers end: the caller's later commits are flushed
                     # by aclose(), which keeps the checkpoint open while records remain.
                     background.start_soon(self._checkpoint.run_flusher)
-                work_send, work_receive = anyio.create_memory_object_stream[Unit](self._concurrency)
+                work_send: ChannelSender[Unit]
+                work_receive: ChannelReceiver[Unit]
+                work_send, work_receive = channel(self._concurrency)
                 self._work = work_receive
                 self._ramp.begin(time.perf_counter())
                 self._cpu_waited = cpu_wait()
@@ -969,9 +965,7 @@ class Sweep:
         finally:
             self._report.finished_at = time.time()
 
-    async def _feed(
-        self, work: MemoryObjectSendStream[Unit], events: MemoryObjectSendStream[_Event]
-    ) -> None:
+    async def _feed(self, work: ChannelSender[Unit], events: ChannelSender[_Event]) -> None:
         """Hand units to the workers: a given plan's, or each account's as it is planned."""
         async with work, events:
             if self._plan is not None:
@@ -982,8 +976,8 @@ class Sweep:
     async def _feed_plan(
         self,
         plan: Plan,
-        work: MemoryObjectSendStream[Unit],
-        events: MemoryObjectSendStream[_Event],
+        work: ChannelSender[Unit],
+        events: ChannelSender[_Event],
     ) -> None:
         for skipped in plan.skipped:
             self._announce_skip(skipped, events)
@@ -993,7 +987,7 @@ class Sweep:
             await self._offer(unit, work)
 
     async def _plan_and_feed(
-        self, work: MemoryObjectSendStream[Unit], events: MemoryObjectSendStream[_Event]
+        self, work: ChannelSender[Unit], events: ChannelSender[_Event]
     ) -> None:
         """Plan, offering each account's units as soon as planning finds the account.
 
@@ -1024,7 +1018,7 @@ class Sweep:
         event: Event,
         collected: PlanBuilder,
         rotation: Rotation,
-        events: MemoryObjectSendStream[_Event],
+        events: ChannelSender[_Event],
     ) -> None:
         """One planning event: an account's units join the rotation; skips are reported."""
         integration = collected.add(event)
@@ -1039,9 +1033,7 @@ class Sweep:
             assert self._request is not None
             self._report_finished(event.account_id, self._request.dates)
 
-    def _announce_skip(
-        self, skipped: SkippedAccount, events: MemoryObjectSendStream[_Event]
-    ) -> None:
+    def _announce_skip(self, skipped: SkippedAccount, events: ChannelSender[_Event]) -> None:
         unit = Unit.of(
             skipped.account_id, integration=skipped.integration, tenant_id=skipped.tenant_id
         )
@@ -1071,7 +1063,7 @@ class Sweep:
                 report.error = progress.error
                 report.note = "finished in an earlier run (checkpoint)"
 
-    async def _offer(self, unit: Unit, work: MemoryObjectSendStream[Unit]) -> None:
+    async def _offer(self, unit: Unit, work: ChannelSender[Unit]) -> None:
         report = self._unit_report(unit)
         if self._checkpoint is not None:
             progress = self._checkpoint.get(unit.key)
@@ -1080,15 +1072,13 @@ class Sweep:
                 report.error = progress.error
                 report.note = "finished in an earlier run (checkpoint)"
                 return
-        await send_next(work, unit)  # to a free worker with no trip through the loop
+        await work.send(unit)  # to a free worker with no trip through the loop
 
-    async def _walk_all(
-        self, work: MemoryObjectReceiveStream[Unit], events: MemoryObjectSendStream[_Event]
-    ) -> None:
+    async def _walk_all(self, work: ChannelReceiver[Unit], events: ChannelSender[_Event]) -> None:
         """Run the walks: the ramp's first ones, then one more each time it asks, until
         no unit is left for a new walk."""
         async with work, events, anyio.create_task_group() as walks:
-            while not _drained(work):
+            while not work.drained:
                 while self._walks < self._ramp.walks:
                     self._walks += 1
                     self._report.walks = max(self._report.walks, self._walks)
@@ -1096,15 +1086,13 @@ class Sweep:
                 await self._more_walks.wait()  # set by the ramp, and as each walk ends
                 self._more_walks = anyio.Event()
 
-    async def _worker(
-        self, work: MemoryObjectReceiveStream[Unit], events: MemoryObjectSendStream[_Event]
-    ) -> None:
+    async def _worker(self, work: ChannelReceiver[Unit], events: ChannelSender[_Event]) -> None:
         try:
             async with work, events:
                 # A queued unit is taken without a scheduling point (the walk has its own).
                 # A walk the ramp no longer wants ends between units.
                 while self._walks <= self._ramp.walks:
-                    unit = await receive_next(work)
+                    unit = await work.next()
                     if unit is None:
                         break
                     await self._sweep_unit(unit, events)
@@ -1142,7 +1130,7 @@ class Sweep:
             held = self._templates[key] = (unit.params, self._base_params, template)
         return held[2].for_account(unit.account_id)
 
-    async def _sweep_unit(self, unit: Unit, events: MemoryObjectSendStream[_Event]) -> None:
+    async def _sweep_unit(self, unit: Unit, events: ChannelSender[_Event]) -> None:
         report = self._unit_report(unit)
         report.state = "running"
         stored = self._checkpoint.get(unit.key) if self._checkpoint is not None else None

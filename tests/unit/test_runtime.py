@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
-from anyio.streams.memory import MemoryObjectSendStream
 
 from truto_stream import Client, ConfigurationError, MalformedBody, TransportError
 from truto_stream._runtime import Runtime, single_error
+from truto_stream._streams import ChannelSender
 
 pytestmark = pytest.mark.anyio
 
@@ -61,7 +61,7 @@ def test_single_error_an_interrupt_wins() -> None:
 
 
 async def test_items_then_the_producers_error_in_order() -> None:
-    async def produce(send: MemoryObjectSendStream[int]) -> None:
+    async def produce(send: ChannelSender[int]) -> None:
         for i in range(5):
             await send.send(i)
         async with anyio.create_task_group() as tg:  # a group of one: raised as itself
@@ -84,7 +84,7 @@ async def _raise(exc: Exception) -> None:
 async def test_stop_cancels_and_waits_for_the_producer() -> None:
     released = anyio.Event()
 
-    async def produce(send: MemoryObjectSendStream[int]) -> None:
+    async def produce(send: ChannelSender[int]) -> None:
         try:
             await send.send(1)
             await anyio.sleep_forever()
@@ -105,7 +105,7 @@ async def test_stop_cancels_and_waits_for_the_producer() -> None:
 async def test_a_producer_that_overruns_stop_timeout_is_reported_loudly() -> None:
     finished = anyio.Event()
 
-    async def produce(send: MemoryObjectSendStream[int]) -> None:
+    async def produce(send: ChannelSender[int]) -> None:
         try:
             await anyio.sleep_forever()
         finally:
@@ -125,7 +125,7 @@ async def test_a_producer_that_overruns_stop_timeout_is_reported_loudly() -> Non
 
 
 async def test_no_stop_timeout_waits_as_long_as_it_takes() -> None:
-    async def produce(send: MemoryObjectSendStream[int]) -> None:
+    async def produce(send: ChannelSender[int]) -> None:
         try:
             await anyio.sleep_forever()
         finally:
@@ -150,7 +150,7 @@ def test_stop_timeout_must_be_positive(bad: float) -> None:
 async def test_start_needs_an_open_client() -> None:
     client = Client(token="t", base_url=UNUSED_URL)
 
-    async def produce(send: MemoryObjectSendStream[int]) -> None:
+    async def produce(send: ChannelSender[int]) -> None:
         pass
 
     with pytest.raises(ConfigurationError, match="not open"):
