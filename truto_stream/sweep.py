@@ -481,7 +481,7 @@ class Sweep:
         self._live: dict[str, tuple[WalkStats, float]] = {}
         self._request: PlanRequest | None = None
         # List requests shared by units that differ only by account (_unit_request).
-        self._templates: dict[tuple[int, str | None, bool], _Template] = {}
+        self._templates: dict[tuple[str, str | None, bool], _Template] = {}
         if plan is None:
             if accounts is None:
                 raise ConfigurationError("sweep needs accounts= (or a plan=)")
@@ -1108,11 +1108,13 @@ class Sweep:
 
     def _unit_request(self, unit: Unit) -> ListRequest:
         """The unit's list request, from a template shared by the units whose query
-        differs only by account (same own parameters, date and base parameters): the
-        query is built and encoded once per template, not once per account."""
-        key = (id(unit.params), unit.date, self._as_text)
+        differs only by account (equal own parameters, same date and base parameters):
+        the query is built and encoded once per template, not once per account."""
+        # By value: a plan gives each unit a parameters dict of its own. The repr tells
+        # apart values that are equal but encode differently (100 and 100.0, 1 and True).
+        key = (repr(unit.params), unit.date, self._as_text)
         held = self._templates.get(key)
-        if held is None or held[0] is not unit.params or held[1] is not self._base_params:
+        if held is None or held[1] is not self._base_params or held[0] != unit.params:
             if len(self._templates) >= _MAX_TEMPLATES:  # many dates x integrations
                 self._templates.clear()
             template = ListRequest.unified(
@@ -1126,7 +1128,6 @@ class Sweep:
                 as_text=self._as_text,
                 read_bytes=self._read_bytes,
             )
-            # The unit's params are held, so their id is not reused while the key lives.
             held = self._templates[key] = (unit.params, self._base_params, template)
         return held[2].for_account(unit.account_id)
 
