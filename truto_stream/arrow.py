@@ -27,7 +27,7 @@ from __future__ import annotations
 import types
 import typing
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import (
     Any,
     Literal,
@@ -63,6 +63,7 @@ except ImportError:  # pragma: no cover - exercised in a process without pyarrow
 __all__ = [
     "BATCH_ROWS",
     "BatchRows",
+    "PendingBatch",
     "RecordBatcher",
     "arrow_type",
     "columns_schema",
@@ -196,9 +197,27 @@ class _Columns:
     def batch(
         self, records: list[Any], accounts: list[str], dates: list[str | None]
     ) -> pa.RecordBatch:
-        arrays = None
+        pending = self.pending(records, accounts, dates)
+        pending.read()
+        return pending.batch()
+
+    def pending(
+        self, records: list[Any], accounts: list[str], dates: list[str | None]
+    ) -> PendingBatch:
+        read = None
         if self.texts is not None and is_texts(records):
-            arrays = self.texts.arrays(records)
+            read = self.texts.prepare(records)
+        return PendingBatch(self, BatchRows(records, accounts, dates), read)
+
+    def assemble(
+        self,
+        arrays: dict[str, pa.Array] | None,
+        records: list[Any],
+        accounts: list[str],
+        dates: list[str | None],
+    ) -> pa.RecordBatch:
+        """The batch of ``records``, given their columns read from texts (None: from
+        their dicts)."""
         if arrays is None:
             arrays = self._dict_arrays(decode_texts(records))
         if self.has_account:
@@ -274,6 +293,33 @@ class BatchRows(NamedTuple):
     dates: list[str | None]
 
 
+class PendingBatch:
+    """One batch's rows on the way to a batch (:meth:`RecordBatcher.pending`): their texts
+    already cut, :meth:`read` parses them with ``pyarrow.json``, which does not hold the
+    GIL (call it in any thread), and :meth:`batch` builds the batch."""
+
+    def __init__(
+        self,
+        columns: _Columns,
+        rows: BatchRows,
+        read: Callable[[], dict[str, pa.Array] | None] | None,
+    ) -> None:
+        self._columns = columns
+        self._rows = rows
+        self._read = read
+        self._arrays: dict[str, pa.Array] | None = None
+
+    def read(self) -> None:
+        """Parse the texts (nothing to do for dicts, or texts that need them)."""
+        if self._read is not None:
+            self._arrays = self._read()
+
+    def batch(self) -> pa.RecordBatch:
+        """The batch (from dicts where :meth:`read` could not read the texts)."""
+        rows = self._rows
+        return self._columns.assemble(self._arrays, rows.records, rows.accounts, rows.dates)
+
+
 class RecordBatcher:
     """Collects records from many pages into record batches of at most ``batch_rows`` rows.
 
@@ -283,8 +329,9 @@ class RecordBatcher:
     the schema from the first record (:func:`inferred_schema`).
 
     :meth:`collect` and :meth:`rest` are ``add`` and ``flush`` that hand back each batch's
-    rows unbuilt; :meth:`build` builds them, in any thread (it reads no state that
-    ``collect`` changes), so that a caller can build one batch while it collects more.
+    rows unbuilt; :meth:`build` builds them (it reads no state that ``collect`` changes),
+    or :meth:`pending` in steps, so that a caller can parse one batch in another thread
+    while it collects more.
     """
 
     def __init__(
@@ -352,6 +399,11 @@ class RecordBatcher:
         """One batch of ``rows`` (from :meth:`collect` or :meth:`rest`)."""
         assert self._columns is not None
         return self._columns.batch(rows.records, rows.accounts, rows.dates)
+
+    def pending(self, rows: BatchRows) -> PendingBatch:
+        """:meth:`build` in steps (:class:`PendingBatch`), the texts cut now."""
+        assert self._columns is not None
+        return self._columns.pending(rows.records, rows.accounts, rows.dates)
 
     def _take(self) -> BatchRows:
         rows = BatchRows(self._records, self._accounts, self._dates)
