@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import types
 import typing
-from array import array
 from collections.abc import Callable, Mapping
 from typing import (
     Any,
@@ -54,7 +53,6 @@ from truto_stream.schema import (
 
 try:
     import pyarrow as pa
-    import pyarrow.compute as pc
 except ImportError:  # pragma: no cover - exercised in a process without pyarrow
     raise ImportError(
         "truto_stream.arrow needs pyarrow: pip install 'truto-stream[arrow]'"
@@ -250,14 +248,11 @@ class _Columns:
 def _strings(values: list[str] | list[str | None]) -> pa.Array:
     """The account or date column (a few values, each many times) as a string array,
     without ``pa.array`` of a list (see :func:`~truto_stream._columnar.string_array`)."""
-    kinds = list(dict.fromkeys(values))
-    if all(isinstance(kind, str) for kind in kinds):
-        # Each value as its kind's index (one C-speed pass), taken from the few kinds.
-        where = {kind: at for at, kind in enumerate(kinds)}
-        at = array("i", map(where.__getitem__, values))
-        indices = pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(at)])
-        return pc.take(string_array([cast(str, kind).encode() for kind in kinds]), indices)
-    if kinds == [None]:
+    kinds = set(values)
+    texts = {kind: kind.encode() for kind in kinds if isinstance(kind, str)}
+    if len(texts) == len(kinds):
+        return string_array([texts[value] for value in cast(list[str], values)])
+    if kinds == {None}:
         return pa.nulls(len(values), pa.string())
     return pa.array(values, pa.string())  # nulls among texts, or not text: as before
 
