@@ -21,11 +21,10 @@ stays ``1.50``; the dict path writes ``1.5``).
 
 from __future__ import annotations
 
-import functools
 import io
 import operator
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any, Final, cast
 
@@ -77,44 +76,30 @@ class TextColumns:
 
     def arrays(self, records: list[bytes]) -> dict[str, pa.Array] | None:
         """``{column: array}`` for ``records``; None when they need the dict path."""
-        read = self.prepare(records)
-        return read() if read is not None else None
-
-    def prepare(self, records: list[bytes]) -> Callable[[], dict[str, pa.Array] | None] | None:
-        """:meth:`arrays` in two steps: the work that holds the GIL (the cut) done now,
-        and ``pyarrow.json``'s read, which does not, handed back to be called in any
-        thread. None when the records need the dict path."""
-        column = None
         if self._cut is None:
-            text, lines = b"\n".join(records), len(records) - 1
+            text = b"\n".join(records)
+            arrays = self._typed_arrays(text, len(records), lines=len(records) - 1)
         else:
             cut = self._cut.split(records)
             if cut is None:
                 return None
             text, values = cut
-            lines, column = len(records), string_array(values)
-        # Records from an indented body span lines: slower, but read right.
-        spanned = text.count(b"\n") != lines
-        return functools.partial(self._read, text, len(records), spanned, column)
-
-    def _read(
-        self, text: bytes, count: int, spanned: bool, column: pa.Array | None
-    ) -> dict[str, pa.Array] | None:
-        """The typed columns of ``count`` records, ``text`` their lines (``spanned``:
-        some record spans lines), and the JSON ``column`` if any."""
-        arrays = self._typed_arrays(text, count, spanned)
-        if arrays is not None and column is not None:
-            assert self._json is not None
-            arrays[self._json] = column
+            arrays = self._typed_arrays(text, len(records), lines=len(records))
+            if arrays is not None:
+                assert self._json is not None
+                arrays[self._json] = string_array(values)
         return arrays
 
-    def _typed_arrays(self, text: bytes, count: int, spanned: bool) -> dict[str, pa.Array] | None:
+    def _typed_arrays(self, text: bytes, count: int, *, lines: int) -> dict[str, pa.Array] | None:
+        """The typed columns of ``count`` records, ``text`` their lines (with ``lines``
+        newlines when no record spans lines)."""
         if not len(self._typed):
             return {}
         options = pa_json.ParseOptions(
             explicit_schema=self._typed,
             unexpected_field_behavior="ignore",
-            newlines_in_values=spanned,
+            # Records from an indented body span lines: slower, but read right.
+            newlines_in_values=text.count(b"\n") != lines,
         )
         read = pa_json.ReadOptions(use_threads=False, block_size=max(len(text) + 1, 1 << 20))
         try:

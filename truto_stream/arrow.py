@@ -26,18 +26,8 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
-from typing import (
-    Any,
-    Literal,
-    NamedTuple,
-    NotRequired,
-    Required,
-    Union,
-    cast,
-    get_args,
-    get_origin,
-)
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, Required, Union, cast, get_args, get_origin
 
 import orjson
 
@@ -60,8 +50,6 @@ except ImportError:  # pragma: no cover - exercised in a process without pyarrow
 
 __all__ = [
     "BATCH_ROWS",
-    "BatchRows",
-    "PendingBatch",
     "RecordBatcher",
     "arrow_type",
     "columns_schema",
@@ -195,27 +183,9 @@ class _Columns:
     def batch(
         self, records: list[Any], accounts: list[str], dates: list[str | None]
     ) -> pa.RecordBatch:
-        pending = self.pending(records, accounts, dates)
-        pending.read()
-        return pending.batch()
-
-    def pending(
-        self, records: list[Any], accounts: list[str], dates: list[str | None]
-    ) -> PendingBatch:
-        read = None
+        arrays = None
         if self.texts is not None and is_texts(records):
-            read = self.texts.prepare(records)
-        return PendingBatch(self, BatchRows(records, accounts, dates), read)
-
-    def assemble(
-        self,
-        arrays: dict[str, pa.Array] | None,
-        records: list[Any],
-        accounts: list[str],
-        dates: list[str | None],
-    ) -> pa.RecordBatch:
-        """The batch of ``records``, given their columns read from texts (None: from
-        their dicts)."""
+            arrays = self.texts.arrays(records)
         if arrays is None:
             arrays = self._dict_arrays(decode_texts(records))
         if self.has_account:
@@ -280,41 +250,6 @@ def rows_to_batch(
     return _Columns(schema, dates_inside=True).batch(rows, accounts, [])
 
 
-class BatchRows(NamedTuple):
-    """The rows of one batch, not built yet (:meth:`RecordBatcher.collect`)."""
-
-    records: list[Any]
-    accounts: list[str]
-    dates: list[str | None]
-
-
-class PendingBatch:
-    """One batch's rows on the way to a batch (:meth:`RecordBatcher.pending`): their texts
-    already cut, :meth:`read` parses them with ``pyarrow.json``, which does not hold the
-    GIL (call it in any thread), and :meth:`batch` builds the batch."""
-
-    def __init__(
-        self,
-        columns: _Columns,
-        rows: BatchRows,
-        read: Callable[[], dict[str, pa.Array] | None] | None,
-    ) -> None:
-        self._columns = columns
-        self._rows = rows
-        self._read = read
-        self._arrays: dict[str, pa.Array] | None = None
-
-    def read(self) -> None:
-        """Parse the texts (nothing to do for dicts, or texts that need them)."""
-        if self._read is not None:
-            self._arrays = self._read()
-
-    def batch(self) -> pa.RecordBatch:
-        """The batch (from dicts where :meth:`read` could not read the texts)."""
-        rows = self._rows
-        return self._columns.assemble(self._arrays, rows.records, rows.accounts, rows.dates)
-
-
 class RecordBatcher:
     """Collects records from many pages into record batches of at most ``batch_rows`` rows.
 
@@ -322,11 +257,6 @@ class RecordBatcher:
     last, short one. Memory is bounded by ``batch_rows`` records (the dicts are only
     referenced until their batch is built). ``schema=None`` (an unknown resource) takes
     the schema from the first record (:func:`inferred_schema`).
-
-    :meth:`collect` and :meth:`rest` are ``add`` and ``flush`` that hand back each batch's
-    rows unbuilt; :meth:`build` builds them (it reads no state that ``collect`` changes),
-    or :meth:`pending` in steps, so that a caller can parse one batch in another thread
-    while it collects more.
     """
 
     def __init__(
@@ -360,21 +290,10 @@ class RecordBatcher:
     ) -> list[pa.RecordBatch]:
         """Add one page's records (dicts, or their JSON texts); return the batches that
         are now full."""
-        return [self.build(rows) for rows in self.collect(account_id, records, date)]
-
-    def flush(self) -> pa.RecordBatch | None:
-        """The records still buffered, as one batch (``None`` if there are none)."""
-        rows = self.rest()
-        return self.build(rows) if rows is not None else None
-
-    def collect(
-        self, account_id: str, records: list[Any], date: str | None = None
-    ) -> list[BatchRows]:
-        """:meth:`add`, the full batches' rows handed back unbuilt (see :meth:`build`)."""
         if self._columns is None and records:
             (first,) = decode_texts(records[:1])
             self._columns = _Columns(inferred_schema(first, dated=self._dated))
-        done: list[BatchRows] = []
+        done: list[pa.RecordBatch] = []
         start = 0
         while start < len(records):
             chunk = records[start : start + self.batch_rows - len(self._records)]
@@ -386,21 +305,12 @@ class RecordBatcher:
                 done.append(self._take())
         return done
 
-    def rest(self) -> BatchRows | None:
-        """:meth:`flush`, the rows handed back unbuilt (``None`` if there are none)."""
+    def flush(self) -> pa.RecordBatch | None:
+        """The records still buffered, as one batch (``None`` if there are none)."""
         return self._take() if self._records else None
 
-    def build(self, rows: BatchRows) -> pa.RecordBatch:
-        """One batch of ``rows`` (from :meth:`collect` or :meth:`rest`)."""
+    def _take(self) -> pa.RecordBatch:
         assert self._columns is not None
-        return self._columns.batch(rows.records, rows.accounts, rows.dates)
-
-    def pending(self, rows: BatchRows) -> PendingBatch:
-        """:meth:`build` in steps (:class:`PendingBatch`), the texts cut now."""
-        assert self._columns is not None
-        return self._columns.pending(rows.records, rows.accounts, rows.dates)
-
-    def _take(self) -> BatchRows:
-        rows = BatchRows(self._records, self._accounts, self._dates)
+        batch = self._columns.batch(self._records, self._accounts, self._dates)
         self._records, self._accounts, self._dates = [], [], []
-        return rows
+        return batch

@@ -347,17 +347,6 @@ def _after(progress: UnitProgress, page: Page) -> UnitProgress:
     return progress.after_part(page.cursor, page.offset + count, last, count)
 
 
-async def _built(batcher: Any, rows: Any) -> Any:
-    """``batcher.build(rows)``, its ``pyarrow.json`` read in a worker thread: that read
-    does not hold the GIL, so the walks go on fetching and decoding meanwhile (tens of
-    milliseconds for 10,000 users). The rest holds the GIL and stays here: in the thread
-    it would gain nothing and keep memory in that thread's allocator arenas (peak RSS
-    +20 MB). Not cancellable while the read runs (it ends on its own)."""
-    pending = batcher.pending(rows)
-    await anyio.to_thread.run_sync(pending.read)
-    return pending.batch()
-
-
 def _split(page: Page, most: int) -> list[Page]:
     """Cut a page into parts of at most ``most`` records (only the last one is final)."""
     records = page.records
@@ -788,12 +777,12 @@ class Sweep:
             self._held = Coverage[UnitProgress]()
         async with contextlib.aclosing(self._parts()) as parts:
             async for unit, page in parts:
-                for rows in batcher.collect(unit.account_id, page.records, unit.date):
-                    async for out in self._handing_batch(await _built(batcher, rows)):
+                for batch in batcher.add(unit.account_id, page.records, unit.date):
+                    async for out in self._handing_batch(batch):
                         yield out
-        last = batcher.rest()
+        last = batcher.flush()
         if last is not None:
-            async for out in self._handing_batch(await _built(batcher, last)):
+            async for out in self._handing_batch(last):
                 yield out
         self._deliver(0)  # units that ended with no record after the last batch
 

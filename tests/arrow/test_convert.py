@@ -138,28 +138,6 @@ def test_batches_are_bounded_and_keep_every_record_in_order() -> None:
         RecordBatcher(DATED, batch_rows=0)
 
 
-def test_rows_collected_now_and_built_later_are_the_batches_add_gives() -> None:
-    """``collect``/``rest`` hand back rows that ``build`` turns into ``add``/``flush``'s
-    batches, however much is collected before they are built (a sweep builds one batch
-    in a worker thread while it collects the next)."""
-    assert DATED is not None
-    added, collected = (RecordBatcher(DATED, batch_rows=5, dated=True) for _ in range(2))
-    want: list[Any] = []
-    rows: list[Any] = []
-    for page in range(8):
-        records = [
-            orjson.dumps({"id": f"{page}-{i}", "remote_data": {"p": page}}) for i in range(page)
-        ]
-        want += added.add(f"acc{page % 3}", records, f"2026-11-{page + 10}")
-        rows += collected.collect(f"acc{page % 3}", records, f"2026-11-{page + 10}")
-    want.append(added.flush())
-    rows.append(collected.rest())
-    assert collected.rest() is None and collected.buffered == 0
-    got = [collected.build(r) for r in rows]
-    assert [b.num_rows for b in got] == [5, 5, 5, 5, 5, 3]
-    assert all(g.equals(w) for g, w in zip(got, want, strict=True))
-
-
 # -- the fast path (Arrow reading the dicts) and the fitting path agree ------------------
 
 _text = st.text(max_size=8)
