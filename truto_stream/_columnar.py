@@ -26,7 +26,7 @@ import operator
 from array import array
 from collections.abc import Sequence
 from itertools import accumulate
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import msgspec
 import orjson
@@ -77,29 +77,27 @@ class TextColumns:
     def arrays(self, records: list[bytes]) -> dict[str, pa.Array] | None:
         """``{column: array}`` for ``records``; None when they need the dict path."""
         if self._cut is None:
-            text = b"\n".join(records)
-            arrays = self._typed_arrays(text, len(records), lines=len(records) - 1)
+            arrays = self._typed_arrays(b"\n".join(records), len(records))
         else:
             cut = self._cut.split(records)
             if cut is None:
                 return None
             text, values = cut
-            arrays = self._typed_arrays(text, len(records), lines=len(records))
+            arrays = self._typed_arrays(text, len(records))
             if arrays is not None:
                 assert self._json is not None
                 arrays[self._json] = string_array(values)
         return arrays
 
-    def _typed_arrays(self, text: bytes, count: int, *, lines: int) -> dict[str, pa.Array] | None:
-        """The typed columns of ``count`` records, ``text`` their lines (with ``lines``
-        newlines when no record spans lines)."""
+    def _typed_arrays(self, text: bytes, count: int) -> dict[str, pa.Array] | None:
+        """The typed columns of ``count`` records, ``text`` their lines."""
         if not len(self._typed):
             return {}
         options = pa_json.ParseOptions(
             explicit_schema=self._typed,
             unexpected_field_behavior="ignore",
             # Records from an indented body span lines: slower, but read right.
-            newlines_in_values=text.count(b"\n") != lines,
+            newlines_in_values=text.count(b"\n") != count - 1,
         )
         read = pa_json.ReadOptions(use_threads=False, block_size=max(len(text) + 1, 1 << 20))
         try:
@@ -155,8 +153,7 @@ class _LastMember:
         self._get = operator.attrgetter(name)
 
     def split(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
-        """``(the records as NDJSON, a newline after each, and each one's member as JSON
-        text or None)``; None
+        """``(the records as NDJSON, each one's member as JSON text or None)``; None
         when msgspec cannot read them (the caller then decodes them)."""
         cut = self._cut(records)
         return cut if cut is not None else self._read(records)
@@ -169,8 +166,7 @@ class _LastMember:
         except (msgspec.DecodeError, msgspec.ValidationError):  # pragma: no cover
             return None
         values = [bytes(self._get(member)) for member in found]
-        # A newline after each record, as after each of the cut's.
-        return b"\n".join([*records, b""]), _texts(values, _plain(b"".join(values)))
+        return b"\n".join(records), _texts(values, _plain(b"".join(values)))
 
     def _cut(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
         """The member cut out of each record, where it is the record's last; None when
@@ -178,7 +174,6 @@ class _LastMember:
         key, size, quoted = self._key, len(self._key), self._quoted
         heads: list[bytes] = []  # each record without the member and its closing brace
         values: list[bytes | None] = []
-        missing = False
         for record in records:
             at = record.rfind(key)
             if at > 1 and record[at - 1] == _COMMA:
@@ -190,18 +185,13 @@ class _LastMember:
             elif at < 0 and quoted not in record and b"\\u" not in record:
                 heads.append(record[:-1])  # the record has no such member
                 values.append(None)
-                missing = True
             else:
                 return None
-        cut = [value for value in values if value is not None] if missing else values
-        checked = _checked(cast(list[bytes], cut)) if cut else b""
+        cut = [value for value in values if value is not None]
+        checked = _checked(cut) if cut else b""
         if checked is None:
             return None
-        heads.append(b"")  # a closing brace and a newline after the last head too
-        plain = _plain(checked)
-        if plain and not missing and _objects(cast(list[bytes], values)):
-            return b"}\n".join(heads), values  # compact objects: their text as it is
-        return b"}\n".join(heads), _texts(values, plain)
+        return b"}\n".join(heads) + b"}", _texts(values, _plain(checked))
 
 
 def _checked(values: list[bytes]) -> bytes | None:
@@ -214,14 +204,6 @@ def _checked(values: list[bytes]) -> bytes | None:
         return text if len(_VALUES.decode(text)) == len(values) else None
     except msgspec.DecodeError:
         return None
-
-
-def _objects(values: list[bytes]) -> bool:
-    """Every value (none empty) is an object: their first bytes, in one pass."""
-    return bytes(map(_FIRST_BYTE, values)).count(b"{") == len(values)
-
-
-_FIRST_BYTE: Final = operator.itemgetter(0)
 
 
 def _plain(text: bytes) -> bool:
