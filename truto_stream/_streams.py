@@ -27,7 +27,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Generic, Self, TypeVar
 
 import anyio
 from anyio import BrokenResourceError, ClosedResourceError, EndOfStream, WouldBlock
@@ -144,14 +144,41 @@ async def _wait(waiters: deque[asyncio.Future[None]]) -> None:
         raise
 
 
-class ChannelSender(Generic[T]):
-    """The sending end of a :func:`channel` (clone it for each sending task)."""
+class _End(Generic[T]):
+    """What both ends of a :func:`channel` share: closing, as a context manager too."""
 
     __slots__ = ("_closed", "_state")
 
     def __init__(self, state: _State[T]) -> None:
         self._state = state
         self._closed = False
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def statistics(self) -> ChannelStatistics:
+        state = self._state
+        return ChannelStatistics(len(state.items), state.capacity, state.senders, state.receivers)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ChannelSender(_End[T]):
+    """The sending end of a :func:`channel` (clone it for each sending task)."""
+
+    __slots__ = ()
 
     def send_nowait(self, item: T) -> None:
         """Queue ``item``; ``WouldBlock`` when the channel is full."""
@@ -191,32 +218,11 @@ class ChannelSender(Generic[T]):
         if not state.senders:
             _wake_all(state.receiving)
 
-    async def aclose(self) -> None:
-        self.close()
 
-    def statistics(self) -> ChannelStatistics:
-        return _statistics(self._state)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class ChannelReceiver(Generic[T]):
+class ChannelReceiver(_End[T]):
     """The receiving end of a :func:`channel` (clone it for each receiving task)."""
 
-    __slots__ = ("_closed", "_state")
-
-    def __init__(self, state: _State[T]) -> None:
-        self._state = state
-        self._closed = False
+    __slots__ = ()
 
     def receive_nowait(self) -> T:
         """The next item; ``WouldBlock`` when none is queued, ``EndOfStream`` when none
@@ -282,24 +288,3 @@ class ChannelReceiver(Generic[T]):
         if not state.receivers:
             state.items.clear()
             _wake_all(state.sending)
-
-    async def aclose(self) -> None:
-        self.close()
-
-    def statistics(self) -> ChannelStatistics:
-        return _statistics(self._state)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _statistics(state: _State[Any]) -> ChannelStatistics:
-    return ChannelStatistics(len(state.items), state.capacity, state.senders, state.receivers)
