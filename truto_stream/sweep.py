@@ -286,8 +286,8 @@ ADAPTIVE_MODES: Final = frozenset({"stream"})
 
 #: The most list-request templates a sweep keeps (one per integration and date).
 _MAX_TEMPLATES: Final = 256
-#: A template, with the unit parameters and base parameters it was built from.
-_Template = tuple[Mapping[str, Any], Mapping[str, Any], ListRequest]
+#: A template, with the unit parameters it was built from.
+_Template = tuple[Mapping[str, Any], ListRequest]
 
 #: The states a finished unit has in a checkpoint (a rerun does not fetch it again).
 _ENDED = ("done", "skipped")
@@ -473,7 +473,8 @@ class Sweep:
         # Walks in progress: their counters are folded into the report when it is read.
         self._live: dict[str, tuple[WalkStats, float]] = {}
         self._request: PlanRequest | None = None
-        # List requests shared by units that differ only by account (_unit_request).
+        # List requests shared by units that differ only by account (_unit_request);
+        # built on the base parameters, so emptied when a plan replaces them.
         self._templates: dict[tuple[str, str | None, bool], _Template] = {}
         if plan is None:
             if accounts is None:
@@ -552,6 +553,7 @@ class Sweep:
         self._plan = plan
         # The sweep's own parameters, as the plan kept them (limit is set per unit).
         self._base_params = dict(plan.params)
+        self._templates.clear()
         self._report.warnings = list(plan.warnings)
         self._report.plan = plan.to_dict()
         self._planned.set()
@@ -1107,7 +1109,7 @@ class Sweep:
         # apart values that are equal but encode differently (100 and 100.0, 1 and True).
         key = (repr(unit.params), unit.date, self._as_text)
         held = self._templates.get(key)
-        if held is None or held[1] is not self._base_params or held[0] != unit.params:
+        if held is None or held[0] != unit.params:
             if len(self._templates) >= _MAX_TEMPLATES:  # many dates x integrations
                 self._templates.clear()
             template = ListRequest.unified(
@@ -1121,8 +1123,8 @@ class Sweep:
                 as_text=self._as_text,
                 read_bytes=self._read_bytes,
             )
-            held = self._templates[key] = (unit.params, self._base_params, template)
-        return held[2].for_account(unit.account_id)
+            held = self._templates[key] = (unit.params, template)
+        return held[1].for_account(unit.account_id)
 
     async def _sweep_unit(self, unit: Unit, events: ChannelSender[_Event]) -> None:
         report = self._unit_report(unit)
