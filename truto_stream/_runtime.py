@@ -94,6 +94,11 @@ class Producer(Generic[T]):
             raise item.error
         return item
 
+    @property
+    def queued(self) -> int:
+        """How many items are there to take without waiting."""
+        return self._receive.queued
+
     async def stop(self) -> None:
         """Cancel the producer and wait until it has ended (it releases its connections).
 

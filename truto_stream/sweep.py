@@ -727,11 +727,16 @@ class Sweep:
             timed = not ramp.settled
             if timed:
                 wall, cpu = time.perf_counter(), time.process_time()
-            gate.set_caller_waiting(True)
-            try:
+            if producer.queued:
+                # An event already there (a unit's end after its last part) is no wait:
+                # telling the gate would wake a walk at its end, to find no room.
                 event = await producer.next()
-            finally:
-                gate.set_caller_waiting(False)
+            else:
+                gate.set_caller_waiting(True)
+                try:
+                    event = await producer.next()
+                finally:
+                    gate.set_caller_waiting(False)
             now = time.perf_counter()
             gate.ahead = self._slack.tick(now)
             if timed:

@@ -85,9 +85,10 @@ def detect_framing(
     ``CONCATENATED`` (a multiple-values parser reads NDJSON too), or ``ENVELOPE`` when
     the keys seen so far are an envelope's metadata.
     """
-    if _media_type(content_type) in _NDJSON_TYPES:
+    media = _media_type(content_type)
+    if media in _NDJSON_TYPES:
         return Framing.NDJSON
-    _check_json_type(content_type, head)
+    _check_json_type(media, head)
     if RESULT_FIRST.match(head):  # Truto's own shape, the usual case
         return Framing.ENVELOPE
     start = skip_bom_ws(head, 0)
@@ -105,9 +106,9 @@ def detect_framing(
     return _object_led(head, start, complete=complete, decide=decide)
 
 
-def _check_json_type(content_type: str | None, head: bytes | bytearray) -> None:
-    """Raise :class:`UnexpectedContentType` for a type whose bytes are not sniffed as JSON."""
-    media = _media_type(content_type)
+def _check_json_type(media: str, head: bytes | bytearray) -> None:
+    """Raise :class:`UnexpectedContentType` for a media type whose bytes are not sniffed
+    as JSON."""
     if media not in _SNIFF_TYPES and not (
         media.startswith("application/") and media.endswith("+json")
     ):
