@@ -391,22 +391,26 @@ class Fetcher:
         """Send one request within the rate budget; its answer's headers feed the budget."""
         account = request.account_id
         budget = self._budget
-        slot = await self._limiter.acquire(account) if self._limiter is not None else None
+        if budget is None or self._limiter is None:
+            stats.requests += 1
+            return await self._transport.send(
+                request.path, request.query(cursor), read_bytes=request.read_size
+            )
+        slot = await self._limiter.acquire(account)
         stats.requests += 1
         try:
             query = request.query(cursor)
             response = await self._transport.send(request.path, query, read_bytes=request.read_size)
-        finally:
-            if budget is not None and slot is not None:
-                # The server counted the request before its answer came back.
-                budget.settle(account, slot, answered := self._clock())
-        if budget is not None and slot is not None:
-            try:
-                # One clock read serves both: the headers came with the answer.
-                budget.observe_headers(account, response.headers, answered)
-            except BaseException:
-                response.release()
-                raise
+        except BaseException:
+            # The server counted the request before its answer (or the failure) came back.
+            budget.settle(account, slot, self._clock())
+            raise
+        try:
+            # The headers came with the answer: they feed the budget at the same time.
+            budget.settle(account, slot, self._clock(), response.headers)
+        except BaseException:
+            response.release()
+            raise
         return response
 
     async def _http_error(

@@ -29,11 +29,13 @@ accounts, and :class:`RateLimiter` is the thin async wrapper: it reserves first 
 sleeps, with no ``await`` in between, so concurrent acquirers never over-commit.
 
 The usual request finds room (Truto's limits are far from binding for most sweeps), so
-that path costs a few operations: a window holding fewer times than its limit answers
-at once, the stale times are searched for only when the oldest one has gone stale, and
-a booking later than every stored time is appended, not inserted. Each is exactly what
-the general path would do (``tests/unit/test_ratelimit_fast_paths.py`` checks them
-against the budget as it was before them).
+that path costs a few operations: a booking that fits both windows at once (each holds
+fewer times than its limit, neither is paused) is appended to each without a search, the
+stale times are searched for only when the oldest one has gone stale (nothing stored is
+stale at a window's clock, so a time later than a stored one never is), an answer moves
+its request's time in place, and an account's window is copied from a checked model. Each
+is exactly what the general path would do (``tests/unit/test_ratelimit_fast_paths.py``
+checks them against the budget as it was before them).
 """
 
 from __future__ import annotations
@@ -129,6 +131,21 @@ class SlidingWindow:
     ``next_free`` and ``observe`` also advance the clock used to drop stale times.
     """
 
+    # Slots: a sweep makes one per integrated account, and reads them on every request.
+    __slots__ = (
+        "_clock",
+        "_in_flight",
+        "_overdue",
+        "_overdue_at",
+        "_paused_until",
+        "_times",
+        "limit",
+        "max_pause",
+        "safety_s",
+        "span",
+        "window",
+    )
+
     def __init__(
         self, limit: int, window: float, *, safety_s: float = 0.0, max_pause: float = math.inf
     ) -> None:
@@ -154,6 +171,23 @@ class SlidingWindow:
         self._overdue = 0
         self._paused_until = -math.inf
         self._clock = -math.inf  # the latest "now" seen
+
+    def sibling(self) -> SlidingWindow:
+        """An empty window with this one's limit, window, margin and pause bound (its
+        arguments checked already: a sweep makes one per integrated account)."""
+        win = object.__new__(SlidingWindow)
+        win.limit = self.limit
+        win.window = self.window
+        win.safety_s = self.safety_s
+        win.span = self.span
+        win.max_pause = self.max_pause
+        win._times = []
+        win._in_flight = {}
+        win._overdue_at = {}
+        win._overdue = 0
+        win._paused_until = -math.inf
+        win._clock = -math.inf
+        return win
 
     @property
     def paused_until(self) -> float:
@@ -204,8 +238,24 @@ class SlidingWindow:
             return
         _take(self._in_flight, t)
         if actual > t:
-            self.release(t)
-            self.record(actual)
+            self._move(t, actual)
+
+    def _move(self, t: float, later: float) -> None:
+        """``release(t)`` then ``record(later)``, without the pruning when ``t`` is stored:
+        nothing stored is stale at this clock, so neither is a later time."""
+        times = self._times
+        if times and times[-1] == t:  # the latest booked (an account's usual request)
+            times[-1] = later
+            return
+        i = bisect.bisect_left(times, t)
+        if i == len(times) or times[i] != t:
+            self.record(later)  # t is not stored: release() does nothing
+            return
+        del times[i]
+        if later >= times[-1]:
+            times.append(later)
+        else:
+            bisect.insort(times, later)
 
     def pause_until(self, t: float) -> None:
         """Send nothing before ``t`` (after a 429); an earlier pause never shortens one."""
@@ -257,6 +307,20 @@ class SlidingWindow:
         if now > self._clock:
             self._clock = now
         self._drop_stale()
+
+    def _fits_now(self, now: float) -> bool:
+        """After :meth:`_advance`: ``_first_free(now)`` is ``now`` by its fast path."""
+        return self._paused_until <= now and len(self._times) < self.limit - self._overdue
+
+    def _append_now(self, now: float) -> None:
+        """After :meth:`_advance`: :meth:`record` of ``now``, without the pruning when
+        ``now`` is the latest time: nothing stored is stale then, and neither is a time
+        at the clock or after the latest stored."""
+        times = self._times
+        if (times and now >= times[-1]) or (not times and now >= self._clock):
+            times.append(now)
+        else:
+            self.record(now)
 
     def _drop_stale(self) -> None:
         """Prune, but only when the oldest time can go (the two tests are :meth:`_prune`'s
@@ -356,6 +420,8 @@ class RateBudget:
         self.pad = safety_fraction * window + safety_s
         self.max_pause = float(max_pause)
         self.token = SlidingWindow(token_limit, window, safety_s=self.pad, max_pause=max_pause)
+        # What each account's window starts as, made (and its limits checked) on first use.
+        self._account_model: SlidingWindow | None = None
         self._accounts: dict[str, SlidingWindow] = {}
         self._last_eviction = -math.inf
         self.token_bound = False
@@ -365,9 +431,12 @@ class RateBudget:
         """The window of ``account_id`` (created on first use)."""
         win = self._accounts.get(account_id)
         if win is None:
-            win = self._accounts[account_id] = SlidingWindow(
-                self.account_limit, self.window, safety_s=self.pad, max_pause=self.max_pause
-            )
+            model = self._account_model
+            if model is None:
+                model = self._account_model = SlidingWindow(
+                    self.account_limit, self.window, safety_s=self.pad, max_pause=self.max_pause
+                )
+            win = self._accounts[account_id] = model.sibling()
         return win
 
     @property
@@ -400,10 +469,21 @@ class RateBudget:
             self.forget_idle(now)
         token = self.token
         token._advance(now)
-        acc = None if account_id is None else self.account(account_id)
+        acc = None
+        if account_id is not None:
+            acc = self._accounts.get(account_id)
+            if acc is None:
+                acc = self.account(account_id)
+            acc._advance(now)
+        if token._fits_now(now) and (acc is None or acc._fits_now(now)):
+            # The usual case, far from both limits: what the search below finds at once.
+            if acc is not None:
+                acc._append_now(now)
+            token._append_now(now)
+            self.token_bound = False
+            return now
         t = token_first = token._first_free(now, upto=upto)
         if acc is not None:
-            acc._advance(now)
             while True:
                 t_acc = acc._first_free(t, upto=upto)
                 if t_acc == t:
@@ -429,21 +509,44 @@ class RateBudget:
         The server counts a request when it gets to it, which a busy server may do much
         later; so an unanswered request keeps counting even once its slot is a window old.
         """
-        self.token.sent(slot)
+        # SlidingWindow.sent on both, inlined: once per request.
+        in_flight = self.token._in_flight
+        in_flight[slot] = in_flight.get(slot, 0) + 1
         if account_id is not None:
-            self.account(account_id).sent(slot)
+            acc = self._accounts.get(account_id)
+            in_flight = (acc if acc is not None else self.account(account_id))._in_flight
+            in_flight[slot] = in_flight.get(slot, 0) + 1
 
-    def settle(self, account_id: str | None, reserved: float, actual: float) -> None:
+    def settle(
+        self,
+        account_id: str | None,
+        reserved: float,
+        actual: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """The answer to the request booked at ``reserved`` arrived at ``actual``.
 
         The server counted the request before it answered, so the answer's arrival bounds
         the server's count time from above: the request counts from ``actual`` (or from
         ``reserved``, if later), which keeps the windows conservative whatever the
         server's queues did. Call it when the request failed too (with the time it did).
+        ``headers``: the answer's, fed to :meth:`observe_headers` at ``actual``.
         """
         self.token.answered(reserved, actual)
-        if account_id is not None:
-            self.account(account_id).answered(reserved, actual)
+        if account_id is None:
+            if headers is not None:
+                self.observe_headers(None, headers, actual)
+            return
+        acc = self._accounts.get(account_id)
+        if acc is None:
+            acc = self.account(account_id)
+        acc.answered(reserved, actual)
+        if headers is None:
+            return
+        if _without_counts(headers):
+            acc._advance(actual)  # what observe_headers does with nothing to read
+        else:
+            self.observe_headers(account_id, headers, actual)
 
     def blocked_until(self, account_id: str | None) -> float:
         """The later of the token's and the account's pauses (``-inf`` if none)."""

@@ -104,7 +104,16 @@ def step(pair: Pair, data: st.DataObject, now: float, booked: list[list[Any]]) -
     elif op == "settle" and out:
         entry = data.draw(st.sampled_from(out))
         actual = now + data.draw(st.sampled_from((0.0, 0.0, -0.5, 0.2)))
-        pair.call("settle", entry[0], entry[1], actual)
+        if data.draw(st.booleans()):
+            pair.call("settle", entry[0], entry[1], actual)
+        else:
+            # The answer's headers with it, as the fetch loop settles a success: the same
+            # as settling, then observing them at the same time.
+            headers = data.draw(headers_st)
+            pair.new.settle(entry[0], entry[1], actual, headers)
+            pair.old.settle(entry[0], entry[1], actual)
+            pair.old.observe_headers(entry[0], headers, actual)
+            assert budget_state(pair.new) == budget_state(pair.old), ("settle+headers", entry)
         booked.remove(entry)
     elif op == "observe":
         account = data.draw(st.sampled_from(ACCOUNTS))
