@@ -131,12 +131,13 @@ class ListRequest:
         """This list for ``account_id``: the same request, with its query encoded from this
         one's (the parameters are encoded once for every account, not once per account).
         """
+        # Derived here once, not in every account's copy: they do not name the account.
+        frame, _, _ = self._query_frame, self.read_size, self.response_format
         request = object.__new__(ListRequest)
         state = request.__dict__
         state.update(self.__dict__)  # the fields, and what is cached of them
         state.pop("_query_params", None)  # names the account
         state["account_id"] = account_id
-        frame = self._query_frame
         if frame is None:
             state.pop("_first_query", None)  # encoded whole, on first use
         else:
@@ -322,7 +323,7 @@ class Fetcher:
 
     async def _fetch_page(self, page: _PageFetch) -> str | None:
         """Fetch one page (retrying as the policy allows); return its ``next_cursor``."""
-        backoff = Backoff(self._retry)
+        backoff: Backoff | None = None  # made on the first failure: most pages have none
         while True:
             page.begin()
             try:
@@ -332,6 +333,8 @@ class Fetcher:
                 page.redeliver()  # at once: the server answered, nothing failed
                 continue
             except TrutoError as err:
+                if backoff is None:
+                    backoff = Backoff(self._retry)
                 if page.skip.progressed:
                     # This attempt made progress (a long stream cut part-way): the retry
                     # budget is for attempts that get nowhere, so it starts again.
