@@ -111,7 +111,8 @@ class AiohttpTransport:
         self._timeout = self._client_timeout()
         request = timeouts.request
         self._deadlines = Deadlines(request) if request is not None else None
-        self._prefixes: dict[str, str] = {}  # path -> base URL + path, encoded
+        # path -> the base URL with the path appended, as URL.build takes it (encoded)
+        self._prefixes: dict[str, tuple[str, str, str]] = {}
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(base_url={str(self._base_url)!r}, token=<redacted>)"
@@ -160,8 +161,11 @@ class AiohttpTransport:
         """
         if self._session is None:
             raise ConfigurationError("the client is not open: use `async with Client(...)`")
-        prefix = self._url_prefix(path)
-        url = yarl.URL(f"{prefix}?{query}" if query else prefix, encoded=True)
+        scheme, authority, full_path = self._url_prefix(path)
+        # Built from its parts: parsing the whole URL again costs three times as much.
+        url = yarl.URL.build(
+            scheme=scheme, authority=authority, path=full_path, query_string=query, encoded=True
+        )
         # A borrowed session carries the token per request; one of our own already has it.
         headers = None if self._owns_session else {"Authorization": self._token.header()}
         # The wait for the headers is bounded by the transport's one timer (_deadline).
@@ -189,23 +193,24 @@ class AiohttpTransport:
             return self._response(response, path)
         raise error  # outside the except block: no foreign exception in its context
 
-    def _url_prefix(self, path: str) -> str:
-        """The base URL with ``path`` appended, encoded (the list paths are few: cached)."""
+    def _url_prefix(self, path: str) -> tuple[str, str, str]:
+        """The base URL with ``path`` appended: its scheme, authority and path, encoded
+        (the list paths are few: cached)."""
         prefix = self._prefixes.get(path)
         if prefix is None:
             if len(self._prefixes) >= _MAX_PREFIXES:  # account lookups: one path each
                 self._prefixes.clear()
             url = self._base_url.with_path(self._base_url.path.rstrip("/") + path)
-            prefix = self._prefixes[path] = str(url)
+            url = yarl.URL(str(url), encoded=True)  # as the encoded text reads back
+            prefix = self._prefixes[path] = (url.scheme, url.raw_authority, url.raw_path)
         return prefix
 
     def _response(self, response: aiohttp.ClientResponse, path: str) -> Response:
         # aiohttp decodes a compressed body as it arrives; its reader then counts the
         # compressed bytes too (None when the body is not compressed).
         compressed = getattr(response.content, "total_compressed_bytes", None) is not None
-        floor = RateFloor(self._timeouts.min_rate, self._timeouts.rate_window)
         inflation = Inflation(self._compression) if compressed else None
-        body: BodySource = _AiohttpBody(response.content, path, floor, inflation)
+        body: BodySource = _AiohttpBody(response.content, path, self._timeouts, inflation)
         if self.redactor.body_forms:
             # Server text echoing the token never reaches the parser (nor records,
             # cursors, checkpoints, outputs): every form of it is replaced here.
@@ -226,22 +231,24 @@ class _AiohttpBody:
 
     A read that finds bytes buffered takes them without waiting; only a read that has to
     wait for the server counts towards the :class:`RateFloor`, and that wait is cut when
-    the floor's window would end short. A compressed body is checked against its
-    :class:`Inflation` bounds as it decodes.
+    the floor's window would end short. (The floor is made at the first wait: a body
+    read whole from what has arrived never needs one.) A compressed body is checked
+    against its :class:`Inflation` bounds as it decodes.
     """
 
-    __slots__ = ("_content", "_floor", "_inflation", "_path", "bytes_read")
+    __slots__ = ("_content", "_floor", "_inflation", "_path", "_timeouts", "bytes_read")
 
     def __init__(
         self,
         content: aiohttp.StreamReader,
         path: str,
-        floor: RateFloor,
+        timeouts: Timeouts,
         inflation: Inflation | None,
     ) -> None:
         self._content = content
         self._path = path
-        self._floor = floor
+        self._timeouts = timeouts
+        self._floor: RateFloor | None = None
         self._inflation = inflation
         self.bytes_read = 0
 
@@ -276,7 +283,11 @@ class _AiohttpBody:
 
     async def _wait_for(self, n: int) -> bytes:
         """Wait for the server's next bytes, no longer than the rate floor allows."""
-        allowance = self._floor.allowance()
+        floor = self._floor
+        if floor is None:
+            timeouts = self._timeouts
+            floor = self._floor = RateFloor(timeouts.min_rate, timeouts.rate_window)
+        allowance = floor.allowance()
         started = time.monotonic()
         deadline = asyncio.timeout(allowance if allowance < math.inf else None)
         try:
@@ -289,8 +300,8 @@ class _AiohttpBody:
             waited = allowance
         else:
             waited = time.monotonic() - started
-        if not self._floor.record(waited, len(data)):
-            raise self._too_slow()
+        if not floor.record(waited, len(data)):
+            raise self._too_slow(floor)
         return data
 
     def _count(self, data: bytes) -> bytes:
@@ -302,8 +313,7 @@ class _AiohttpBody:
                 raise BodyTooLarge(f"the compressed body was refused: {excess}", path=self._path)
         return data
 
-    def _too_slow(self) -> TransferTooSlow:
-        floor = self._floor
+    def _too_slow(self, floor: RateFloor) -> TransferTooSlow:
         return TransferTooSlow(
             f"the body arrived slower than {floor.min_rate:g} bytes/s over "
             f"{floor.window:g} s of waiting ({self.bytes_read} bytes read)",
