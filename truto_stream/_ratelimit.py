@@ -533,19 +533,9 @@ class RateBudget:
         ``headers``: the answer's, fed to :meth:`observe_headers` at ``actual``.
         """
         self.token.answered(reserved, actual)
-        if account_id is None:
-            if headers is not None:
-                self.observe_headers(None, headers, actual)
-            return
-        acc = self._accounts.get(account_id)
-        if acc is None:
-            acc = self.account(account_id)
-        acc.answered(reserved, actual)
-        if headers is None:
-            return
-        if _without_counts(headers):
-            acc._advance(actual)  # what observe_headers does with nothing to read
-        else:
+        if account_id is not None:
+            self.account(account_id).answered(reserved, actual)
+        if headers is not None:
             self.observe_headers(account_id, headers, actual)
 
     def blocked_until(self, account_id: str | None) -> float:
