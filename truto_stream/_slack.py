@@ -14,12 +14,6 @@ CPU clock a period: it is a system call) and the time it waited for a CPU (a bus
 machine: :func:`truto_stream._ramp.cpu_wait`), which is not idle either. The process
 idles only while the caller waits on it, or is away on its own I/O (when the gate lets
 walks decode ahead anyway).
-
-Time to spare takes :data:`SPARE_PERIODS` idle periods in a row; one busy period ends
-it. On a loaded machine the process may run a fifth of each period, and its two clocks
-skew by milliseconds: a busy period then reads idle now and then, alone, and walks
-decoding ahead on it hold thousands of records. A process that truly idles (walks
-waiting on the network) does so period after period, and loses one period.
 """
 
 from __future__ import annotations
@@ -30,23 +24,20 @@ from typing import Final
 
 from truto_stream._ramp import cpu_wait
 
-__all__ = ["PERIOD_SECONDS", "SPARE_PERIODS", "SPARE_SHARE", "Slack"]
+__all__ = ["PERIOD_SECONDS", "SPARE_SHARE", "Slack"]
 
 #: The period a verdict is taken over.
 PERIOD_SECONDS: Final = 0.1
 #: The least share of a period the process idled, for time to spare.
 SPARE_SHARE: Final = 0.25
-#: Idle periods in a row, for time to spare.
-SPARE_PERIODS: Final = 2
 
 
 class Slack:
-    """``spare``: did the process idle at least :data:`SPARE_SHARE` of each of the last
-    :data:`SPARE_PERIODS` periods? (False until they have shown it.) ``cpu_clock``: the
-    process's CPU seconds; ``delay_clock``: the seconds the thread has waited for a CPU
-    so far."""
+    """``spare``: did the process idle at least :data:`SPARE_SHARE` of the last period?
+    (False until a period has shown it.) ``cpu_clock``: the process's CPU seconds;
+    ``delay_clock``: the seconds the thread has waited for a CPU so far."""
 
-    __slots__ = ("_began", "_cpu", "_cpu_clock", "_delay_clock", "_delayed", "_idled", "spare")
+    __slots__ = ("_began", "_cpu", "_cpu_clock", "_delay_clock", "_delayed", "spare")
 
     def __init__(
         self,
@@ -54,7 +45,6 @@ class Slack:
         delay_clock: Callable[[], float] = cpu_wait,
     ) -> None:
         self.spare = False
-        self._idled = 0  # idle periods in a row
         self._cpu_clock = cpu_clock
         self._delay_clock = delay_clock
         self._began: float | None = None
@@ -74,8 +64,6 @@ class Slack:
             span = now - began
             delay = min(span, delayed - self._delayed)
             idle = span - (cpu - self._cpu) - delay
-            idled = idle >= SPARE_SHARE * max(span - delay, 1e-3)
-            self._idled = self._idled + 1 if idled else 0
-            self.spare = self._idled >= SPARE_PERIODS
+            self.spare = idle >= SPARE_SHARE * max(span - delay, 1e-3)
         self._began, self._cpu, self._delayed = now, cpu, delayed
         return self.spare
