@@ -10,6 +10,7 @@ A list, a page walk and a sweep each run one *producer*: a task in the client's 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import warnings
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -22,6 +23,13 @@ from truto_stream._fetch import Fetcher, ListRequest, WalkStats
 from truto_stream._streams import ChannelReceiver, ChannelSender, channel
 from truto_stream.errors import ConfigurationError
 from truto_stream.page import Page
+
+# anyio imports its asyncio backend on the first task group: ~7 ms of imports that would
+# otherwise land in a client's first sweep. aiohttp runs on asyncio only, so every client
+# needs this backend: import it with the library. (A private module: a later anyio that
+# moves it only brings the cost back.)
+with contextlib.suppress(ImportError):
+    importlib.import_module("anyio._backends._asyncio")
 
 __all__ = ["Producer", "Runtime", "single_error"]
 
