@@ -19,6 +19,15 @@ look and wait again (measured: 1,000 accounts x 100 users, 100 per page, collect
 14.4 -> 12.2 µs of CPU per user). A walk that finds room wakes the next in line, so all
 proceed while there is room, one task switch each.
 
+A walk about to start a unit (its first request) while others wait to decode, on a
+process with no time to spare, waits in :meth:`RecordGate.start` until ``start_batch``
+walks are about to start, or no walk waits to decode: the requests then go out together.
+One request at a time, each finding a server on the same machine asleep, wakes it for each,
+and the kernel runs it on the sender's CPU then and there: the send blocked while the
+server answered (measured: 1,000 one-page accounts, 64 walks, 900 wake-ups of the emulator,
+a send 160 µs; in batches of 32: 170 wake-ups, 7 µs). Those walks' requests wait behind
+decoding the process does anyway, and hold no connection meanwhile.
+
 The waits are plain asyncio futures, not anyio Events: aiohttp runs on asyncio only, and
 an anyio Event costs about ten Python calls to make (its backend looked up each time)
 where a future costs one, on a path taken about once per request.
@@ -42,16 +51,20 @@ class RecordGate:
         "_caller_waits",
         "_freed",
         "_reserving",
+        "_starting",
         "_turn",
         "_waiting",
         "ahead",
         "buffered",
         "capacity",
         "peak",
+        "start_batch",
     )
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, start_batch: int = 1) -> None:
         self.capacity = capacity
+        #: How many walks about to start go together (1: each at once).
+        self.start_batch = start_batch
         self.buffered = 0
         self.peak = 0
         self._caller_waits = False  # see set_caller_waiting()
@@ -67,6 +80,30 @@ class RecordGate:
         self._freed: asyncio.Future[None] | None = None
         # Walks waiting in room(), in order; a cancelled one may linger until popped.
         self._waiting: deque[asyncio.Future[None]] = deque()
+        # Walks about to start a unit, waiting to go with the next batch.
+        self._starting: list[asyncio.Future[None]] = []
+
+    async def start(self) -> None:
+        """A walk is about to start a unit: wait to go with a batch while walks wait to
+        decode on a busy process (see the module's docstring); else go at once."""
+        if self.ahead or not self._waiting or len(self._starting) + 1 >= self.start_batch:
+            self.send_starts()
+            return
+        wake = asyncio.get_running_loop().create_future()
+        self._starting.append(wake)
+        try:
+            await wake
+        except BaseException:
+            with contextlib.suppress(ValueError):  # already let go if it was woken
+                self._starting.remove(wake)
+            raise
+
+    def send_starts(self) -> None:
+        """Let every walk waiting in :meth:`start` go (also as a walk ends)."""
+        starting, self._starting = self._starting, []
+        for wake in starting:
+            if not wake.done():
+                wake.set_result(None)
 
     async def reserve(self, n: int) -> None:
         """Take ``n`` records of the buffer; wait (in turn) while they do not fit."""
@@ -95,6 +132,8 @@ class RecordGate:
         walks wait here with their reads still bytes.
         """
         if not self._waiting and self._open():
+            if self._starting:  # nobody left to decode after this walk: they may go
+                self.send_starts()
             return
         loop = asyncio.get_running_loop()
         wake = loop.create_future()
@@ -107,6 +146,8 @@ class RecordGate:
                 raise
             if self._open():
                 self._wake_next()  # room for more: the next in line looks too
+                if self._starting and not self._waiting:
+                    self.send_starts()
                 return
             # Another walk took the room first: wait again, first in line.
             wake = loop.create_future()

@@ -454,7 +454,9 @@ class Sweep:
         self._max_pages = max_pages
         self._tune_gc = tune_gc
         self._collector = CollectorTuning()
-        self._gate = RecordGate(buffer_records)
+        # Walks starting units on a busy process send their requests in batches of up to
+        # half of them (see truto_stream._gate).
+        self._gate = RecordGate(buffer_records, start_batch=concurrency // 2)
         self._slack = Slack()  # does the process idle while the caller waits?
         self._checkpoint: Checkpoint | None = None
         self._producer: Producer[_Event] | None = None
@@ -1095,8 +1097,10 @@ class Sweep:
                     unit = await work.next()
                     if unit is None:
                         break
+                    await self._gate.start()
                     await self._sweep_unit(unit, events)
         finally:
+            self._gate.send_starts()  # none waits for this walk to make up a batch
             self._walks -= 1
             self._more_walks.set()  # the last walk to end lets _walk_all end
 
