@@ -454,9 +454,10 @@ class Sweep:
         self._max_pages = max_pages
         self._tune_gc = tune_gc
         self._collector = CollectorTuning()
-        # Walks starting units on a busy process send their requests in batches of up to
-        # half of them (see truto_stream._gate).
-        self._gate = RecordGate(buffer_records, start_batch=concurrency // 2)
+        # Paged walks starting units on a busy process send their requests in batches of
+        # up to half of them (see truto_stream._gate); a stream's units are few and long.
+        batch = concurrency // 2 if mode == "paged" else 1
+        self._gate = RecordGate(buffer_records, start_batch=batch)
         self._slack = Slack()  # does the process idle while the caller waits?
         self._checkpoint: Checkpoint | None = None
         self._producer: Producer[_Event] | None = None
