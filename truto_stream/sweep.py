@@ -1094,12 +1094,17 @@ class Sweep:
             async with work, events:
                 # A queued unit is taken without a scheduling point (the walk has its own).
                 # A walk the ramp no longer wants ends between units.
+                one_request = False
                 while self._walks <= self._ramp.walks:
                     unit = await work.next()
                     if unit is None:
                         break
-                    await self._gate.start()
-                    await self._sweep_unit(unit, events)
+                    # Units of one request each: their starts are most of the requests,
+                    # and go in batches (see truto_stream._gate). A longer unit's
+                    # requests each wait for its last page anyway.
+                    if one_request:
+                        await self._gate.start()
+                    one_request = await self._sweep_unit(unit, events) == 1
         finally:
             self._gate.send_starts()  # none waits for this walk to make up a batch
             self._walks -= 1
@@ -1136,7 +1141,8 @@ class Sweep:
             held = self._templates[key] = (unit.params, template)
         return held[1].for_account(unit.account_id)
 
-    async def _sweep_unit(self, unit: Unit, events: ChannelSender[_Event]) -> None:
+    async def _sweep_unit(self, unit: Unit, events: ChannelSender[_Event]) -> int:
+        """Walk ``unit``, handing on its parts and its end; the requests it took."""
         report = self._unit_report(unit)
         report.state = "running"
         stored = self._checkpoint.get(unit.key) if self._checkpoint is not None else None
@@ -1178,3 +1184,4 @@ class Sweep:
             _fold(report, stats, started)
         _log.unit_ended(unit, path=request.path, stats=stats, seconds=report.seconds, error=error)
         events.send_nowait(_UnitFinished(unit, error))
+        return stats.requests
