@@ -136,3 +136,23 @@ def test_a_batch_of_one_never_waits() -> None:
     """The default (a stream sweep's, and one of two or three walks): every start goes
     at once."""
     assert RecordGate(10).start_batch == 1
+
+
+@pytest.mark.anyio
+async def test_a_decoder_cancelled_while_waiting_lets_the_starts_go() -> None:
+    """A walk waiting to decode is cancelled: one part fewer to decode, and the starts
+    waiting behind it are no longer behind more."""
+    decoded: list[int] = []
+    started: list[int] = []
+    async with anyio.create_task_group() as tg:
+        gate = await _full_gate(tg, 8, decoded, decoders=1)
+        second = asyncio.create_task(walk(gate, decoded, 1, 0))
+        await wait_all_tasks_blocked()
+        await _start_all(tg, gate, started, 100)
+        assert started == []  # 2 to decode, 1 to start
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await wait_all_tasks_blocked()
+        assert started == [100] and decoded == []
+        gate.release(10)
