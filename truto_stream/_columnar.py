@@ -33,6 +33,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from truto_stream._decode._text import array_text
+
 __all__ = ["TextColumns", "decode_texts", "is_texts", "string_array"]
 
 _VALUES: Final = msgspec.json.Decoder(list[msgspec.Raw])
@@ -162,7 +164,7 @@ class _LastMember:
         """The member read out of each record by msgspec (the last one wins, as for
         orjson): exact wherever it is and however it is spelled, slower than a cut."""
         try:
-            found = self._members.decode(b"[" + b",".join(records) + b"]")
+            found = self._members.decode(array_text(records))
         except (msgspec.DecodeError, msgspec.ValidationError):  # pragma: no cover
             return None
         values = [bytes(self._get(member)) for member in found]
@@ -175,7 +177,10 @@ class _LastMember:
         heads: list[bytes] = []  # each record without the member and its closing brace
         values: list[bytes | None] = []
         for record in records:
-            at = record.rfind(key)
+            # The first such name: the member comes last and is most of the record, so
+            # the search is short. A name nested anywhere (before it or inside it) cuts
+            # a text that is not one JSON value: _checked sends that batch to _read.
+            at = record.find(key)
             if at > 1 and record[at - 1] == _COMMA:
                 heads.append(record[: at - 1])
                 values.append(record[at + size : -1])
@@ -191,15 +196,15 @@ class _LastMember:
         checked = _checked(cut) if cut else b""
         if checked is None:
             return None
-        return b"}\n".join(heads) + b"}", _texts(values, _plain(checked))
+        if heads:
+            heads[-1] += b"}"  # not to the joined text: a copy of megabytes
+        return b"}\n".join(heads), _texts(values, _plain(checked))
 
 
 def _checked(values: list[bytes]) -> bytes | None:
     """``values`` (at least one) as the text of one JSON array, when each is exactly one
-    JSON value (one decode for them all); None otherwise. The brackets go on the first
-    and last value, so the values are copied once."""
-    first, last = b"[" + values[0], values[-1] + b"]"
-    text = b",".join([first, *values[1:-1], last]) if len(values) > 1 else b"[" + last
+    JSON value (one decode for them all); None otherwise."""
+    text = array_text(values)
     try:
         return text if len(_VALUES.decode(text)) == len(values) else None
     except msgspec.DecodeError:
