@@ -24,6 +24,7 @@ pa = pytest.importorskip("pyarrow")
 from tests.arrow.test_convert import _user, _wild  # noqa: E402
 from truto_stream import arrow  # noqa: E402
 from truto_stream._columnar import TextColumns, _checked, string_array  # noqa: E402
+from truto_stream._decode._text import array_text  # noqa: E402
 from truto_stream.arrow import RecordBatcher, model_schema, records_to_batch  # noqa: E402
 from truto_stream.schema import Projection  # noqa: E402
 
@@ -261,3 +262,47 @@ def test_a_string_array_is_pa_arrays(values: list[Any], texts_only: bool) -> Non
 @given(st.lists(st.sampled_from(["acc", "", "é", None]), max_size=8))
 def test_the_account_and_date_columns_are_pa_arrays(values: list[str | None]) -> None:
     assert arrow._strings(values).equals(pa.array(values, pa.string()))
+
+
+_nested = st.recursive(
+    st.integers(-5, 5) | st.sampled_from(["s", "remote_data", ',"remote_data":']),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["remote_data", "a", "id"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_named_user = st.fixed_dictionaries(
+    {"id": st.sampled_from(["u", "v"])},
+    optional={"x": _nested, "remote_data": _nested, "name": st.just("n")},
+)
+
+
+@_settings
+@given(st.lists(_named_user, min_size=1, max_size=8), st.sampled_from(["compact", "spaced"]))
+def test_the_members_name_nested_anywhere_gives_the_same_batch(
+    users: list[dict[str, Any]], how: str
+) -> None:
+    """The cut takes the first ``,"remote_data":`` of a record: a name nested before the
+    member, inside it, or a member that is not last, still gives the dicts' batch."""
+    _same(users, _texts(users, how), USERS)
+
+
+def test_the_cut_reads_a_member_that_nests_its_own_name() -> None:
+    assert USERS is not None
+    columns = arrow._Columns(USERS)
+    assert columns.texts is not None
+    texts = [
+        b'{"id":"a","remote_data":{"k":1,"remote_data":{"remote_data":2}}}',
+        b'{"id":"b","x":{"k":1,"remote_data":2},"remote_data":[3]}',
+    ]
+    arrays = columns.texts.arrays(texts)
+    assert arrays is not None
+    assert arrays["remote_data"].to_pylist() == ['{"k":1,"remote_data":{"remote_data":2}}', "[3]"]
+    _same([orjson.loads(t) for t in texts], texts, USERS)
+
+
+@_settings
+@given(st.lists(st.binary(max_size=6), min_size=1, max_size=6))
+def test_an_array_text_is_the_texts_joined_in_brackets(texts: list[bytes]) -> None:
+    assert array_text(texts) == b"[" + b",".join(texts) + b"]"
