@@ -306,3 +306,47 @@ def test_the_cut_reads_a_member_that_nests_its_own_name() -> None:
 @given(st.lists(st.binary(max_size=6), min_size=1, max_size=6))
 def test_an_array_text_is_the_texts_joined_in_brackets(texts: list[bytes]) -> None:
     assert array_text(texts) == b"[" + b",".join(texts) + b"]"
+
+
+@_settings
+@given(st.lists(_user | _odd_user | _named_user, max_size=30), st.integers(1, 7))
+def test_batch_after_batch_the_texts_give_the_dicts_batches(
+    users: list[dict[str, Any]], rows: int
+) -> None:
+    """One schema's reads carry what the last batch lacked (absent fields left out of
+    the next read): fields that come and go, nulls, fields the schema lacks, batch
+    after batch, still give the batches built from dicts."""
+    texts = RecordBatcher(DATED, batch_rows=rows)
+    dicts = RecordBatcher(DATED, batch_rows=rows)
+    for start in range(0, len(users), 3):
+        part = users[start : start + 3]
+        got = texts.add("acc", [orjson.dumps(u) for u in part], "2026-01-02")
+        want = dicts.add("acc", part, "2026-01-02")
+        assert [g.to_pylist() for g in got] == [w.to_pylist() for w in want]
+        assert all(g.equals(w) for g, w in zip(got, want, strict=True))
+    last, want_last = texts.flush(), dicts.flush()
+    assert (last is None) == (want_last is None)
+    if last is not None and want_last is not None:
+        assert last.equals(want_last)
+
+
+def test_fields_absent_from_a_batch_are_read_again_when_they_come() -> None:
+    assert USERS is not None
+    columns = arrow._Columns(USERS)
+    texts = columns.texts
+    assert texts is not None
+    batches = [
+        [b'{"id":"a","remote_data":{}}', b'{"id":"b","name":"n","remote_data":{}}'],
+        [b'{"id":"c","first_name":"f","remote_data":{}}'],  # absent before: read again
+        [b'{"id":"d","last_name":null,"remote_data":{}}'],  # a null is a field too
+        [b'{"id":"e","x":1,"remote_data":{}}'],  # a field the schema lacks
+        [b'{"id":"f","emails":[{"email":"e","kind":"k"}]}'],  # and a nested one
+        [b'{"id":"g","name":"m"}'],
+    ]
+    for records in batches:
+        got = texts.arrays(records)
+        assert got is not None
+        want = columns._dict_arrays([orjson.loads(r) for r in records])
+        assert set(got) == set(want)
+        for name, array in want.items():
+            assert got[name].equals(array), name
