@@ -4,10 +4,12 @@ Records that arrive as their own JSON text (the decoder's ``as_text``) are read 
 ``pyarrow.json`` with the schema's typed columns (fields outside it ignored), in C++, a
 batch at a time. ``pyarrow.json`` cannot give a member as JSON text, so a JSON column
 (``remote_data``, which the API sends last) is cut out of each record first: the text
-after the record's last ``,"remote_data":`` up to its closing brace is that member's
-value exactly when it parses as one JSON value (anywhere else the cut would hold an
-unmatched bracket or another member), which msgspec checks for the whole batch at once
-without building anything; ``pyarrow.json`` then reads the records without it. A batch
+after the record's first ``,"remote_data":`` up to its closing brace is that member's
+value exactly when it parses as one JSON value (were that name nested, or the member
+not last, the cut would hold an unmatched bracket or another member), which msgspec
+checks for the whole batch at once without building anything; ``pyarrow.json`` then
+reads the records without it (and without the typed fields no record of the previous
+batch had, as long as none comes back: see ``TextColumns._typed_arrays``). A batch
 where some record has the member elsewhere (or spelled with whitespace or escapes) has
 it read out by msgspec instead (exact, slower).
 
