@@ -35,11 +35,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from truto_stream._decode._text import array_text
+from truto_stream._decode._text import array_text, one_each
 
 __all__ = ["TextColumns", "decode_texts", "is_texts", "string_array"]
 
-_VALUES: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _WHITESPACE: Final = (b" ", b"\n", b"\t", b"\r")
 _NULL: Final = b"null"
 _COMMA: Final = 0x2C
@@ -244,10 +243,7 @@ def _checked(values: list[bytes]) -> bytes | None:
     """``values`` (at least one) as the text of one JSON array, when each is exactly one
     JSON value (one decode for them all); None otherwise."""
     text = array_text(values)
-    try:
-        return text if len(_VALUES.decode(text)) == len(values) else None
-    except msgspec.DecodeError:
-        return None
+    return text if one_each(values, text) else None
 
 
 def _plain(text: bytes) -> bool:

@@ -189,6 +189,13 @@ def test_remote_data_anywhere_is_read_by_the_text_path_too() -> None:
     _same([orjson.loads(t) for t in texts], texts, USERS)
 
 
+def test_a_value_cut_in_two_is_not_one_value_however_the_brackets_pair() -> None:
+    # "[1" and "0],null" make one array of two values, neither of them a cut.
+    assert _checked([b"[1", b"0],null"]) is None
+    assert _checked([b"[1", b" 0]"]) is None
+    assert _checked([b" [1, 0] ", b"null"]) == b"[ [1, 0] ,null]"
+
+
 @_settings
 @given(st.lists(_odd_json, min_size=1, max_size=6), st.data())
 def test_values_are_checked_as_one_array_however_they_are_cut(

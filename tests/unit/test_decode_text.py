@@ -122,6 +122,23 @@ def test_what_orjson_refuses_is_refused(body: bytes, content_type: str) -> None:
         fed_text(body, list(range(0, len(body), 5)), content_type)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A value that spans lines, and a line of two: as many objects as lines in the
+        # lines' array text, none of them a line.
+        b'{"a":[1\n2]}\n{"x":1},{"y":2}\n',
+        b'{"a":[1\n2]}\n{"x":1}\t,  {"y":2} \n',
+        b'  {"a":{"b":[\n{"c":1}]}}\n{"x":1},{"y":2}\n{"z":3}\n',
+    ],
+)
+def test_lines_whose_brackets_pair_across_them_are_refused(body: bytes) -> None:
+    check_same(body, [], "application/x-ndjson")
+    check_same(body, list(range(len(body))), "application/x-ndjson")
+    with pytest.raises(StreamError):
+        decode_body(body, "application/x-ndjson", as_text=True)
+
+
 def test_nesting_beyond_orjsons_limit_is_refused_with_a_raised_recursion_limit() -> None:
     body = b"[" + b'{"a":' * 1100 + b"1" + b"}" * 1100 + b"]"
     old = sys.getrecursionlimit()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from itertools import filterfalse
+from itertools import filterfalse, repeat
 from typing import Any, Final
 
 import msgspec
@@ -29,17 +29,13 @@ import orjson
 from truto_stream._decode._json import ORJSON_MAX_DEPTH
 from truto_stream.errors import MalformedBody
 
-__all__ = ["array_text", "as_texts", "check_texts", "split_run", "text_lines"]
+__all__ = ["array_text", "as_texts", "check_texts", "one_each", "split_run", "text_lines"]
 
 _OPEN: Final = 0x7B  # {
 _WS: Final = b" \t\r\n"
 
 
-class _Object(msgspec.Struct, gc=False):
-    """Any JSON object, its members skipped (validated, nothing built)."""
-
-
-_OBJECTS: Final = msgspec.json.Decoder(list[_Object])
+_VALUES: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _RUNS: Final[dict[tuple[bool, int], msgspec.json.Decoder[Any]]] = {
     (False, 1): msgspec.json.Decoder(list[msgspec.Raw]),
     (True, 1): msgspec.json.Decoder(dict[str, msgspec.Raw]),
@@ -98,17 +94,30 @@ def array_text(texts: list[bytes]) -> bytes:
     return b",".join([b"[" + texts[0], *texts[1:-1], texts[-1] + b"]"])
 
 
+def one_each(texts: list[bytes], text: bytes) -> bool:
+    """Is each of ``texts`` exactly one JSON value, ``text`` their :func:`array_text`?
+
+    One decode checks them all, but counting its values is not enough: a bracket one
+    text opens may close in the next (``{"a":[1`` then ``2]}``) while another holds two
+    values (``{"x":1},{"y":2}``). Each value's span must be its text's, less the
+    whitespace around it: the spans follow one another, so equal lengths are equal spans.
+    """
+    try:
+        values = _VALUES.decode(text)
+    except _REFUSED:
+        return False
+    lengths = list(map(len, values))
+    return lengths == list(map(len, texts)) or lengths == [len(t.strip(_WS)) for t in texts]
+
+
 def text_lines(lines: list[bytes]) -> list[bytes] | None:
     """NDJSON lines as record texts (stripped), if each holds exactly one JSON object; None
     when msgspec refuses them or cannot vouch (the caller then decodes them as dicts)."""
     text = array_text(lines)
-    try:
-        count = len(_OBJECTS.decode(text))
-    except _REFUSED:
-        return None
-    if count != len(lines) or not vouched(text, lines):
+    if not one_each(lines, text) or not vouched(text, lines):
         return None  # a line with two values, or text orjson may refuse
-    return [line.strip(_WS) for line in lines]
+    records = [line.strip(_WS) for line in lines]
+    return records if all(map(bytes.startswith, records, repeat(b"{"))) else None
 
 
 def as_texts(records: list[Any]) -> list[bytes]:
