@@ -134,8 +134,7 @@ class RecordGate:
         walks wait here with their reads still bytes.
         """
         if not self._waiting and self._open():
-            if self._starting:  # nobody left to decode after this walk: they may go
-                self.send_starts()
+            self._starts_may_go()  # nobody left to decode after this walk
             return
         loop = asyncio.get_running_loop()
         wake = loop.create_future()
@@ -148,8 +147,7 @@ class RecordGate:
                 raise
             if self._open():
                 self._wake_next()  # room for more: the next in line looks too
-                if self._starting and len(self._waiting) <= len(self._starting):
-                    self.send_starts()  # no more parts to decode than walks to start
+                self._starts_may_go()  # one walk fewer waits to decode
                 return
             # Another walk took the room first: wait again, first in line.
             wake = loop.create_future()
@@ -184,8 +182,13 @@ class RecordGate:
             # Its future is cancelled with it, and may have been popped already.
             with contextlib.suppress(ValueError):
                 self._waiting.remove(wake)
+        self._starts_may_go()  # one walk fewer waits to decode
+
+    def _starts_may_go(self) -> None:
+        """Let the walks waiting in :meth:`start` go once no more walks wait to decode
+        than to start: their requests would no longer wait behind decoding."""
         if self._starting and len(self._waiting) <= len(self._starting):
-            self.send_starts()  # one part fewer to decode: the starts may go
+            self.send_starts()
 
     def _wake_next(self) -> None:
         while self._waiting and self._open():
