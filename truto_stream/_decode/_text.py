@@ -37,7 +37,7 @@ _WS: Final = b" \t\r\n"
 
 _VALUES: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _RUNS: Final[dict[tuple[bool, int], msgspec.json.Decoder[Any]]] = {
-    (False, 1): msgspec.json.Decoder(list[msgspec.Raw]),
+    (False, 1): _VALUES,
     (True, 1): msgspec.json.Decoder(dict[str, msgspec.Raw]),
     (False, 2): msgspec.json.Decoder(list[list[msgspec.Raw]]),
     (True, 2): msgspec.json.Decoder(list[dict[str, msgspec.Raw]]),
