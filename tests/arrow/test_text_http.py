@@ -28,6 +28,7 @@ from truto_stream import (  # noqa: E402
     arrow,
 )
 from truto_stream.arrow import RecordBatcher, model_schema  # noqa: E402
+from truto_stream.errors import StreamError  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -108,3 +109,20 @@ async def test_texts_are_scrubbed_of_the_token_before_they_are_read() -> None:
     text = orjson.dumps(table.to_pylist()).decode()
     assert table.num_rows == 300 and "<redacted>" in text
     assert [echo for echo in echoes if echo in text] == []
+
+
+async def test_ndjson_lines_whose_brackets_pair_across_them_fail_as_dicts_would() -> None:
+    # As many objects as lines in the lines' array text, none of them a line: the text
+    # path must not hand the lines on as records, but fail as the dict path does.
+    body = b'{"id":"a","tags":[1\n2]}\n{"id":"x"},{"id":"y"}\n'
+
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, body, {"Content-Type": "application/x-ndjson"})
+
+    async with raw_server(handler) as url:
+        async with Client(token=TOKEN, base_url=url, retry=FAST_RETRY, rate_limits=None) as c:
+            with pytest.raises(StreamError) as texts:
+                [b async for b in c.arrow_batches(*USERS, account="acc", mode="stream")]
+            with pytest.raises(StreamError) as dicts:
+                [p async for p in c.pages(*USERS, account="acc", mode="stream")]
+    assert type(texts.value) is type(dicts.value)
