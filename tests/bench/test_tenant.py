@@ -198,6 +198,48 @@ def test_the_default_row_says_how_many_walks_an_adaptive_default_ran() -> None:
     assert "8 walks x 100 records" in default.baseline  # the bound stays the cap's
 
 
+def _default_against_two(speeds: list[tuple[float, float]], walks: int) -> Row:
+    """The default-against-2 row for rounds of (default, concurrency 2) users/s."""
+    work = Sized(WORKLOADS[-1], 520, 500)
+    raw: dict[str, list[SideResult]] = {}
+    for name, concurrency in memory_variants().items():
+        ran = walks if concurrency is None else concurrency
+        raw[name] = [
+            _result(
+                default if concurrency is None else low,
+                largest_batch=100,
+                default_buffer_records=10_000,
+                default_concurrency=8,
+                walks=ran,
+            )
+            for default, low in speeds
+        ]
+    figs = {name: figures(results) for name, results in raw.items()}
+    return memory_rows(work, figs, raw, per_record=200.0)[-1]
+
+
+def test_a_default_that_ran_the_same_walks_as_2_is_judged_by_its_paired_rounds() -> None:
+    # The same configuration twice: medians 0.99x apart, rounds either side of 1.
+    rounds = [(960.0, 1_000.0), (985.0, 1_000.0), (1_000.0, 990.0), (1_010.0, 1_000.0)]
+    row = _default_against_two(rounds, walks=2)
+    assert row.status == "met"
+    assert "paired" in row.ratio and "same 2 walks" in row.ratio
+
+
+def test_a_default_slower_in_most_rounds_misses_even_with_the_same_walks() -> None:
+    rounds = [(950.0, 1_000.0), (960.0, 1_000.0), (1_010.0, 1_000.0), (940.0, 1_000.0)]
+    assert _default_against_two(rounds, walks=2).status == "MISSED"
+
+
+def test_a_default_that_ran_more_walks_must_be_faster_by_its_medians() -> None:
+    # Rounds that would pass as one configuration measured twice do not pass here.
+    rounds = [(990.0, 1_000.0), (1_020.0, 1_000.0), (985.0, 1_000.0), (995.0, 1_000.0)]
+    assert _default_against_two(rounds, walks=2).status == "met"
+    assert _default_against_two(rounds, walks=4).status == "MISSED"
+    faster = [(1_200.0, 1_000.0)] * 3
+    assert _default_against_two(faster, walks=4).status == "met"
+
+
 def test_side_table_lists_every_side() -> None:
     fig: Figures = figures([_result(100.0)])
     text = side_table([("paged, 1 x 1", {"ours": fig, "(c) orjson.loads floor": fig})])
