@@ -16,7 +16,7 @@ from truto_stream.emulator import AccountSpec, Dataset, EmulatorConfig
 from truto_stream.emulator.cursors import CursorCodec, CursorError
 from truto_stream.emulator.data import mix32, mix64, unmix32, unmix64
 from truto_stream.emulator.params import DateError, ParamError, parse_users_query
-from truto_stream.emulator.render import UNIFIED_FIELDS, Renderer
+from truto_stream.emulator.render import UNIFIED_FIELDS, PageCache, Renderer
 
 # ---- cursors ------------------------------------------------------------------------------
 
@@ -166,6 +166,19 @@ def test_records_batch_equals_per_record() -> None:
         assert orjson.loads(b"[" + joined + b"]") == list(ds.users(acc.id))
         nd = r.records(acc, 10, 20, sep="\n")
         assert [orjson.loads(x) for x in nd.split(b"\n")] == list(ds.users(acc.id, 10, 20))
+
+
+def test_page_cache_put_without_evicting_keeps_what_fits() -> None:
+    cache = PageCache(10)
+    cache.put(("a",), b"aaaa")
+    cache.put(("b",), b"bbbb", evict=False)
+    cache.put(("c",), b"cccc", evict=False)  # no room beside a and b: not stored
+    assert cache.get(("a",)) == b"aaaa"
+    assert cache.get(("b",)) == b"bbbb"
+    assert cache.get(("c",)) is None
+    cache.put(("c",), b"cccc")  # evicting: the least recently used (a) goes
+    assert cache.get(("a",)) is None
+    assert [cache.get((k,)) for k in "bc"] == [b"bbbb", b"cccc"]
 
 
 # ---- params -------------------------------------------------------------------------------

@@ -153,9 +153,14 @@ class PageCache:
         self._items.move_to_end(key)
         return value
 
-    def put(self, key: tuple[Any, ...], value: bytes) -> None:
-        """Store ``value``, evicting the least recently used entries over budget."""
-        if len(value) > self.max_bytes:
+    def put(self, key: tuple[Any, ...], value: bytes, *, evict: bool = True) -> None:
+        """Store ``value``, evicting the least recently used entries over budget.
+
+        ``evict=False`` stores it only if it fits beside what is there: a stream swept
+        round after round that is larger than the cache then keeps the part that fits,
+        where evicting would drop every entry just before it is asked for again.
+        """
+        if len(value) > self.max_bytes - (0 if evict else self._size):
             return
         old = self._items.pop(key, None)
         if old is not None:

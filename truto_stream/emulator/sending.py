@@ -119,6 +119,33 @@ def _frame(
 
 
 def _batch(
+    st: EmulatorState,
+    acc: Account,
+    q: UsersQuery,
+    pos: int,
+    end: int,
+    framing: str,
+    keyed: bool,
+    comma: bool,
+) -> bytes:
+    """Records ``pos .. end-1`` as the stream writes them (``,`` first if ``comma``).
+
+    Through the page cache, evicting nothing: rendering is most of the emulator's CPU in
+    a stream, and a sweep asks for the same batches round after round.
+    """
+    key_by = q.key_by if keyed else None
+    key = ("s", acc.id, pos, end, q.excluded, q.date, framing == "ndjson", key_by, comma)
+    cache = st.renderer.cache
+    chunk = cache.get(key)
+    if chunk is None:
+        chunk = _render_batch(st, acc, q, pos, end, framing, keyed)
+        if comma and chunk:
+            chunk = b"," + chunk
+        cache.put(key, chunk, evict=False)
+    return chunk
+
+
+def _render_batch(
     st: EmulatorState, acc: Account, q: UsersQuery, pos: int, end: int, framing: str, keyed: bool
 ) -> bytes:
     if framing == "ndjson":
@@ -149,9 +176,7 @@ async def _write_stream(
     pos = page.start
     while pos < page.stop:
         end = min(pos + batch, page.stop, next_latency_at)
-        chunk = _batch(st, acc, q, pos, end, framing, keyed)
-        if framing != "ndjson" and not first and chunk:
-            chunk = b"," + chunk
+        chunk = _batch(st, acc, q, pos, end, framing, keyed, framing != "ndjson" and not first)
         if chunk:
             first = False
         await writer.write(chunk, arm=pos <= middle < end)
