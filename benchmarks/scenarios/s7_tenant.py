@@ -101,13 +101,14 @@ def _sides(work: Sized, args: dict[str, Any], variants: Variants) -> dict[str, S
 def _measure(
     ctx: Context, emu: EmulatorHandle, work: Sized, variants: Variants
 ) -> dict[str, list[SideResult]]:
-    """Warm the emulator (paged: every page into its cache), then every side, interleaved."""
+    """Warm the emulator (every page, or every stream's batches as far as they fit, into
+    its page cache), then every side, interleaved."""
     args = _args(emu, work)
     ctx.log(f"tenant scale: {work.title()}")
     if work.workload.mode == "paged":
         ctx.warm(emu, Side("baselines:warm_pages", args))
-    else:  # nothing to cache: one account's response warms the emulator's renderer
-        ctx.warm(emu, Side("baselines:naive_gather", dict(args, accounts=work.ids[:1])))
+    else:
+        ctx.warm(emu, Side("baselines:naive_gather", args))
     return ctx.measure(emu, _sides(work, args, variants))
 
 
