@@ -3,8 +3,10 @@
 Each record is rendered from a per-(integration, excluded fields) ``%``-template filled
 with :meth:`Dataset.facts`, which is several times faster than building the nested dict
 and calling ``orjson.dumps``; the output is byte-for-byte what ``orjson.dumps`` gives for
-:meth:`Dataset.user` (a test checks it). Rendered pages also go through a small LRU cache
-bounded in bytes.
+:meth:`Dataset.user` (a test checks it). What a record shares with every record of its
+slots on a date is merged into a slot table once, so that a batch joins only the
+literals and a few per-record values. Rendered pages and stream batches also go through a
+small LRU cache bounded in bytes.
 """
 
 from __future__ import annotations
@@ -29,50 +31,64 @@ UNIFIED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 _PLACEHOLDER = re.compile(r"%\((id|email|num|name|lastday)\)s")
-#: Per-slot tables the joiner reads: e-mail slugs, id tails, the 16-bit code table (all by
-#: identity slot), names (identity slot), activity gaps in days (activity slot).
+#: Per-slot tables the slot tables are built from: e-mail slugs, id tails, the 16-bit code
+#: table (all by identity slot), names (identity slot), activity gaps in days (activity
+#: slot).
 _Ctx = tuple[list[bytes], list[bytes], list[bytes], list[bytes], list[int]]
 #: Per-day inputs: the activity slot permutation key and ``lastday`` texts by gap.
 _DayCtx = tuple[int, tuple[bytes, ...]]
-_Joiner = Callable[
-    [list[tuple[bytes, ...]], _Ctx, Account, int, int, int, tuple[bytes, ...]], list[bytes]
-]
+_Batch = Callable[["_SlotTable", list[bytes], Account, int, int, bytes], bytes]
 _NO_DAY: _DayCtx = (0, ())
 
-#: How the generated loop spells each placeholder's value.
-_VALUES = {
-    "id": "uid",
-    "email": "email",
-    "num": "b'%d' % (base + i)",
-    "name": "names[j0]",
-    "lastday": "lastday",
+#: The per-record values of each placeholder, as the generated loop names them (the rest of
+#: a placeholder's value is the same for every record of a slot and sits in the table).
+#: ``id`` with a prefix: the two 16-bit codes (the prefix and the tail are per slot).
+_DYNAMIC = {
+    "id": ("a", "b"),
+    "email": ("n", "domain"),
+    "num": ("num",),
+    "name": (),
+    "lastday": (),
+}
+#: How the loop computes each value from ``v`` (the mixed index) and ``i``.
+_COMPUTE = {
+    "a": "        a = t[v >> 16]\n",
+    "b": "        b = t[v & 65535]\n",
+    "n": "        n = b'%d' % i\n",
+    "num": "        num = b'%d' % (base + i)\n",
 }
 
 
+def _dynamic(key: str, id_prefix: str | None) -> tuple[str, ...]:
+    """The per-record values of placeholder ``key`` (a numeric id is the number)."""
+    return ("num",) if key == "id" and id_prefix is None else _DYNAMIC[key]
+
+
 @lru_cache(maxsize=64)
-def _joiner(id_prefix: str | None, pattern: tuple[str, ...]) -> _Joiner:
+def _batcher(id_prefix: str | None, pattern: tuple[str, ...]) -> _Batch:
     """A loop specialised to one id scheme and placeholder order.
 
-    It inlines :meth:`Dataset.unique` and :meth:`Dataset.activity_slot` (same arithmetic;
-    a test pins the output to ``orjson.dumps(dataset.user(...))``) and joins literal
-    pieces with the values, which is about 4x faster than ``%``-formatting a long template
-    per record. Everything is bytes: no encode pass, and no widening of the whole batch to
-    UCS-2 when one name has a character beyond Latin-1.
+    It inlines :meth:`Dataset.unique` (same arithmetic; a test pins the output to
+    ``orjson.dumps(dataset.user(...))``) and appends, per record, the separator, the slot's
+    literal pieces and the few per-record values to one list joined once per batch: no
+    bytes object per record, no per-record concatenation. Everything is bytes: no encode
+    pass, and no widening of the whole batch to UCS-2 when one name has a character beyond
+    Latin-1.
     """
-    items = []
-    for n, key in enumerate(pattern):
-        items += [f"p[{n}]", _VALUES[key]]
-    items.append(f"p[{len(pattern)}]")
-    if id_prefix is None:
-        uid = "        uid = b'%d' % (base + i)\n"
-    else:
-        uid = f"        uid = {id_prefix.encode()!r} + t[v >> 16] + t[v & 65535] + tails[j0]\n"
-    lastday = "        lastday = dates[gaps[j]]\n" if "lastday" in pattern else ""
+    values = [v for key in pattern for v in _dynamic(key, id_prefix) if v != "domain"]
+    items = ["sep", "L[0]"]
+    literal = 1
+    for key in pattern:
+        dynamic = _dynamic(key, id_prefix)
+        if dynamic:
+            items += [*dynamic, f"L[{literal}]"]
+            literal += 1
     src = (
-        "def render(pieces, ctx, acc, start, stop, dsalt, dates):\n"
-        "    slugs, tails, t, names, gaps = ctx\n"
+        "def render(slots, t, acc, start, stop, sep):\n"
+        "    table = slots.table\n"
+        "    fill = slots.fill\n"
         "    out = []\n"
-        "    append = out.append\n"
+        "    extend = out.extend\n"
         "    base = acc.id_base\n"
         "    salt = acc.salt\n"
         "    salt2 = acc.salt2\n"
@@ -83,18 +99,74 @@ def _joiner(id_prefix: str | None, pattern: tuple[str, ...]) -> _Joiner:
         f"        z = ((z ^ (z >> 16)) * {K32}) & {M32}\n"
         "        v = z ^ (z >> 16)\n"
         f"        j0 = (v ^ salt2) & {SLOTS - 1}\n"
-        "        j = j0 ^ dsalt\n"
-        + uid
-        + "        email = slugs[j0] + b'%d' % i + domain\n"
-        + lastday
-        + "        p = pieces[j]\n"
-        f"        append(b''.join(({', '.join(items)},)))\n"
-        "    return out\n"
+        "        L = table[j0]\n"
+        "        if L is None:\n"
+        "            L = fill(j0)\n"
+        + "".join(_COMPUTE[name] for name in dict.fromkeys(values))
+        + f"        extend(({', '.join(items)}))\n"
+        "    if out:\n"
+        "        out[0] = b''  # no separator before the first record\n"
+        "    return b''.join(out)\n"
     )
     namespace: dict[str, Any] = {}
-    exec(src, namespace)  # generated from fixed names, integers and a vendor's id prefix
-    fn: _Joiner = namespace["render"]
+    exec(src, namespace)  # generated from fixed names and integers
+    fn: _Batch = namespace["render"]
     return fn
+
+
+class _SlotTable:
+    """Per identity slot ``j0``, built on first use: the literal bytes around
+    :func:`_batcher`'s per-record values.
+
+    Everything of a record that depends only on its slots is merged here once: the pieces
+    of its activity slot ``j0 ^ dsalt`` with the name, the ``lastday`` text, the e-mail
+    slug and the id's prefix and tail. Slots are filled as records need them, so that one
+    record (or a short page) costs no more than before.
+    """
+
+    __slots__ = ("_ctx", "_day", "_pattern", "_pieces", "_prefix", "table")
+
+    def __init__(
+        self,
+        pieces: list[tuple[bytes, ...]],
+        pattern: tuple[str, ...],
+        id_prefix: str | None,
+        ctx: _Ctx,
+        day: _DayCtx,
+    ) -> None:
+        self._pieces = pieces
+        self._pattern = pattern
+        self._prefix = id_prefix.encode() if id_prefix is not None else None
+        self._ctx = ctx
+        self._day = day
+        self.table: list[tuple[bytes, ...] | None] = [None] * SLOTS
+
+    def fill(self, j0: int) -> tuple[bytes, ...]:
+        """Build (and keep) slot ``j0``'s literals."""
+        slugs, tails, _, names, gaps = self._ctx
+        dsalt, dates = self._day
+        j = j0 ^ dsalt
+        p = self._pieces[j]
+        literals: list[bytes] = []
+        cur = p[0]
+        for k, key in enumerate(self._pattern):
+            if key == "id" and self._prefix is not None:
+                literals.append(cur + self._prefix)
+                cur = tails[j0]
+            elif key == "email":
+                literals.append(cur + slugs[j0])
+                cur = b""
+            elif key in ("id", "num"):
+                literals.append(cur)
+                cur = b""
+            elif key == "name":
+                cur += names[j0]
+            else:  # lastday
+                cur += dates[gaps[j]]
+            cur += p[k + 1]
+        literals.append(cur)
+        slot = self.table[j0] = tuple(literals)
+        return slot
 
 
 _ID_CTX: dict[tuple[int, str], _Ctx] = {}
@@ -126,11 +198,17 @@ def _day_context(seed: int, day: int) -> _DayCtx:
     return day_salt(seed, day), dates
 
 
-#: (seed, integration, excluded) -> per-slot pieces and joiner, shared by all renderers
-#: (slot data depends only on the seed and the integration).
+#: (seed, integration, excluded) -> per-slot pieces and placeholder order, shared by all
+#: renderers (slot data depends only on the seed and the integration).
 _SLOT_TEMPLATES: dict[
-    tuple[int, str, frozenset[str] | None], tuple[list[tuple[bytes, ...]], _Joiner]
+    tuple[int, str, frozenset[str] | None], tuple[list[tuple[bytes, ...]], tuple[str, ...]]
 ] = {}
+#: (seed, integration, excluded, day) -> slot table and its loop: a few megabytes each, so
+#: only the most recently used few (a sweep asks for one date and one set of fields).
+_SLOT_TABLES: OrderedDict[
+    tuple[int, str, frozenset[str] | None, int | None], tuple[_SlotTable, _Batch]
+] = OrderedDict()
+_MAX_SLOT_TABLES = 4
 
 
 class PageCache:
@@ -190,8 +268,8 @@ class Renderer:
 
     def slot_templates(
         self, integration: str, excluded: frozenset[str] | None
-    ) -> tuple[list[tuple[bytes, ...]], _Joiner]:
-        """Per-slot literal pieces (UTF-8) around ``id``/``email``/``num``, and their joiner.
+    ) -> tuple[list[tuple[bytes, ...]], tuple[str, ...]]:
+        """Per-slot literal pieces (UTF-8) around the placeholders, and their order.
 
         ``excluded=None`` gives the vendor row (``remote_data``) templates.
         """
@@ -211,15 +289,34 @@ class Renderer:
                 split = _PLACEHOLDER.split(filled)
                 pieces.append(tuple(x.encode() for x in split[0::2]))
                 pattern = tuple(split[1::2])
-            entry = (pieces, _joiner(vendor.id_prefix, pattern))
+            entry = (pieces, pattern)
             _SLOT_TEMPLATES[key] = entry
             while len(_SLOT_TEMPLATES) > 48:  # bounded: oldest first
                 _SLOT_TEMPLATES.pop(next(iter(_SLOT_TEMPLATES)))
         return entry
 
-    def _day(self, acc: Account, date: str | None) -> _DayCtx:
-        day = self.dataset.day_of(acc, date)
-        return _NO_DAY if day is None else _day_context(self.dataset.seed, day)
+    def _slot_table(
+        self, integration: str, excluded: frozenset[str] | None, day: int | None
+    ) -> tuple[_SlotTable, _Batch]:
+        """The slot table of these fields on ``day`` (``None``: a vendor without dates),
+        and the loop that renders records with it."""
+        vendor = VENDORS[integration]
+        if excluded is not None:
+            excluded = vendor.known_fields(excluded)
+        key = (self.dataset.seed, integration, excluded, day)
+        entry = _SLOT_TABLES.get(key)
+        if entry is None:
+            pieces, pattern = self.slot_templates(integration, excluded)
+            ctx = _id_context_bytes(self.dataset, integration)
+            days = _NO_DAY if day is None else _day_context(self.dataset.seed, day)
+            table = _SlotTable(pieces, pattern, vendor.id_prefix, ctx, days)
+            entry = (table, _batcher(vendor.id_prefix, pattern))
+            _SLOT_TABLES[key] = entry
+            while len(_SLOT_TABLES) > _MAX_SLOT_TABLES:
+                _SLOT_TABLES.popitem(last=False)
+        else:
+            _SLOT_TABLES.move_to_end(key)
+        return entry
 
     def _render(
         self,
@@ -230,10 +327,10 @@ class Renderer:
         sep: str,
         date: str | None,
     ) -> bytes:
-        pieces, join = self.slot_templates(acc.integration, excluded)
-        ctx = _id_context_bytes(self.dataset, acc.integration)
-        dsalt, dates = self._day(acc, date)
-        return sep.encode().join(join(pieces, ctx, acc, start, stop, dsalt, dates))
+        day = self.dataset.day_of(acc, date)
+        table, render = self._slot_table(acc.integration, excluded, day)
+        codes = _id_context_bytes(self.dataset, acc.integration)[2]
+        return render(table, codes, acc, start, stop, sep.encode())
 
     def record(
         self,
