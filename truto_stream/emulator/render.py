@@ -31,9 +31,8 @@ UNIFIED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 _PLACEHOLDER = re.compile(r"%\((id|email|num|name|lastday)\)s")
-#: Per-slot tables the slot tables are built from: e-mail slugs, id tails, the 16-bit code
-#: table (all by identity slot), names (identity slot), activity gaps in days (activity
-#: slot).
+#: What slot tables are built from: e-mail slugs, id tails, the 16-bit code table (all by
+#: identity slot), names (identity slot), activity gaps in days (activity slot).
 _Ctx = tuple[list[bytes], list[bytes], list[bytes], list[bytes], list[int]]
 #: Per-day inputs: the activity slot permutation key and ``lastday`` texts by gap.
 _DayCtx = tuple[int, tuple[bytes, ...]]
