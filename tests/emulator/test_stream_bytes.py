@@ -118,7 +118,7 @@ async def _chunks(emu: Emulator, params: dict[str, str]) -> list[bytes]:
         chunks, part = [], b""
         async for data, end_of_chunk in resp.content.iter_chunks():
             part += data
-            if end_of_chunk:
+            if end_of_chunk and part:  # the end of the body may come as an empty "chunk"
                 chunks.append(part)
                 part = b""
         assert part == b""
