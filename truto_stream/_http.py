@@ -16,14 +16,14 @@ import ipaddress
 import math
 import sys
 import time
-from collections.abc import AsyncIterator
-from typing import Final, TypeAlias
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final, TypeAlias
 
 import aiohttp
 import yarl
 
 from truto_stream._bounds import CompressionLimits, Inflation, RateFloor, Timeouts
-from truto_stream._deadline import Deadlines
+from truto_stream._deadline import Deadline, Deadlines
 from truto_stream._redact import Redactor
 from truto_stream._transport import BodySource, Response, ScrubbedBody
 from truto_stream._version import __version__
@@ -111,6 +111,15 @@ class AiohttpTransport:
         self._timeout = self._client_timeout()
         request = timeouts.request
         self._deadlines = Deadlines(request) if request is not None else None
+        # read_idle before the headers, on a session of our own: from the moment the
+        # request has its connection (a wait for a pooled one is not the server's
+        # silence), on one timer for all (aiohttp's sock_read arms and cancels a timer
+        # per chunk received). Not needed when ``request`` always ends the wait first.
+        idle = timeouts.read_idle
+        needed = session is None and (request is None or idle < request)
+        self._idle = Deadlines(idle) if needed else None
+        # The read_idle deadline of each task whose request has its connection.
+        self._connected: dict[asyncio.Task[Any], Deadline] = {}
         # path -> the base URL with the path appended, as URL.build takes it (encoded)
         self._prefixes: dict[str, tuple[str, str, str]] = {}
 
@@ -119,10 +128,15 @@ class AiohttpTransport:
 
     async def open(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                limit_per_host=self._max_connections,
-                keepalive_timeout=30.0,
+            options: dict[str, Any] = {
+                "limit": self._max_connections,
+                "limit_per_host": self._max_connections,
+                "keepalive_timeout": 30.0,
+            }
+            connector = (
+                _Connector(self._on_connected, **options)
+                if self._idle is not None
+                else aiohttp.TCPConnector(**options)
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -144,14 +158,35 @@ class AiohttpTransport:
         self._session = None
 
     def _client_timeout(self) -> aiohttp.ClientTimeout:
-        # No total timeout: a long healthy stream must never be killed. Idle reads and
-        # connects are bounded; per-request deadlines are applied by the caller.
+        # No total timeout: a long healthy stream must never be killed. Connects are
+        # bounded here. On a session of our own, silence is bounded by our timers: the
+        # header wait's (send()) and each body wait's (_AiohttpBody); a lent session
+        # keeps aiohttp's sock_read, as its connections cannot tell us when they are
+        # taken.
         return aiohttp.ClientTimeout(
             total=None,
             connect=self._timeouts.connect,
             sock_connect=self._timeouts.connect,
-            sock_read=self._timeouts.read_idle,
+            sock_read=None if self._owns_session else self._timeouts.read_idle,
         )
+
+    def _on_connected(self) -> None:
+        """The current task's request has its connection: its read_idle starts."""
+        assert self._idle is not None
+        deadline = self._idle.start()
+        # aiohttp connects again, once, when a kept-alive connection turns out closed.
+        earlier = self._connected.pop(deadline.task, None)
+        if earlier is not None:
+            earlier.end()
+        self._connected[deadline.task] = deadline
+
+    def _headers_over(self, deadline: Deadline | None) -> bool:
+        """The current task's wait for headers is over: True if a deadline ended it."""
+        timed_out = deadline is not None and deadline.end()
+        if self._idle is not None:
+            idle = self._connected.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            timed_out = (idle is not None and idle.end()) or timed_out
+        return timed_out
 
     async def send(self, path: str, query: str, *, read_bytes: int | None = None) -> Response:
         """GET ``path?query`` (query already encoded) and return once headers are in.
@@ -168,7 +203,8 @@ class AiohttpTransport:
         )
         # A borrowed session carries the token per request; one of our own already has it.
         headers = None if self._owns_session else {"Authorization": self._token.header()}
-        # The wait for the headers is bounded by the transport's one timer (_deadline).
+        # The wait for the headers is bounded by the transport's one timer (_deadline),
+        # and by read_idle from when the connection is taken (_on_connected).
         deadline = self._deadlines.start() if self._deadlines is not None else None
         try:
             response = await self._session.get(
@@ -180,16 +216,14 @@ class AiohttpTransport:
                 read_bufsize=read_bytes,
             )
         except BaseException as exc:
-            timed_out = deadline is not None and deadline.end()
-            if timed_out and isinstance(exc, asyncio.CancelledError):
+            if self._headers_over(deadline) and isinstance(exc, asyncio.CancelledError):
                 error = map_error(TimeoutError(), path)
             elif isinstance(exc, _FOREIGN):
                 error = map_error(exc, path)
             else:
                 raise
         else:
-            if deadline is not None:
-                deadline.end()
+            self._headers_over(deadline)
             return self._response(response, path)
         raise error  # outside the except block: no foreign exception in its context
 
@@ -231,7 +265,8 @@ class _AiohttpBody:
 
     A read that finds bytes buffered takes them without waiting; only a read that has to
     wait for the server counts towards the :class:`RateFloor`, and that wait is cut when
-    the floor's window would end short. (The floor is made at the first wait: a body
+    the floor's window would end short, or after ``read_idle`` with no byte (one timer
+    per wait, not one per chunk received). (The floor is made at the first wait: a body
     read whole from what has arrived never needs one.) A compressed body is checked
     against its :class:`Inflation` bounds as it decodes.
     """
@@ -288,14 +323,17 @@ class _AiohttpBody:
             timeouts = self._timeouts
             floor = self._floor = RateFloor(timeouts.min_rate, timeouts.rate_window)
         allowance = floor.allowance()
+        idle = self._timeouts.read_idle
         started = time.monotonic()
-        deadline = asyncio.timeout(allowance if allowance < math.inf else None)
+        # One timer for both bounds on this wait: the floor's and read_idle.
+        limit = min(allowance, idle)
+        deadline = asyncio.timeout(limit if limit < math.inf else None)
         try:
             async with deadline:
                 data = await self._content.read(n)
         except TimeoutError:
-            if not deadline.expired():
-                raise  # aiohttp's own read_idle timeout: mapped by the caller
+            if not deadline.expired() or idle <= allowance:
+                raise  # read_idle (ours, or a lent session's sock_read): mapped by the caller
             data = b""
             waited = allowance
         else:
@@ -319,6 +357,24 @@ class _AiohttpBody:
             f"{floor.window:g} s of waiting ({self.bytes_read} bytes read)",
             path=self._path,
         )
+
+
+class _Connector(aiohttp.TCPConnector):
+    """A pool that tells its transport when a request has taken its connection."""
+
+    def __init__(self, connected: Callable[[], None], **options: Any) -> None:
+        super().__init__(**options)
+        self._connected = connected
+
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[aiohttp.tracing.Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> aiohttp.connector.Connection:
+        connection = await super().connect(req, traces, timeout)
+        self._connected()  # in the requesting task: aiohttp awaits this directly
+        return connection
 
 
 #: Paths whose encoded URL prefix a transport keeps.

@@ -7,6 +7,7 @@ would; each test ends within a bounded time (``anyio.fail_after``) with a typed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import zlib
 from collections.abc import Callable
 from functools import cache
 
+import aiohttp
 import anyio
 import orjson
 import pytest
@@ -23,6 +25,7 @@ from truto_stream import (
     BodyTooLarge,
     Client,
     CompressionLimits,
+    RequestTimeout,
     RetryPolicy,
     Timeouts,
     TransferTooSlow,
@@ -81,6 +84,75 @@ async def test_a_trickling_body_fails_retries_then_fails_typed() -> None:
     assert time.monotonic() - started < 5
     assert info.value.retryable
     assert "bytes/s" in str(info.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("lent", [False, True], ids=["own-session", "lent-session"])
+@pytest.mark.parametrize("with_head", [False, True], ids=["before-headers", "mid-body"])
+async def test_silence_hits_read_idle_with_no_other_bound(with_head: bool, lent: bool) -> None:
+    # No request bound and no rate floor: read_idle alone ends a server gone silent,
+    # before its headers or part-way through its body, on a session of the client's own
+    # (our timers) or one lent to it (aiohttp's).
+    body = orjson.dumps({"result": users(100), "next_cursor": None})
+    requests = 0
+
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        requests += 1
+        if with_head:
+            writer.write(response_head(200, length=len(body)) + body[:100])
+            await writer.drain()
+        await asyncio.sleep(30)
+
+    timeouts = Timeouts(read_idle=0.2, request=None, min_rate=0)
+    started = time.monotonic()
+    with anyio.fail_after(10):
+        async with raw_server(answer) as url, contextlib.AsyncExitStack() as stack:
+            if lent:
+                session = await stack.enter_async_context(aiohttp.ClientSession())
+                options: dict[str, object] = {"session": session}
+            else:
+                options = {}
+            with pytest.raises(RequestTimeout):
+                await collect(url, timeouts=timeouts, **options)
+    assert requests == FAST.max_attempts  # each attempt cut, retried, then given up
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.anyio
+async def test_a_wait_for_a_pooled_connection_is_not_silence() -> None:
+    # One connection, four accounts at once, each answered in 0.15 s: the last waits
+    # ~0.45 s for the connection, then 0.15 s for its answer, past read_idle counted
+    # from its start. Healthy: nothing may time out, nothing is retried.
+    requests = 0
+
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        requests += 1
+        account = request.param("integrated_account_id")
+        await asyncio.sleep(0.15)
+        await send(writer, 200, {"result": [{"id": account}], "next_cursor": None})
+
+    accounts = [f"acct-{i}" for i in range(4)]
+    timeouts = Timeouts(read_idle=0.3, request=None, min_rate=0)
+    got = []
+    with anyio.fail_after(10):
+        async with raw_server(answer) as url:
+            async with (
+                Client(
+                    token=TOKEN,
+                    base_url=url,
+                    rate_limits=None,
+                    retry=FAST,
+                    timeouts=timeouts,
+                    max_connections=1,
+                ) as client,
+                client.sweep("usage-metering", "users", accounts=accounts, concurrency=4) as sweep,
+            ):
+                async for batch in sweep.batches():
+                    got += [user["id"] for user in batch.records]
+    assert sorted(got) == accounts
+    assert requests == len(accounts)  # no attempt was cut and retried
 
 
 @pytest.mark.anyio
