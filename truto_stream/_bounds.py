@@ -43,10 +43,11 @@ class Timeouts:
     - ``connect``: establishing a connection (pool wait included).
     - ``request``: the longest wait for a response's status and headers (None: no bound).
     - ``read_idle``: the longest silence while reading headers or body: no byte for this
-      long fails the attempt (and it is retried). Before the headers it counts from when
-      the request has its connection (a wait for a pooled one is bounded by ``connect``,
-      not this); in a body, while the client waits for the server's next bytes (as for
-      ``min_rate``, a body waiting in buffers for a slow caller is not silence).
+      long fails the attempt (and it is retried). Before the headers it bounds the wait
+      from when the request first has its connection (a wait for a pooled one is
+      bounded by ``connect``, not this); in a body, each wait for the server's next bytes
+      (as for ``min_rate``, a body waiting in buffers for a slow caller is not silence).
+      0: no bound.
     - ``min_rate`` and ``rate_window``: a body must arrive at ``min_rate`` bytes per
       second or more on average over each ``rate_window`` seconds spent waiting for the
       server, else the attempt fails with :class:`~truto_stream.errors.TransferTooSlow`

@@ -110,14 +110,23 @@ class AiohttpTransport:
         # Built once: per request they cost as much as the rest of send() (measured).
         self._timeout = self._client_timeout()
         request = timeouts.request
-        self._deadlines = Deadlines(request) if request is not None else None
-        # read_idle before the headers, on a session of our own: from the moment the
-        # request has its connection (a wait for a pooled one is not the server's
-        # silence), on one timer for all (aiohttp's sock_read arms and cancels a timer
-        # per chunk received). Not needed when ``request`` always ends the wait first.
-        idle = timeouts.read_idle
-        needed = session is None and (request is None or idle < request)
+        # On a session of our own, read_idle bounds the wait for the headers from the
+        # moment the request has its connection (a wait for a pooled one is not the
+        # server's silence), on one timer for all: aiohttp's sock_read arms and cancels
+        # a timer per chunk received. Not needed when ``request`` ends the wait first.
+        idle = _idle_seconds(timeouts)
+        own = session is None
+        needed = own and idle < math.inf and (request is None or idle < request)
         self._idle = Deadlines(idle) if needed else None
+        # Nor is ``request``'s timer when these end every wait first: aiohttp's connect
+        # bound (pool wait included; rounded up by at most a second), then read_idle.
+        implied = (
+            needed
+            and request is not None
+            and timeouts.connect > 0
+            and timeouts.connect + _CONNECT_ROUNDING + idle <= request
+        )
+        self._deadlines = Deadlines(request) if request is not None and not implied else None
         # The read_idle deadline of each task whose request has its connection.
         self._connected: dict[asyncio.Task[Any], Deadline] = {}
         # path -> the base URL with the path appended, as URL.build takes it (encoded)
@@ -173,12 +182,11 @@ class AiohttpTransport:
     def _on_connected(self) -> None:
         """The current task's request has its connection: its read_idle starts."""
         assert self._idle is not None
-        deadline = self._idle.start()
-        # aiohttp connects again, once, when a kept-alive connection turns out closed.
-        earlier = self._connected.pop(deadline.task, None)
-        if earlier is not None:
-            earlier.end()
-        self._connected[deadline.task] = deadline
+        task = asyncio.current_task()
+        # aiohttp connects again, once, when a kept-alive connection turns out closed:
+        # the first connection's deadline holds (so ``request``'s can be implied).
+        if task is not None and task not in self._connected:
+            self._connected[task] = self._idle.start()
 
     def _headers_over(self, deadline: Deadline | None) -> bool:
         """The current task's wait for headers is over: True if a deadline ended it."""
@@ -323,7 +331,7 @@ class _AiohttpBody:
             timeouts = self._timeouts
             floor = self._floor = RateFloor(timeouts.min_rate, timeouts.rate_window)
         allowance = floor.allowance()
-        idle = self._timeouts.read_idle
+        idle = _idle_seconds(self._timeouts)
         started = time.monotonic()
         # One timer for both bounds on this wait: the floor's and read_idle.
         limit = min(allowance, idle)
@@ -377,6 +385,13 @@ class _Connector(aiohttp.TCPConnector):
         return connection
 
 
+def _idle_seconds(timeouts: Timeouts) -> float:
+    """``read_idle`` in seconds; 0 means no bound (as aiohttp's sock_read has it)."""
+    return timeouts.read_idle or math.inf
+
+
+#: How much later than asked aiohttp's connect bound may end (it rounds up to a second).
+_CONNECT_ROUNDING: Final = 1.0
 #: Paths whose encoded URL prefix a transport keeps.
 _MAX_PREFIXES: Final = 64
 #: Read size when a caller asks for a whole body (``read(-1)``).

@@ -87,12 +87,16 @@ async def test_a_trickling_body_fails_retries_then_fails_typed() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("request_bound", [None, 1.5], ids=["no-request-bound", "implied"])
 @pytest.mark.parametrize("lent", [False, True], ids=["own-session", "lent-session"])
 @pytest.mark.parametrize("with_head", [False, True], ids=["before-headers", "mid-body"])
-async def test_silence_hits_read_idle_with_no_other_bound(with_head: bool, lent: bool) -> None:
-    # No request bound and no rate floor: read_idle alone ends a server gone silent,
-    # before its headers or part-way through its body, on a session of the client's own
-    # (our timers) or one lent to it (aiohttp's).
+async def test_silence_hits_read_idle_with_no_other_bound(
+    with_head: bool, lent: bool, request_bound: float | None
+) -> None:
+    # No rate floor, and no request bound or one that connect + read_idle imply (its
+    # timer is then skipped): read_idle ends a server gone silent, before its headers or
+    # part-way through its body, on a session of the client's own (our timers) or one
+    # lent to it (aiohttp's).
     body = orjson.dumps({"result": users(100), "next_cursor": None})
     requests = 0
 
@@ -104,7 +108,7 @@ async def test_silence_hits_read_idle_with_no_other_bound(with_head: bool, lent:
             await writer.drain()
         await asyncio.sleep(30)
 
-    timeouts = Timeouts(read_idle=0.2, request=None, min_rate=0)
+    timeouts = Timeouts(connect=0.1, read_idle=0.2, request=request_bound, min_rate=0)
     started = time.monotonic()
     with anyio.fail_after(10):
         async with raw_server(answer) as url, contextlib.AsyncExitStack() as stack:
