@@ -26,7 +26,9 @@ Which is cheaper depends on the forms and on the data: the prefilter keys on a f
 of each form, so a page of emulator users is searched for the emulator's token in ~7 µs
 against ~65 µs of finds, but for a UUID token among UUIDs the automaton is twice as slow
 as the finds. Both are timed on the chunks scrubbed (alternately, :data:`_TRIALS` calls
-in each :data:`_PERIOD`), and the cheaper per byte is used in between, the finds first.
+in each period of :data:`_PERIOD` calls, doubled up to :data:`_MAX_PERIOD` while the
+verdict holds: a trial of the slower way costs up to ten calls of the faster), and the
+cheaper per byte is used in between, the finds first.
 
 The body stays the JSON it was:
 
@@ -117,8 +119,12 @@ class BodyForms:
         return BodyScrubber(self)
 
 
-#: Calls between two rounds of trials (each way timed again: the data may have changed).
+#: Calls between two rounds of trials (each way timed again: the data may have changed),
+#: at first and after a round that changed the verdict.
 _PERIOD: Final = 256
+#: The longest period, reached by doubling while rounds keep the verdict (the emulator's
+#: pages: the trials' finds were a sixth of the time scrubbing, at 256).
+_MAX_PERIOD: Final = 4096
 #: Timed calls per round, alternating between the two ways.
 _TRIALS: Final = 8
 #: Buffers shorter than this are not timed (the clock would weigh more than the search):
@@ -129,7 +135,7 @@ _TIMED_BYTES: Final = 2**12
 class MultiSearch:
     """Finds every occurrence of every pattern, the cheaper of two exact ways (module doc)."""
 
-    __slots__ = ("_automaton", "_calls", "_cost", "_fast", "_patterns")
+    __slots__ = ("_automaton", "_calls", "_cost", "_fast", "_kept", "_patterns", "_period")
 
     def __init__(self, patterns: Sequence[bytes]) -> None:
         self._patterns = tuple(patterns)
@@ -139,8 +145,10 @@ class MultiSearch:
             else None
         )
         self._calls = 0
+        self._period = _PERIOD
         self._cost = [0.0, 0.0, 0.0, 0.0]  # seconds and bytes: the finds', the automaton's
         self._fast = False  # the automaton is the cheaper way
+        self._kept = False  # the verdict before this round of trials
 
     def __reduce__(self) -> tuple[type[MultiSearch], tuple[tuple[bytes, ...]]]:
         # The automaton does not pickle: a copy builds its own (as the forms pickled before).
@@ -155,11 +163,12 @@ class MultiSearch:
             # beats a find per pattern whatever the data (a 171-byte page of emulator
             # users: 1.1 against 3.8 µs; UUIDs among UUIDs: 1.5 against 5.8 µs).
             return self.by_automaton(buf)
-        self._calls = calls = (self._calls + 1) % _PERIOD
+        self._calls = calls = (self._calls + 1) % self._period
         if calls >= _TRIALS:
             return self.by_automaton(buf) if self._fast else self.by_finds(buf)
         if calls == 0:
             self._cost = [0.0, 0.0, 0.0, 0.0]
+            self._kept = self._fast
         fast = calls % 2 == 1
         started = time.perf_counter()
         spans = self.by_automaton(buf) if fast else self.by_finds(buf)
@@ -168,6 +177,9 @@ class MultiSearch:
         cost[2 * fast + 1] += len(buf)
         if cost[1] and cost[3]:
             self._fast = cost[2] / cost[3] < cost[0] / cost[1]
+        if calls == _TRIALS - 1:  # the round is over: trials further apart while it holds
+            held = self._fast == self._kept
+            self._period = min(2 * self._period, _MAX_PERIOD) if held else _PERIOD
         return spans
 
     def by_finds(self, buf: bytes) -> list[tuple[int, int]]:

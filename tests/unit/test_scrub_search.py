@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from truto_stream._redact import Redactor
-from truto_stream._scrub import _PERIOD, _TIMED_BYTES, MultiSearch
+from truto_stream._scrub import _MAX_PERIOD, _PERIOD, _TIMED_BYTES, _TRIALS, MultiSearch
 
 
 def every_occurrence(patterns: tuple[bytes, ...], buf: bytes) -> list[tuple[int, int]]:
@@ -78,6 +78,23 @@ def test_whichever_way_it_picks_the_answer_is_the_same() -> None:
     for i in range(2 * _PERIOD + 3):
         buf = long if i % 3 else hay
         assert sorted(search(buf)) == every_occurrence(found, buf)
+
+
+def test_trials_grow_further_apart_while_the_verdict_holds() -> None:
+    # A token among data with none of it: the automaton wins each round by far, so the
+    # rounds of trials (each costing finds over whole buffers) space out, up to the cap.
+    found = (b"truto-emulator-dev-token", b"dHJ1dG8tZW11bGF0b3ItZGV2LXRva2Vu")
+    buf = b'{"id": "user_TSvVCNZK2LakCYbNuBWVryuR", "name": "Mei Larsen"},' * 200
+    assert len(buf) >= _TIMED_BYTES
+    search = MultiSearch(found)
+    periods = set()
+    for i in range(4 * _PERIOD + 3 * _TRIALS):
+        spans = search(buf)
+        if i % 97 == 0:
+            assert spans == []
+        periods.add(search._period)
+    assert max(periods) > _PERIOD
+    assert max(periods) <= _MAX_PERIOD
 
 
 def test_no_patterns_no_occurrences() -> None:
