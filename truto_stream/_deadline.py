@@ -30,11 +30,11 @@ _MIN_COMPACT = 64
 class Deadline:
     """One request's place in the queue."""
 
-    __slots__ = ("_cancelling", "_state", "task", "when")
+    __slots__ = ("_cancelling", "_state", "_task", "when")
 
     def __init__(self, when: float, task: asyncio.Task[object]) -> None:
         self.when = when
-        self.task = task
+        self._task = task
         self._cancelling = task.cancelling()
         self._state = _LIVE
 
@@ -50,7 +50,7 @@ class Deadline:
             return False
         if self._state == _EXPIRED:
             self._state = _DONE
-            return self.task.uncancel() <= self._cancelling
+            return self._task.uncancel() <= self._cancelling
         return False
 
 
@@ -103,5 +103,5 @@ class Deadlines:
                     self._timer = loop.call_at(head.when, self._fire, head.when)
                     return
                 head._state = _EXPIRED
-                head.task.cancel()
+                head._task.cancel()
             queue.popleft()
