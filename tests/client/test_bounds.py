@@ -124,6 +124,26 @@ async def test_silence_hits_read_idle_with_no_other_bound(
 
 
 @pytest.mark.anyio
+async def test_read_idle_zero_is_no_bound() -> None:
+    # As aiohttp's sock_read had it: 0 turns the bound off (it does not cut every wait).
+    data = users(100)
+    body = orjson.dumps({"result": data, "next_cursor": None})
+
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.05)
+        writer.write(response_head(200, length=len(body)) + body[:100])
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the client waits for the rest of the body
+        writer.write(body[100:])
+        await writer.drain()
+
+    timeouts = Timeouts(read_idle=0, request=None, min_rate=0)
+    with anyio.fail_after(10):
+        async with raw_server(answer) as url:
+            assert await collect(url, timeouts=timeouts) == [u["id"] for u in data]
+
+
+@pytest.mark.anyio
 async def test_a_wait_for_a_pooled_connection_is_not_silence() -> None:
     # One connection, four accounts at once, each answered in 0.15 s: the last waits
     # ~0.45 s for the connection, then 0.15 s for its answer, past read_idle counted
