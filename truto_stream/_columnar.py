@@ -35,7 +35,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from truto_stream._decode._text import array_text, one_each
+from truto_stream._decode._text import ABSENT, CUT_MEMBER, array_text, one_each
 
 __all__ = ["TextColumns", "decode_texts", "is_texts", "string_array"]
 
@@ -82,19 +82,27 @@ class TextColumns:
         self._present = typed
         self._tries = _ABSENT_TRIES
 
-    def arrays(self, records: list[bytes]) -> dict[str, pa.Array] | None:
-        """``{column: array}`` for ``records``; None when they need the dict path."""
+    def arrays(
+        self, records: list[bytes], members: list[msgspec.Raw] | None = None
+    ) -> dict[str, pa.Array] | None:
+        """``{column: array}`` for ``records``; None when they need the dict path.
+
+        ``members``: each record's :data:`~truto_stream._decode._text.CUT_MEMBER` as the
+        decoder read it (:class:`~truto_stream._decode._text.TextRecords`), if known.
+        """
         if self._cut is None:
             arrays = self._typed_arrays(b"\n".join(records), len(records))
         else:
-            cut = self._cut.split(records)
+            known = members if self._json == CUT_MEMBER else None
+            cut = self._cut.split(records, known)
             if cut is None:
                 return None
             text, values = cut
             arrays = self._typed_arrays(text, len(records))
             if arrays is not None:
                 assert self._json is not None
-                arrays[self._json] = string_array(values)
+                # Texts the decoder read are UTF-8, and so is each member cut from one.
+                arrays[self._json] = string_array(values, utf8=known is not None)
         return arrays
 
     def _typed_arrays(self, text: bytes, count: int) -> dict[str, pa.Array] | None:
@@ -153,13 +161,14 @@ def _read_json(
 _MAX_STRING_BYTES: Final = 2**31 - 1
 
 
-def string_array(values: Sequence[Any]) -> pa.Array:
+def string_array(values: Sequence[Any], *, utf8: bool = False) -> pa.Array:
     """``values`` (``bytes`` of UTF-8 text, ``str`` or None) as an Arrow string array.
 
     Texts alone are joined into one buffer that the array uses as it is: ``pa.array`` of
     a Python list imports pandas on its first call where pandas is installed (half a
     second of CPU and tens of MB, in a sweep's first batch). Anything else, or text that
     is not UTF-8, is left to ``pa.array`` (which refuses the latter, as before).
+    ``utf8``: the texts are known to be UTF-8 (not checked again).
     """
     if set(map(type, values)) <= {bytes}:
         data = b"".join(values)
@@ -168,6 +177,8 @@ def string_array(values: Sequence[Any]) -> pa.Array:
             strings = pa.Array.from_buffers(
                 pa.string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
             )
+            if utf8:
+                return strings
             try:
                 strings.validate(full=True)  # UTF-8 (the decoder vouches for its texts)
             except pa.ArrowInvalid:
@@ -187,16 +198,54 @@ class _LastMember:
     def __init__(self, name: str) -> None:
         quoted = orjson.dumps(name)
         self._key = quoted + b":"
+        self._member = b"," + self._key  # a member after another, as compact JSON has it
         self._quoted = quoted
         member = msgspec.defstruct("Member", [(name, msgspec.Raw, msgspec.Raw(_NULL))], gc=False)
         self._members = msgspec.json.Decoder(list[member])  # type: ignore[valid-type]
         self._get = operator.attrgetter(name)
 
-    def split(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
+    def split(
+        self, records: list[bytes], members: list[msgspec.Raw] | None = None
+    ) -> tuple[bytes, list[Any]] | None:
         """``(the records as NDJSON, each one's member as JSON text or None)``; None
-        when msgspec cannot read them (the caller then decodes them)."""
-        cut = self._cut(records)
+        when msgspec cannot read them (the caller then decodes them). ``members``: each
+        record's member as the decoder read it, if known."""
+        cut = self._placed(records, members) if members is not None else None
+        if cut is None:
+            cut = self._cut(records)
         return cut if cut is not None else self._read(records)
+
+    def _placed(
+        self, records: list[bytes], members: list[msgspec.Raw]
+    ) -> tuple[bytes, list[Any]] | None:
+        """The member cut out of each record where the decoder found it, when it is the
+        record's last, spelled compactly; None otherwise (see :meth:`_cut`).
+
+        ``members[i]`` is the text of the record's top-level member (the last one,
+        where the name repeats), a JSON value. When the record ends with
+        ``,"name":`` and that text before its closing brace, those bytes are that
+        member: a valid value starting there inside a nested object or another
+        member's value could not end where the record's last value ends (it would
+        be followed by that container's closing bracket). No search, no second decode.
+        """
+        key, size = self._member, len(self._member)
+        heads: list[bytes] = []  # each record without the member and its closing brace
+        values: list[bytes | None] = []
+        for record, member in zip(records, members, strict=True):
+            if member is ABSENT:
+                heads.append(record[:-1])
+                values.append(None)
+                continue
+            end = len(record) - 1
+            at = end - len(member) - size
+            if at < 1 or not record.startswith(key, at) or not record.endswith(member, 0, end):
+                return None
+            heads.append(record[:at])
+            values.append(record[at + size : end])
+        if heads:
+            heads[-1] += b"}"
+        present = [value for value in values if value is not None]
+        return b"}\n".join(heads), _texts(values, _plain(b"".join(present)))
 
     def _read(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
         """The member read out of each record by msgspec (the last one wins, as for

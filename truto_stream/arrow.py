@@ -32,6 +32,7 @@ from typing import Any, Literal, NotRequired, Required, Union, cast, get_args, g
 import orjson
 
 from truto_stream._columnar import TextColumns, decode_texts, is_texts, string_array
+from truto_stream._decode._text import TextRecords
 from truto_stream.schema import (
     ACCOUNT_COLUMN,
     DATE_COLUMN,
@@ -181,11 +182,17 @@ class _Columns:
         self.texts = None if inferred else TextColumns(self.record_schema, self.json)
 
     def batch(
-        self, records: list[Any], accounts: list[str], dates: list[str | None]
+        self,
+        records: list[Any],
+        accounts: list[str],
+        dates: list[str | None],
+        members: list[Any] | None = None,
     ) -> pa.RecordBatch:
         arrays = None
         if self.texts is not None and is_texts(records):
-            arrays = self.texts.arrays(records)
+            if members is None and type(records) is TextRecords:
+                members = records.members
+            arrays = self.texts.arrays(records, members)
         if arrays is None:
             arrays = self._dict_arrays(decode_texts(records))
         if self.has_account:
@@ -274,6 +281,9 @@ class RecordBatcher:
         self._records: list[Any] = []
         self._accounts: list[str] = []
         self._dates: list[str | None] = []
+        # The records' members as their decoder read them (TextRecords), while every
+        # record so far came with them; None once one did not.
+        self._members: list[Any] | None = []
 
     @property
     def schema(self) -> pa.Schema | None:
@@ -294,9 +304,17 @@ class RecordBatcher:
             (first,) = decode_texts(records[:1])
             self._columns = _Columns(inferred_schema(first, dated=self._dated))
         done: list[pa.RecordBatch] = []
+        members = records.members if type(records) is TextRecords else None
+        if members is not None and len(members) != len(records):
+            members = None  # the list was changed in place: its texts alone count
         start = 0
         while start < len(records):
-            chunk = records[start : start + self.batch_rows - len(self._records)]
+            end = start + self.batch_rows - len(self._records)
+            chunk = records[start:end]
+            if members is None:
+                self._members = None
+            elif self._members is not None:
+                self._members += members[start:end]
             start += len(chunk)
             self._records += chunk
             self._accounts += [account_id] * len(chunk)
@@ -311,6 +329,6 @@ class RecordBatcher:
 
     def _take(self) -> pa.RecordBatch:
         assert self._columns is not None
-        batch = self._columns.batch(self._records, self._accounts, self._dates)
-        self._records, self._accounts, self._dates = [], [], []
+        batch = self._columns.batch(self._records, self._accounts, self._dates, self._members)
+        self._records, self._accounts, self._dates, self._members = [], [], [], []
         return batch

@@ -24,7 +24,7 @@ pa = pytest.importorskip("pyarrow")
 from tests.arrow.test_convert import _user, _wild  # noqa: E402
 from truto_stream import arrow  # noqa: E402
 from truto_stream._columnar import TextColumns, _checked, string_array  # noqa: E402
-from truto_stream._decode._text import array_text  # noqa: E402
+from truto_stream._decode._text import ABSENT, TextRecords, array_text, text_lines  # noqa: E402
 from truto_stream.arrow import RecordBatcher, model_schema, records_to_batch  # noqa: E402
 from truto_stream.schema import Projection  # noqa: E402
 
@@ -87,6 +87,12 @@ def _same(records: list[dict[str, Any]], texts: list[bytes], schema: Any) -> Non
     got = records_to_batch(texts, schema, account_id="acc", date="2026-01-02")
     assert got.schema == want.schema
     assert got.equals(want), (got.to_pylist(), want.to_pylist())
+    # As NDJSON lines, the decoder's texts carry their members: the same batch again.
+    lines = text_lines(texts) if texts and all(b"\n" not in t for t in texts) else None
+    if lines is not None:
+        assert type(lines) is TextRecords
+        got = records_to_batch(lines, schema, account_id="acc", date="2026-01-02")
+        assert got.equals(want), (got.to_pylist(), want.to_pylist())
 
 
 _settings = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -324,17 +330,26 @@ def test_batch_after_batch_the_texts_give_the_dicts_batches(
     the next read): fields that come and go, nulls, fields the schema lacks, batch
     after batch, still give the batches built from dicts."""
     texts = RecordBatcher(DATED, batch_rows=rows)
+    lines = RecordBatcher(DATED, batch_rows=rows)  # with their members, mostly
     dicts = RecordBatcher(DATED, batch_rows=rows)
     for start in range(0, len(users), 3):
         part = users[start : start + 3]
         got = texts.add("acc", [orjson.dumps(u) for u in part], "2026-01-02")
+        read = text_lines([orjson.dumps(u) for u in part]) if part else None
+        plain = read is None or start % 9 == 6  # now and then a page without them
+        page = [orjson.dumps(u) for u in part] if plain else read
+        assert page is not None
+        got_lines = lines.add("acc", page, "2026-01-02")
         want = dicts.add("acc", part, "2026-01-02")
         assert [g.to_pylist() for g in got] == [w.to_pylist() for w in want]
         assert all(g.equals(w) for g, w in zip(got, want, strict=True))
+        assert all(g.equals(w) for g, w in zip(got_lines, want, strict=True))
     last, want_last = texts.flush(), dicts.flush()
-    assert (last is None) == (want_last is None)
-    if last is not None and want_last is not None:
+    last_lines = lines.flush()
+    assert (last is None) == (want_last is None) == (last_lines is None)
+    if last is not None and want_last is not None and last_lines is not None:
         assert last.equals(want_last)
+        assert last_lines.equals(want_last)
 
 
 def test_fields_absent_from_a_batch_are_read_again_when_they_come() -> None:
@@ -357,3 +372,49 @@ def test_fields_absent_from_a_batch_are_read_again_when_they_come() -> None:
         assert set(got) == set(want)
         for name, array in want.items():
             assert got[name].equals(array), name
+
+
+def test_lines_hand_on_each_records_member_as_msgspec_read_it() -> None:
+    lines = [
+        b' {"id":"a","remote_data":{"x":1}} ',
+        b'{"id":"b"}',
+        b'{"id":"c","remote_data":1,"remote_data":[2, 3]}',
+        b'{"id":"d","x":{"remote_data":4}}',
+        b'{"id":"e","remote\\u005fdata":null}',
+    ]
+    read = text_lines(lines)
+    assert type(read) is TextRecords
+    assert read == [line.strip() for line in lines]
+    assert read.members[1] is ABSENT and read.members[3] is ABSENT
+    assert [bytes(m) for m in read.members] == [b'{"x":1}', b"null", b"[2, 3]", b"null", b"null"]
+    assert type(read[1:]) is list  # a slice has the texts alone
+
+
+def test_a_member_placed_by_the_decoder_is_checked_against_the_records_end() -> None:
+    """A member's text ending where the record ends is that member only when it follows
+    its own name there: a nested member of the same name and length, last in the
+    record, is not it (the cut then searches, or msgspec reads the members)."""
+    assert USERS is not None
+    columns = arrow._Columns(USERS)
+    assert columns.texts is not None
+    texts = [
+        b'{"remote_data": {"x":1}, "n":{"a":0,"remote_data":"abcd"}}',
+        b'{"id":"b","x":{"a":0,"remote_data":"abcd"},"remote_data":"ab"}',
+        b'{"remote_data":[1]}',  # the only member
+        b'{"id":"d","remote_data":{"k":"s"},"remote_data":"last"}',
+        b'{"id":"e","remote_data":{"remote_data":1}}',
+    ]
+    read = text_lines(texts)
+    assert read is not None
+    assert len(read.members[0]) == len(b'"abcd"}')  # the same length as the tail
+    arrays = columns.texts.arrays(read, read.members)
+    assert arrays is not None
+    want = ['{"x":1}', "ab", "[1]", "last", '{"remote_data":1}']
+    assert arrays["remote_data"].to_pylist() == want
+    _same([orjson.loads(t) for t in texts], texts, USERS)
+    for one in texts[1:]:  # each alone: the placed path, where the first one is not
+        alone = text_lines([one])
+        assert alone is not None
+        got = columns.texts.arrays(alone, alone.members)
+        assert got is not None
+        assert got["remote_data"].to_pylist() == [want[texts.index(one)]]

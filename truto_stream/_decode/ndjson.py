@@ -104,9 +104,9 @@ class NdjsonDecoder:
     def _decode(self, lines: list[bytes]) -> list[Any]:
         if not lines:
             return lines
-        if self._split and (records := text_lines(lines)) is not None:
+        if self._split and (texts := text_lines(lines)) is not None:
             self._count += len(lines)
-            return records
+            return texts
         first = self._count + 1
         self._count += len(lines)
         try:
