@@ -27,8 +27,8 @@ import io
 import operator
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
-from typing import Any, Final
+from itertools import accumulate, repeat
+from typing import Any, Final, cast
 
 import msgspec
 import orjson
@@ -37,7 +37,7 @@ import pyarrow.json as pa_json
 
 from truto_stream._decode._text import ABSENT, CUT_MEMBER, array_text, one_each
 
-__all__ = ["TextColumns", "decode_texts", "is_texts", "string_array"]
+__all__ = ["TextColumns", "decode_texts", "is_texts", "runs_array", "string_array"]
 
 _WHITESPACE: Final = (b" ", b"\n", b"\t", b"\r")
 _NULL: Final = b"null"
@@ -102,7 +102,11 @@ class TextColumns:
             if arrays is not None:
                 assert self._json is not None
                 # Texts the decoder read are UTF-8, and so is each member cut from one.
-                arrays[self._json] = string_array(values, utf8=known is not None)
+                arrays[self._json] = (
+                    values
+                    if isinstance(values, pa.Array)
+                    else string_array(values, utf8=known is not None)
+                )
         return arrays
 
     def _typed_arrays(self, text: bytes, count: int) -> dict[str, pa.Array] | None:
@@ -171,12 +175,8 @@ def string_array(values: Sequence[Any], *, utf8: bool = False) -> pa.Array:
     ``utf8``: the texts are known to be UTF-8 (not checked again).
     """
     if set(map(type, values)) <= {bytes}:
-        data = b"".join(values)
-        if len(data) <= _MAX_STRING_BYTES:
-            offsets = array("i", accumulate(map(len, values), initial=0))
-            strings = pa.Array.from_buffers(
-                pa.string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-            )
+        strings = _joined(values, b"".join(values))
+        if strings is not None:
             if utf8:
                 return strings
             try:
@@ -186,6 +186,32 @@ def string_array(values: Sequence[Any], *, utf8: bool = False) -> pa.Array:
             else:
                 return strings
     return pa.array(values, pa.string())
+
+
+def runs_array(runs: list[tuple[bytes, int]]) -> pa.Array | None:
+    """A string array of each ``(UTF-8 text, count)`` run's text ``count`` times (no
+    per-row work); None when it is too long for one."""
+    data = b"".join(text * count for text, count in runs)
+    if len(data) > _MAX_STRING_BYTES:
+        return None
+    offsets = array("i", [0])
+    for text, count in runs:
+        end, size = offsets[-1], len(text)
+        offsets.extend(range(end + size, end + size * count + 1, size) if size else [end] * count)
+    return pa.Array.from_buffers(
+        pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def _joined(values: Sequence[bytes], data: bytes) -> pa.Array | None:
+    """A string array of ``values`` over ``data``, their join (not checked for UTF-8);
+    None when it is too long for one."""
+    if len(data) > _MAX_STRING_BYTES:
+        return None
+    offsets = array("i", accumulate(map(len, values), initial=0))
+    return pa.Array.from_buffers(
+        pa.string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 def _one_array(column: pa.ChunkedArray) -> pa.Array:
@@ -206,18 +232,20 @@ class _LastMember:
 
     def split(
         self, records: list[bytes], members: list[msgspec.Raw] | None = None
-    ) -> tuple[bytes, list[Any]] | None:
+    ) -> tuple[bytes, list[Any] | pa.Array] | None:
         """``(the records as NDJSON, each one's member as JSON text or None)``; None
         when msgspec cannot read them (the caller then decodes them). ``members``: each
-        record's member as the decoder read it, if known."""
-        cut = self._placed(records, members) if members is not None else None
-        if cut is None:
-            cut = self._cut(records)
+        record's member as the decoder read it, if known. The members may come as
+        their string array already (read from the decoder's texts)."""
+        placed = self._placed(records, members) if members is not None else None
+        if placed is not None:
+            return placed
+        cut = self._cut(records)
         return cut if cut is not None else self._read(records)
 
     def _placed(
         self, records: list[bytes], members: list[msgspec.Raw]
-    ) -> tuple[bytes, list[Any]] | None:
+    ) -> tuple[bytes, list[Any] | pa.Array] | None:
         """The member cut out of each record where the decoder found it, when it is the
         record's last, spelled compactly; None otherwise (see :meth:`_cut`).
 
@@ -231,10 +259,12 @@ class _LastMember:
         key, size = self._member, len(self._member)
         heads: list[bytes] = []  # each record without the member and its closing brace
         values: list[bytes | None] = []
+        absent = False
         for record, member in zip(records, members, strict=True):
             if member is ABSENT:
                 heads.append(record[:-1])
                 values.append(None)
+                absent = True
                 continue
             end = len(record) - 1
             at = end - len(member) - size
@@ -244,8 +274,19 @@ class _LastMember:
             values.append(record[at + size : end])
         if heads:
             heads[-1] += b"}"
-        present = [value for value in values if value is not None]
-        return b"}\n".join(heads), _texts(values, _plain(b"".join(present)))
+        text = b"}\n".join(heads)
+        if absent:
+            present = [value for value in values if value is not None]
+            return text, _texts(values, _plain(b"".join(present)))
+        texts = cast(list[bytes], values)  # none absent
+        data = b"".join(texts)
+        # Compact objects (the API's remote_data) are their own texts: one join for the
+        # check and the array (the decoder vouched for their UTF-8).
+        if _plain(data) and all(map(bytes.startswith, texts, repeat(b"{"))):
+            strings = _joined(texts, data)
+            if strings is not None:
+                return text, strings
+        return text, _texts(values, _plain(data))
 
     def _read(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
         """The member read out of each record by msgspec (the last one wins, as for

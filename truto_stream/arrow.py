@@ -27,11 +27,12 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Mapping
+from itertools import groupby
 from typing import Any, Literal, NotRequired, Required, Union, cast, get_args, get_origin
 
 import orjson
 
-from truto_stream._columnar import TextColumns, decode_texts, is_texts, string_array
+from truto_stream._columnar import TextColumns, decode_texts, is_texts, runs_array
 from truto_stream._decode._text import TextRecords
 from truto_stream.schema import (
     ACCOUNT_COLUMN,
@@ -224,12 +225,14 @@ class _Columns:
 
 def _strings(values: list[str] | list[str | None]) -> pa.Array:
     """The account or date column (a few values, each many times) as a string array,
-    without ``pa.array`` of a list (see :func:`~truto_stream._columnar.string_array`)."""
-    kinds = set(values)
-    texts = {kind: kind.encode() for kind in kinds if isinstance(kind, str)}
-    if len(texts) == len(kinds):
-        return string_array([texts[value] for value in cast(list[str], values)])
-    if kinds == {None}:
+    without ``pa.array`` of a list (see :func:`~truto_stream._columnar.string_array`).
+    A page's records share their account: the column is built run by run."""
+    runs = [(kind, len(list(group))) for kind, group in groupby(values)]
+    if all(isinstance(kind, str) for kind, _ in runs):
+        strings = runs_array([(cast(str, kind).encode(), count) for kind, count in runs])
+        if strings is not None:
+            return strings
+    if all(kind is None for kind, _ in runs):
         return pa.nulls(len(values), pa.string())
     return pa.array(values, pa.string())  # nulls among texts, or not text: as before
 
