@@ -7,7 +7,9 @@ bytes (:func:`benchmarks.tenant_floors.orjson_floor`) and, with ``--dicts``, thi
 checkout's dict sweep (``sweep.batches()``). One emulator in its own process; each side in
 a fresh child, the order flipped every round. Printed: each round's users/s and CPU
 µs/user, the medians, and the ratios of users/s paired by round (median, min, max): on a
-noisy 2-core machine a ratio of medians taken from different rounds misleads.
+noisy 2-core machine a ratio of medians taken from different rounds misleads. The CPU
+ratios beside them (the other side's CPU per user over this one's) move less when other
+processes share the cores.
 
 ::
 
@@ -44,9 +46,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def paired(a: list[SideResult], b: list[SideResult]) -> tuple[float, float, float]:
-    """Median, least and most of ``a``'s users/s over ``b``'s, round by round."""
-    ratios = [x["users_per_s"] / y["users_per_s"] for x, y in zip(a, b, strict=True)]
+def paired(
+    a: list[SideResult], b: list[SideResult], key: str = "users_per_s"
+) -> tuple[float, float, float]:
+    """Median, least and most of ``a``'s users/s over ``b``'s, round by round (``key``
+    ``"cpu_us_per_user"``: ``b``'s CPU per user over ``a``'s, so that above 1 is faster)."""
+    if key == "users_per_s":
+        ratios = [x[key] / y[key] for x, y in zip(a, b, strict=True)]
+    else:
+        ratios = [y[key] / x[key] for x, y in zip(a, b, strict=True)]
     return statistics.median(ratios), min(ratios), max(ratios)
 
 
@@ -106,7 +114,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     pairs += [("this", "this dicts")] if opts.dicts else []
     for a, b in pairs:
         mid, low, high = paired(results[a], results[b])
-        print(f"{a} / {b}: users/s paired {mid:.3f}x (min {low:.3f}, max {high:.3f})")
+        cpu, cpu_low, cpu_high = paired(results[a], results[b], "cpu_us_per_user")
+        print(
+            f"{a} / {b}: users/s paired {mid:.3f}x (min {low:.3f}, max {high:.3f}); "
+            f"CPU per user {cpu:.3f}x (min {cpu_low:.3f}, max {cpu_high:.3f})"
+        )
 
 
 if __name__ == "__main__":

@@ -29,3 +29,9 @@ def test_ratios_are_paired_round_by_round() -> None:
     a = [{"users_per_s": 2.0}, {"users_per_s": 9.0}, {"users_per_s": 3.0}]
     b = [{"users_per_s": 1.0}, {"users_per_s": 9.0}, {"users_per_s": 1.0}]
     assert columnar_ab.paired(a, b) == (2.0, 1.0, 3.0)
+
+
+def test_cpu_ratios_are_the_others_cpu_over_this_ones() -> None:
+    a = [{"cpu_us_per_user": 2.0}, {"cpu_us_per_user": 4.0}, {"cpu_us_per_user": 1.0}]
+    b = [{"cpu_us_per_user": 3.0}, {"cpu_us_per_user": 4.0}, {"cpu_us_per_user": 3.0}]
+    assert columnar_ab.paired(a, b, "cpu_us_per_user") == (1.5, 1.0, 3.0)
