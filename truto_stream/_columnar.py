@@ -9,9 +9,12 @@ value exactly when it parses as one JSON value (were that name nested, or the me
 not last, the cut would hold an unmatched bracket or another member), which msgspec
 checks for the whole batch at once without building anything; ``pyarrow.json`` then
 reads the records without it (and without the typed fields no record of the previous
-batch had, as long as none comes back: see ``TextColumns._typed_arrays``). A batch
-where some record has the member elsewhere (or spelled with whitespace or escapes) has
-it read out by msgspec instead (exact, slower).
+batch had, as long as none comes back: see ``TextColumns._typed_arrays``). NDJSON lines
+come with each record's member as the decoder read it
+(:class:`~truto_stream._decode._text.TextRecords`): where the record ends with it, after
+its name, it is cut there with no search and no second check (``_LastMember._placed``).
+A batch where some record has the member elsewhere (or spelled with whitespace or
+escapes) has it read out by msgspec instead (exact, slower).
 
 Semantics are :mod:`truto_stream.arrow`'s: a batch ``pyarrow.json`` cannot read exactly
 as the dicts would be read (it refuses a value that does not fit its column, or a

@@ -418,3 +418,24 @@ def test_a_member_placed_by_the_decoder_is_checked_against_the_records_end() -> 
         got = columns.texts.arrays(alone, alone.members)
         assert got is not None
         assert got["remote_data"].to_pylist() == [want[texts.index(one)]]
+
+
+@_settings
+@given(
+    st.lists(st.tuples(_odd_json, _odd_json, st.booleans()), min_size=1, max_size=6),
+    st.sampled_from(["compact", "spaced"]),
+)
+def test_a_nested_member_of_the_same_name_last_in_the_record_is_not_taken_for_it(
+    pairs: list[tuple[Any, Any, bool]], how: str
+) -> None:
+    """Records whose text ends with a nested ``"remote_data":W`` (the top-level member
+    earlier, or none): whatever W is (the member's own text, or as long), the batch
+    from the decoder's lines is the dicts' batch."""
+    users: list[dict[str, Any]] = []
+    for i, (own, nested, top) in enumerate(pairs):
+        user: dict[str, Any] = {"id": str(i)}
+        if top:
+            user["remote_data"] = own
+        user["n"] = {"a": 0, "remote_data": own if i % 2 else nested}
+        users.append(user)
+    _same(users, _texts(users, how), USERS)

@@ -3,9 +3,10 @@
 The dict decoder's cuts (runs of whole records, NDJSON lines) are verified by decoding
 them with orjson. With ``as_text`` the same text is validated by msgspec instead, which reads
 JSON at C speed without building anything for what it skips: a run is split into the
-exact text of each record (``msgspec.Raw``), a batch of NDJSON lines is checked to hold
-one object each. Each record is handed on as ``bytes`` that start with ``{`` and end with
-``}`` (the server's own text, whitespace inside it kept).
+exact text of each record (``msgspec.Raw``), each NDJSON line is decoded on its own as
+one object, keeping only its ``remote_data`` member's text (:class:`TextRecords`: the
+Arrow path needs no second pass to find it). Each record is handed on as ``bytes`` that
+start with ``{`` and end with ``}`` (the server's own text, whitespace inside it kept).
 
 One rule for both: what the dict decoder refuses, ``as_text`` refuses with the same
 error. msgspec is stricter than orjson nowhere that matters here, but more lenient in
