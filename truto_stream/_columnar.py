@@ -29,9 +29,9 @@ from __future__ import annotations
 import io
 import operator
 from array import array
-from collections.abc import Sequence
-from itertools import accumulate, repeat
-from typing import Any, Final, cast
+from collections.abc import Sequence, Sized
+from itertools import accumulate
+from typing import Any, Final
 
 import msgspec
 import orjson
@@ -40,7 +40,7 @@ import pyarrow.json as pa_json
 
 from truto_stream._decode._text import ABSENT, CUT_MEMBER, array_text, one_each
 
-__all__ = ["TextColumns", "decode_texts", "is_texts", "runs_array", "string_array"]
+__all__ = ["TextColumns", "decode_texts", "is_texts", "string_array"]
 
 _WHITESPACE: Final = (b" ", b"\n", b"\t", b"\r")
 _NULL: Final = b"null"
@@ -191,27 +191,12 @@ def string_array(values: Sequence[Any], *, utf8: bool = False) -> pa.Array:
     return pa.array(values, pa.string())
 
 
-def runs_array(runs: list[tuple[bytes, int]]) -> pa.Array | None:
-    """A string array of each ``(UTF-8 text, count)`` run's text ``count`` times (no
-    per-row work); None when it is too long for one."""
-    data = b"".join(text * count for text, count in runs)
+def _joined(values: Sequence[Sized], data: bytes) -> pa.Array | None:
+    """A string array of ``values`` (texts) over ``data``, their join (not checked for
+    UTF-8); None when it is too long for one."""
     if len(data) > _MAX_STRING_BYTES:
         return None
-    offsets = array("i", [0])
-    for text, count in runs:
-        end, size = offsets[-1], len(text)
-        offsets.extend(range(end + size, end + size * count + 1, size) if size else [end] * count)
-    return pa.Array.from_buffers(
-        pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
-
-
-def _joined(values: Sequence[bytes], data: bytes) -> pa.Array | None:
-    """A string array of ``values`` over ``data``, their join (not checked for UTF-8);
-    None when it is too long for one."""
-    if len(data) > _MAX_STRING_BYTES:
-        return None
-    offsets = array("i", accumulate(map(len, values), initial=0))
+    offsets = array("i", list(accumulate(map(len, values), initial=0)))  # a list is faster
     return pa.Array.from_buffers(
         pa.string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
@@ -260,36 +245,25 @@ class _LastMember:
         be followed by that container's closing bracket). No search, no second decode.
         """
         key, size = self._member, len(self._member)
+        opened = key + b"{"  # an object's member, as the API's remote_data is
         heads: list[bytes] = []  # each record without the member and its closing brace
-        values: list[bytes | None] = []
-        absent = False
+        objects = True
         for record, member in zip(records, members, strict=True):
-            if member is ABSENT:
-                heads.append(record[:-1])
-                values.append(None)
-                absent = True
-                continue
             end = len(record) - 1
             at = end - len(member) - size
-            if at < 1 or not record.startswith(key, at) or not record.endswith(member, 0, end):
+            if at > 0 and record.startswith(opened, at) and record.endswith(member, 0, end):
+                heads.append(record[:at])
+            elif member is ABSENT:
+                heads.append(record[:-1])
+                objects = False
+            elif at > 0 and record.startswith(key, at) and record.endswith(member, 0, end):
+                heads.append(record[:at])
+                objects = False
+            else:
                 return None
-            heads.append(record[:at])
-            values.append(record[at + size : end])
         if heads:
             heads[-1] += b"}"
-        text = b"}\n".join(heads)
-        if absent:
-            present = [value for value in values if value is not None]
-            return text, _texts(values, _plain(b"".join(present)))
-        texts = cast(list[bytes], values)  # none absent
-        data = b"".join(texts)
-        # Compact objects (the API's remote_data) are their own texts: one join for the
-        # check and the array (the decoder vouched for their UTF-8).
-        if _plain(data) and all(map(bytes.startswith, texts, repeat(b"{"))):
-            strings = _joined(texts, data)
-            if strings is not None:
-                return text, strings
-        return text, _texts(values, _plain(data))
+        return b"}\n".join(heads), _member_texts(members, objects)
 
     def _read(self, records: list[bytes]) -> tuple[bytes, list[Any]] | None:
         """The member read out of each record by msgspec (the last one wins, as for
@@ -330,6 +304,21 @@ class _LastMember:
         if heads:
             heads[-1] += b"}"  # not to the joined text: a copy of megabytes
         return b"}\n".join(heads), _texts(values, _plain(checked))
+
+
+def _member_texts(members: list[msgspec.Raw], objects: bool) -> list[Any] | pa.Array:
+    """The members' texts (see :func:`_texts`); their string array when each is an
+    object and none holds whitespace or an escape, joined once for the check and the
+    array (the decoder vouched for their UTF-8)."""
+    if objects:
+        data = b"".join(members)
+        if _plain(data):
+            strings = _joined(members, data)
+            if strings is not None:
+                return strings
+        return _texts(list(map(bytes, members)), _plain(data))
+    values = [None if member is ABSENT else bytes(member) for member in members]
+    return _texts(values, _plain(b"".join(value for value in values if value is not None)))
 
 
 def _checked(values: list[bytes]) -> bytes | None:

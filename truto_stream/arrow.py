@@ -28,11 +28,11 @@ import types
 import typing
 from collections.abc import Mapping
 from itertools import groupby
-from typing import Any, Literal, NotRequired, Required, Union, cast, get_args, get_origin
+from typing import Any, Literal, NotRequired, Required, Union, get_args, get_origin
 
 import orjson
 
-from truto_stream._columnar import TextColumns, decode_texts, is_texts, runs_array
+from truto_stream._columnar import TextColumns, decode_texts, is_texts, string_array
 from truto_stream._decode._text import TextRecords
 from truto_stream.schema import (
     ACCOUNT_COLUMN,
@@ -190,9 +190,10 @@ class _Columns:
         members: list[Any] | None = None,
     ) -> pa.RecordBatch:
         arrays = None
-        if self.texts is not None and is_texts(records):
-            if members is None and type(records) is TextRecords:
-                members = records.members
+        if members is None and type(records) is TextRecords:
+            members = records.members
+        # Records the decoder read (their members known) are texts: no need to look.
+        if self.texts is not None and (members is not None or is_texts(records)):
             arrays = self.texts.arrays(records, members)
         if arrays is None:
             arrays = self._dict_arrays(decode_texts(records))
@@ -228,13 +229,17 @@ def _strings(values: list[str] | list[str | None]) -> pa.Array:
     without ``pa.array`` of a list (see :func:`~truto_stream._columnar.string_array`).
     A page's records share their account: the column is built run by run."""
     runs = [(kind, len(list(group))) for kind, group in groupby(values)]
-    if all(isinstance(kind, str) for kind, _ in runs):
-        strings = runs_array([(cast(str, kind).encode(), count) for kind, count in runs])
-        if strings is not None:
-            return strings
-    if all(kind is None for kind, _ in runs):
-        return pa.nulls(len(values), pa.string())
-    return pa.array(values, pa.string())  # nulls among texts, or not text: as before
+    if all(kind is None or isinstance(kind, str) for kind, _ in runs):
+        return pa.concat_arrays([_run(kind, count) for kind, count in runs] or [_run(None, 0)])
+    return pa.array(values, pa.string())  # not text: as before
+
+
+def _run(value: str | None, count: int) -> pa.Array:
+    """``value`` ``count`` times, filled in C++ (its scalar taken from an array: a
+    ``pa.scalar`` of a ``str`` imports pandas)."""
+    if value is None:
+        return pa.nulls(count, pa.string())
+    return pa.repeat(string_array([value.encode()])[0], count)
 
 
 def records_to_batch(
