@@ -28,7 +28,7 @@ import types
 import typing
 from collections.abc import Mapping
 from itertools import groupby
-from typing import Any, Literal, NotRequired, Required, Union, get_args, get_origin
+from typing import Any, Final, Literal, NotRequired, Required, Union, cast, get_args, get_origin
 
 import orjson
 
@@ -227,11 +227,21 @@ class _Columns:
 def _strings(values: list[str] | list[str | None]) -> pa.Array:
     """The account or date column (a few values, each many times) as a string array,
     without ``pa.array`` of a list (see :func:`~truto_stream._columnar.string_array`).
-    A page's records share their account: the column is built run by run."""
+    A page's records share their account: long runs of one value are repeated in C++."""
     runs = [(kind, len(list(group))) for kind, group in groupby(values)]
-    if all(kind is None or isinstance(kind, str) for kind, _ in runs):
+    if not all(kind is None or isinstance(kind, str) for kind, _ in runs):
+        return pa.array(values, pa.string())  # not text: as before
+    if len(runs) * _RUN_ROWS <= len(values) or all(kind is None for kind, _ in runs):
         return pa.concat_arrays([_run(kind, count) for kind, count in runs] or [_run(None, 0)])
-    return pa.array(values, pa.string())  # not text: as before
+    if None in values:
+        return pa.array(values, pa.string())  # nulls among texts in short runs: as before
+    texts = {kind: kind.encode() for kind in set(cast(list[str], values))}
+    return string_array([texts[value] for value in cast(list[str], values)])
+
+
+#: Rows a run of one value must hold on average for the column to be built run by run
+#: (an array a run: short runs, rows of many accounts in turn, are cheaper value by value).
+_RUN_ROWS: Final = 64
 
 
 def _run(value: str | None, count: int) -> pa.Array:

@@ -277,6 +277,18 @@ def test_the_account_and_date_columns_are_pa_arrays(values: list[str | None]) ->
     assert arrow._strings(values).equals(pa.array(values, pa.string()))
 
 
+@_settings
+@given(
+    st.lists(st.tuples(st.sampled_from(["acc", "", "é", None]), st.integers(1, 300)), max_size=5)
+)
+def test_account_and_date_columns_in_long_runs_are_pa_arrays(
+    runs: list[tuple[str | None, int]],
+) -> None:
+    """A page's records share their account: runs of one value, built run by run."""
+    values = [value for value, count in runs for _ in range(count)]
+    assert arrow._strings(values).equals(pa.array(values, pa.string()))
+
+
 _nested = st.recursive(
     st.integers(-5, 5) | st.sampled_from(["s", "remote_data", ',"remote_data":']),
     lambda inner: (
