@@ -308,15 +308,16 @@ class _LastMember:
 
 def _member_texts(members: list[msgspec.Raw], objects: bool) -> list[Any] | pa.Array:
     """The members' texts (see :func:`_texts`); their string array when each is an
-    object and none holds whitespace or an escape, joined once for the check and the
-    array (the decoder vouched for their UTF-8)."""
+    object with no escape and no whitespace outside its strings, joined once for the
+    checks and the array (the decoder vouched for their UTF-8)."""
     if objects:
         data = b"".join(members)
-        if _plain(data):
+        plain = _plain(data)
+        if plain or (b"\\" not in data and _compact(members)):
             strings = _joined(members, data)
             if strings is not None:
                 return strings
-        return _texts(list(map(bytes, members)), _plain(data))
+        return _texts(list(map(bytes, members)), plain)
     values = [None if member is ABSENT else bytes(member) for member in members]
     return _texts(values, _plain(b"".join(value for value in values if value is not None)))
 
@@ -326,6 +327,15 @@ def _checked(values: list[bytes]) -> bytes | None:
     JSON value (one decode for them all); None otherwise."""
     text = array_text(values)
     return text if one_each(values, text) else None
+
+
+def _compact(values: list[msgspec.Raw]) -> bool:
+    """Are ``values`` (JSON values) compact, whitespace only inside their strings (a
+    space in a name, say)? One pass for them all, not a format of each (see
+    :func:`_json_text`): formatting keeps strings and numbers as they are and drops the
+    whitespace between tokens, so the text keeps its length only if there is none."""
+    array = b"[" + b",".join(values) + b"]"
+    return len(msgspec.json.format(array, indent=-1)) == len(array)
 
 
 def _plain(text: bytes) -> bool:

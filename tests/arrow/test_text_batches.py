@@ -23,7 +23,7 @@ pa = pytest.importorskip("pyarrow")
 
 from tests.arrow.test_convert import _user, _wild  # noqa: E402
 from truto_stream import arrow  # noqa: E402
-from truto_stream._columnar import TextColumns, _checked, string_array  # noqa: E402
+from truto_stream._columnar import TextColumns, _checked, _compact, string_array  # noqa: E402
 from truto_stream._decode._text import ABSENT, TextRecords, array_text, text_lines  # noqa: E402
 from truto_stream.arrow import RecordBatcher, model_schema, records_to_batch  # noqa: E402
 from truto_stream.schema import Projection  # noqa: E402
@@ -451,3 +451,27 @@ def test_a_nested_member_of_the_same_name_last_in_the_record_is_not_taken_for_it
         user["n"] = {"a": 0, "remote_data": own if i % 2 else nested}
         users.append(user)
     _same(users, _texts(users, how), USERS)
+
+
+def test_members_with_spaces_inside_strings_are_their_own_texts() -> None:
+    """Compact objects whose strings hold spaces (one format of the batch finds no
+    whitespace between tokens) give the dicts' batch, as do spaced ones."""
+    assert USERS is not None
+    columns = arrow._Columns(USERS)
+    assert columns.texts is not None
+    compact = [
+        b'{"id":"a","remote_data":{"n":"Priya Martin"}}',
+        b'{"id":"b","remote_data":{"x":[1,2],"s":" "}}',
+    ]
+    spaced = [b'{"id":"c","remote_data":{"n": "x y"}}', *compact]
+    escaped = [b'{"id":"d","remote_data":{"t":"a\\ttab b"}}', *compact]
+    for texts in (compact, spaced, escaped):
+        read = text_lines(texts)
+        assert read is not None
+        arrays = columns.texts.arrays(read, read.members)
+        assert arrays is not None
+        want = [orjson.dumps(orjson.loads(t)["remote_data"]).decode() for t in texts]
+        assert arrays["remote_data"].to_pylist() == want
+        _same([orjson.loads(t) for t in texts], texts, USERS)
+    assert _compact([msgspec.Raw(t) for t in (b'{"a":"x y"}', b"[1]")])
+    assert not _compact([msgspec.Raw(t) for t in (b'{"a":"x y"}', b"[1, 2]")])
