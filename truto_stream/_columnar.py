@@ -335,7 +335,10 @@ def _compact(values: list[msgspec.Raw]) -> bool:
     :func:`_json_text`): formatting keeps strings and numbers as they are and drops the
     whitespace between tokens, so the text keeps its length only if there is none."""
     array = b"[" + b",".join(values) + b"]"
-    return len(msgspec.json.format(array, indent=-1)) == len(array)
+    try:
+        return len(msgspec.json.format(array, indent=-1)) == len(array)
+    except (msgspec.DecodeError, RecursionError):  # a value as deep as msgspec goes
+        return False
 
 
 def _plain(text: bytes) -> bool:

@@ -475,3 +475,5 @@ def test_members_with_spaces_inside_strings_are_their_own_texts() -> None:
         _same([orjson.loads(t) for t in texts], texts, USERS)
     assert _compact([msgspec.Raw(t) for t in (b'{"a":"x y"}', b"[1]")])
     assert not _compact([msgspec.Raw(t) for t in (b'{"a":"x y"}', b"[1, 2]")])
+    deep = b"[" * 2_000 + b"]" * 2_000  # deeper in the array than msgspec reads
+    assert not _compact([msgspec.Raw(deep)])
