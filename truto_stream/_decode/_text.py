@@ -70,8 +70,9 @@ class TextRecords(list[bytes]):
     """Record texts (NDJSON lines) with, for each, its top-level :data:`CUT_MEMBER`
     value as msgspec read it (``members``: the last one where the name repeats, as for
     orjson; :data:`ABSENT` where there is none). The Arrow path takes a member's place
-    from it instead of searching and checking each text again. A slice or a copy is a
-    plain list: whoever gets one, or a list of another kind, has the texts alone."""
+    from it instead of searching and checking each text again. A slice, or a list made
+    of it, is a plain list: whoever gets one, or a list of another kind, has the texts
+    alone."""
 
     __slots__ = ("members",)
 
