@@ -81,6 +81,10 @@ class _Collecting(Checkpoint):
         return rows
 
 
+class _ParentGone(Exception):
+    """The parent closed its end of the pipe: it died, or stops this shard."""
+
+
 class _Pipe:
     """Frames to the parent over stdout, with asyncio's flow control (backpressure)."""
 
@@ -98,8 +102,11 @@ class _Pipe:
         return cls(asyncio.StreamWriter(transport, protocol, None, loop))
 
     async def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        self._writer.write(encode_frame(header, payload))
-        await self._writer.drain()
+        try:
+            self._writer.write(encode_frame(header, payload))
+            await self._writer.drain()
+        except ConnectionError as exc:
+            raise _ParentGone from exc
 
 
 async def _sweep(spec: ChildSpec, pipe: _Pipe, scratch: Path) -> None:
@@ -168,6 +175,8 @@ async def _main(spec: ChildSpec, fd: int) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="truto-stream-shard-") as scratch:
             await _sweep(spec, pipe, Path(scratch))
+    except _ParentGone:
+        raise  # nobody to tell
     except Exception as exc:
         # Our errors never carry the token (see errors.py); the type says the rest.
         await pipe.send({"kind": "error", "type": type(exc).__name__, "message": str(exc)})
@@ -201,6 +210,11 @@ def main() -> None:
         anyio.run(_main, spec, fd, backend="asyncio")
     except TrutoError:
         sys.exit(1)  # the parent reports it, from the error frame
+    except _ParentGone:
+        # A parent killed by SIGKILL closes the pipe before the kernel sends this shard
+        # its own SIGKILL (PR_SET_PDEATHSIG): a traceback here would be cut short in
+        # the middle of the parent's log, about nothing that went wrong in the shard.
+        sys.exit(1)
     except Exception:
         traceback.print_exc()  # a bug (or the parent gone): its traceback helps
         sys.exit(1)
