@@ -248,6 +248,16 @@ class PageCache:
             _, dropped = self._items.popitem(last=False)
             self._size -= len(dropped)
 
+    def through(
+        self, key: tuple[Any, ...], render: Callable[[], bytes], *, evict: bool = True
+    ) -> bytes:
+        """The cached value of ``key``, else ``render()``'s, stored (see :meth:`put`)."""
+        value = self.get(key)
+        if value is None:
+            value = render()
+            self.put(key, value, evict=evict)
+        return value
+
     def clear(self) -> None:
         """Drop everything."""
         self._items.clear()
@@ -366,22 +376,14 @@ class Renderer:
     ) -> bytes:
         """:meth:`records` with ``,`` through the page cache."""
         key = ("u", acc.id, start, stop, excluded, date)
-        body = self.cache.get(key)
-        if body is None:
-            body = self._render(acc, start, stop, excluded, ",", date)
-            self.cache.put(key, body)
-        return body
+        return self.cache.through(key, lambda: self._render(acc, start, stop, excluded, ",", date))
 
     def remote_records(
         self, acc: Account, start: int, stop: int, sep: str = ",", *, date: str | None = None
     ) -> bytes:
         """Vendor-shaped rows ``start .. stop-1`` joined by ``sep`` (cached)."""
         key = ("r", acc.id, start, stop, sep, date)
-        body = self.cache.get(key)
-        if body is None:
-            body = self._render(acc, start, stop, None, sep, date)
-            self.cache.put(key, body)
-        return body
+        return self.cache.through(key, lambda: self._render(acc, start, stop, None, sep, date))
 
     def keyed_records(
         self,

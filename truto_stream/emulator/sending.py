@@ -135,14 +135,12 @@ def _batch(
     """
     key_by = q.key_by if keyed else None
     key = ("s", acc.id, pos, end, q.excluded, q.date, framing == "ndjson", key_by, comma)
-    cache = st.renderer.cache
-    chunk = cache.get(key)
-    if chunk is None:
+
+    def render() -> bytes:
         chunk = _render_batch(st, acc, q, pos, end, framing, keyed)
-        if comma and chunk:
-            chunk = b"," + chunk
-        cache.put(key, chunk, evict=False)
-    return chunk
+        return b"," + chunk if comma and chunk else chunk
+
+    return st.renderer.cache.through(key, render, evict=False)
 
 
 def _render_batch(
