@@ -27,6 +27,7 @@ from typing import Any, Final
 from benchmarks.emu import EmulatorHandle
 from benchmarks.procs import SideError, SideResult, run_side
 from benchmarks.report import Row, ScenarioResult, markdown
+from benchmarks.tenant_workloads import WORKLOADS
 
 __all__ = ["Context", "Settings", "Side", "main", "median"]
 
@@ -52,6 +53,7 @@ class Settings:
     out: str = str(RESULTS)
     combine: list[str] = field(default_factory=list)
     tenant_scale: float = 0.05
+    tenant_rows: list[str] = field(default_factory=list)
     ours_python: list[str] = field(default_factory=list)
 
     def ours_pythons(self) -> list[tuple[str, str]]:
@@ -298,6 +300,14 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         help="tenant-scale scenario: account counts x this (1 = the sizes of issue #15)",
     )
     parser.add_argument(
+        "--tenant-rows",
+        default="",
+        metavar="KEYS",
+        help="tenant-scale scenario: only these rows, e.g. many,many-ids (default all: "
+        + ", ".join(w.key for w in WORKLOADS)
+        + ")",
+    )
+    parser.add_argument(
         "--ours-python",
         action="append",
         default=[],
@@ -307,6 +317,10 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     )
     ns = parser.parse_args(argv)
     only = [scenario_id(part) for part in ns.only.split(",") if part.strip()]
+    rows = [part.strip() for part in ns.tenant_rows.split(",") if part.strip()]
+    unknown = sorted(set(rows) - {w.key for w in WORKLOADS})
+    if unknown:
+        parser.error(f"unknown tenant-scale rows {', '.join(unknown)}")
     for spec in ns.ours_python:
         try:
             _label_and_python(spec)
@@ -324,6 +338,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         out=ns.out,
         combine=ns.combine,
         tenant_scale=ns.tenant_scale,
+        tenant_rows=rows,
         ours_python=ns.ours_python,
     )
 
@@ -357,6 +372,8 @@ def command_line(settings: Settings) -> str:
         parts.append(f"--slow-rounds {settings.slow_rounds}")
     if settings.tenant_scale != Settings.tenant_scale:
         parts.append(f"--tenant-scale {settings.tenant_scale:g}")
+    if settings.tenant_rows:
+        parts.append("--tenant-rows " + ",".join(settings.tenant_rows))
     parts += [f"--ours-python {spec}" for spec in settings.ours_python]
     return " ".join(parts)
 
@@ -454,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = started.strftime("%Y%m%d-%H%M%S")
     (out / f"bench-{stamp}.json").write_text(json.dumps(payload, indent=1, default=str))
     (out / f"bench-{stamp}.md").write_text(header + "\n" + table)
-    if settings.docs and not settings.only:
+    if settings.docs and not settings.only and not settings.tenant_rows:
         write_docs(table, header)
     failed = any("error" in r for res in results for rs in res.raw.values() for r in rs)
     return 1 if failed else 0

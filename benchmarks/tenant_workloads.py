@@ -9,6 +9,7 @@ never scale: they define what a row measures. Every workload gets accounts of it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -124,20 +125,21 @@ class Sized:
         return f"stream ({w.framing}), {what}"
 
 
-def plan(*, scale: float, smoke: bool) -> list[Sized]:
+def plan(*, scale: float, smoke: bool, rows: Sequence[str] = ()) -> list[Sized]:
     """The workloads at this run's size: smoke sizes (only those that have one), or the
-    issue's account counts x ``scale``.
+    issue's account counts x ``scale``; only the ``rows`` named (by key), if any.
 
     The memory row keeps its 520 accounts and scales its users per account instead (at
     least 500, so that each stream response comes in more than one part).
     """
+    chosen = [w for w in WORKLOADS if not rows or w.key in rows]
     if smoke:
-        return [Sized(w, *w.smoke, smoke=True) for w in WORKLOADS if w.smoke is not None]
+        return [Sized(w, *w.smoke, smoke=True) for w in chosen if w.smoke is not None]
     return [
         Sized(w, w.accounts, max(500, round(w.users * scale)))
         if w.fixed_accounts
         else Sized(w, max(1, round(w.accounts * scale)), w.users)
-        for w in WORKLOADS
+        for w in chosen
     ]
 
 

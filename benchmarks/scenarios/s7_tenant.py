@@ -148,12 +148,14 @@ def run(ctx: Context) -> ScenarioResult:
     variants: Variants = [("", None), *ctx.settings.ours_pythons()]
     result.notes += [_library_note(label, python) for label, python in variants]
     scale = ctx.settings.tenant_scale * ctx.settings.scale
-    works = plan(scale=scale, smoke=ctx.smoke)
+    works = plan(scale=scale, smoke=ctx.smoke, rows=ctx.settings.tenant_rows)
     runs: dict[str, dict[str, list[SideResult]]] = {}
     per_record = float("nan")
     framings: tuple[StreamFraming, ...] = ("envelope", "ndjson")
     for framing in framings:
         group = [work for work in works if work.workload.framing == framing]
+        if not group:
+            continue
         with running_emulator(_config(group, framing)) as emu:
             for work in group:
                 if "memory" in work.workload.extras:
