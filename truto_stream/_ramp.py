@@ -34,6 +34,7 @@ from collections import deque
 from typing import Final
 
 __all__ = [
+    "CPU_SAMPLE",
     "GAIN_SHARE",
     "HELD_PERIODS",
     "IDLE_SHARE",
@@ -59,6 +60,11 @@ IDLE_SHARE: Final = 0.25
 GAIN_SHARE: Final = 0.25
 #: The judged periods at a walk count whose rate a step is judged against (the latest).
 HELD_PERIODS: Final = 4
+#: One wait of the caller in this many has the CPU the process spent in it measured (the
+#: first of each period among them): reading the CPU clock is a system call, twice a
+#: wait, and a busy process's ramp never settles (1.3% of a stream sweep's CPU, all waits
+#: timed). The others count as idle in the same proportion.
+CPU_SAMPLE: Final = 8
 
 
 class Ramp:
@@ -75,7 +81,9 @@ class Ramp:
         "_idle",
         "_parts",
         "_records",
+        "_timed",
         "_waiting",
+        "_waits",
         "_warming",
         "cap",
         "most",
@@ -89,8 +97,10 @@ class Ramp:
         self.settled = self.walks >= cap
         self._began = now
         self._records = self._parts = 0
-        self._idle = 0.0  # the caller's waits, less the CPU the process spent in them
+        self._idle = 0.0  # the timed waits, less the CPU the process spent in them
+        self._timed = 0.0  # the caller's waits whose CPU was measured
         self._waiting = 0.0  # the caller's waits
+        self._waits = 0  # the waits of this period so far (see sample())
         # The walks and rate before the step being judged (None: no step to judge).
         self._before: tuple[int, float] | None = None
         # Records and seconds of the latest judged periods at the current walk count.
@@ -108,11 +118,19 @@ class Ramp:
         self._records += records
         self._parts += 1
 
-    def waited(self, wall: float, cpu: float) -> None:
+    def sample(self) -> bool:
+        """A wait of the caller begins: should the CPU the process spends in it be
+        measured (see :data:`CPU_SAMPLE`)?"""
+        self._waits += 1
+        return self._waits % CPU_SAMPLE == 1
+
+    def waited(self, wall: float, cpu: float | None) -> None:
         """The caller waited ``wall`` seconds on an empty buffer, the process spending
-        ``cpu`` of them."""
-        self._idle += max(0.0, wall - cpu)
+        ``cpu`` of them (None: not measured)."""
         self._waiting += wall
+        if cpu is not None:
+            self._idle += max(0.0, wall - cpu)
+            self._timed += wall
 
     def due(self, now: float) -> bool:
         """Is a period over (and the ramp still measuring)?"""
@@ -128,10 +146,13 @@ class Ramp:
         time the walks had). True: ``walks`` changed."""
         whole = max(now - self._began, 1e-3)
         span = max(whole - delayed, 1e-3)
-        # The CPU waits that fell in the caller's waits, in proportion, were not idle.
-        idle = (self._idle - delayed * min(1.0, self._waiting / whole)) / span
+        # The waits not timed idled as the timed ones did; the CPU waits that fell in the
+        # caller's waits, in proportion, were not idle.
+        idle_waiting = self._idle * self._waiting / self._timed if self._timed else 0.0
+        idle = (idle_waiting - delayed * min(1.0, self._waiting / whole)) / span
         records = self._records
-        self._began, self._records, self._parts, self._idle, self._waiting = now, 0, 0, 0.0, 0.0
+        self._began, self._records, self._parts, self._waits = now, 0, 0, 0
+        self._idle = self._timed = self._waiting = 0.0
         if self._warming:
             self._warming = False
             return False

@@ -726,10 +726,12 @@ class Sweep:
         if gate.buffered:  # a part is there: no wait
             event = await producer.next()
         else:
-            # CPU time is a system call here (~2.4 µs): read per wait only for the ramp.
+            # CPU time is a system call here (~2.4 µs): read only for the ramp, on a
+            # sample of the waits (_ramp.CPU_SAMPLE).
             timed = not ramp.settled
             if timed:
-                wall, cpu = time.perf_counter(), time.process_time()
+                wall = time.perf_counter()
+                cpu = time.process_time() if ramp.sample() else None
             if producer.queued:
                 # An event already there (a unit's end after its last part) is no wait:
                 # telling the gate would wake a walk at its end, to find no room.
@@ -743,7 +745,7 @@ class Sweep:
             now = time.perf_counter()
             gate.ahead = self._slack.tick(now)
             if timed:
-                ramp.waited(now - wall, time.process_time() - cpu)
+                ramp.waited(now - wall, None if cpu is None else time.process_time() - cpu)
                 if ramp.due(now) and self._judge(now):
                     self._more_walks.set()
         if isinstance(event, _Part) and not ramp.settled:

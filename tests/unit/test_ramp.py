@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from truto_stream._ramp import (
+    CPU_SAMPLE,
     GAIN_SHARE,
     HELD_PERIODS,
     IDLE_SHARE,
@@ -232,3 +233,40 @@ def test_uneven_pages_do_not_settle_the_ramp_low(low: float, high: float, share:
     sweeps = [_jittery_sweep(seed, low, high) for seed in range(250)]
     at_cap = sum(ramp.walks == 8 and ramp.settled for ramp in sweeps)
     assert at_cap >= share * len(sweeps)
+
+
+def test_the_cpu_clock_is_read_on_a_sample_of_the_waits() -> None:
+    """Reading the process's CPU clock is a system call (about 1.7 µs here), twice a wait:
+    1.3% of a stream sweep whose ramp never settles (a busy process). The first wait of
+    each period is timed, then one in :data:`CPU_SAMPLE`."""
+    ramp = warmed()
+    timed = [ramp.sample() for _ in range(4 * CPU_SAMPLE)]
+    assert timed[0] and sum(timed) == 4
+    for _ in range(5):
+        ramp.waited(0.01, None if not ramp.sample() else 0.0)
+    deliver(ramp, 10)
+    assert ramp.due(2 * P)
+    ramp.judge(2 * P, queued=True)
+    assert ramp.sample()  # a new period: its first wait is timed
+
+
+def test_waits_not_timed_count_as_idle_as_the_timed_ones() -> None:
+    """Idle is estimated from the timed waits, in proportion of all the waits' time: the
+    verdict is the one every wait timed would give."""
+
+    def verdict(sampled: bool) -> bool:
+        ramp = warmed()
+        deliver(ramp, 100)
+        for i in range(40):  # 0.9 of the period waiting, a third of each wait on a CPU
+            wall = 0.9 * P / 40
+            timed = not sampled or i % CPU_SAMPLE == 0
+            ramp.waited(wall, wall / 3 if timed else None)
+        return ramp.judge(2 * P, queued=True)
+
+    assert verdict(sampled=False) and verdict(sampled=True)
+
+    busy = warmed()
+    deliver(busy, 100)
+    busy.waited(0.9 * P / 2, 0.9 * P / 2)  # timed: all on a CPU
+    busy.waited(0.9 * P / 2, None)  # not timed: counted alike, not as idle
+    assert not busy.judge(2 * P, queued=True)
